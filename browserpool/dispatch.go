@@ -1,0 +1,109 @@
+package browserpool
+
+import (
+	"context"
+	"fmt"
+
+	cdpinput "github.com/chromedp/cdproto/input"
+	"github.com/chromedp/chromedp"
+
+	"github.com/tandem-cobrowse/tandem/pkg/input"
+)
+
+// Dispatch validates ev, clamps its coordinates to the current viewport and
+// feeds it to the tab with CDP Input.* (a viewport event calls SetViewport).
+// An invalid event returns an error wrapping input.ErrInvalid.
+//
+// Policy (who may send what) is the caller's job; Dispatch only delivers.
+func (l *Lease) Dispatch(ctx context.Context, ev input.Event) error {
+	if err := ev.Validate(); err != nil {
+		return fmt.Errorf("dispatch: %w", err)
+	}
+	if ev.Kind == input.KindViewport {
+		return l.SetViewport(ctx, ev.Width, ev.Height)
+	}
+	what := "dispatch " + string(ev.Kind)
+	if err := l.live(what); err != nil {
+		return err
+	}
+	ev = ev.Clamp(l.Viewport())
+
+	cctx, cancel := l.callCtx(ctx)
+	defer cancel()
+	var err error
+	switch ev.Kind {
+	case input.KindMouse:
+		_, err = chromedp.Call(cctx, cdpinput.DispatchMouseEvent, mouseParams(ev))
+	case input.KindWheel:
+		_, err = chromedp.Call(cctx, cdpinput.DispatchMouseEvent, cdpinput.DispatchMouseEventParams{
+			Type:      cdpinput.DispatchMouseEventTypeMouseWheel,
+			X:         ev.X,
+			Y:         ev.Y,
+			DeltaX:    ev.DeltaX,
+			DeltaY:    ev.DeltaY,
+			Modifiers: int64(ev.Modifiers),
+		})
+	case input.KindKey:
+		_, err = chromedp.Call(cctx, cdpinput.DispatchKeyEvent, keyParams(ev))
+	case input.KindText:
+		_, err = chromedp.Call(cctx, cdpinput.InsertText, cdpinput.InsertTextParams{Text: ev.Text})
+	}
+	if err != nil {
+		return l.callErr(ctx, what, err)
+	}
+	return nil
+}
+
+// mouseParams maps a mouse event onto Input.dispatchMouseEvent. A press or
+// release of a button with no click count counts as a single click, as a
+// real mouse would.
+func mouseParams(ev input.Event) cdpinput.DispatchMouseEventParams {
+	p := cdpinput.DispatchMouseEventParams{
+		X:          ev.X,
+		Y:          ev.Y,
+		Modifiers:  int64(ev.Modifiers),
+		Button:     cdpinput.MouseButton(ev.Button),
+		Buttons:    int64(ev.Buttons),
+		ClickCount: int64(ev.Clicks),
+	}
+	if p.Button == "" {
+		p.Button = cdpinput.MouseButtonNone
+	}
+	switch ev.Action {
+	case input.ActionMove:
+		p.Type = cdpinput.DispatchMouseEventTypeMouseMoved
+		p.ClickCount = 0
+	case input.ActionDown:
+		p.Type = cdpinput.DispatchMouseEventTypeMousePressed
+	case input.ActionUp:
+		p.Type = cdpinput.DispatchMouseEventTypeMouseReleased
+	}
+	if ev.Action != input.ActionMove && p.Button != cdpinput.MouseButtonNone && p.ClickCount == 0 {
+		p.ClickCount = 1
+	}
+	return p
+}
+
+// keyParams maps a key event onto Input.dispatchKeyEvent: a press that
+// produces text is keyDown (which also types it), one that does not is
+// rawKeyDown, and a release is keyUp.
+func keyParams(ev input.Event) cdpinput.DispatchKeyEventParams {
+	p := cdpinput.DispatchKeyEventParams{
+		Modifiers:             int64(ev.Modifiers),
+		Key:                   ev.Key,
+		Code:                  ev.Code,
+		WindowsVirtualKeyCode: int64(ev.KeyCode),
+		NativeVirtualKeyCode:  int64(ev.KeyCode),
+	}
+	switch {
+	case ev.Action == input.ActionUp:
+		p.Type = cdpinput.DispatchKeyEventTypeKeyUp
+	case ev.Text != "":
+		p.Type = cdpinput.DispatchKeyEventTypeKeyDown
+		p.Text = ev.Text
+		p.UnmodifiedText = ev.Text
+	default:
+		p.Type = cdpinput.DispatchKeyEventTypeRawKeyDown
+	}
+	return p
+}

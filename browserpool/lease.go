@@ -1,0 +1,428 @@
+package browserpool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/inspector"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/tandem-cobrowse/tandem/pkg/input"
+	"github.com/tandem-cobrowse/tandem/pkg/media"
+)
+
+// Limits of the clean-up in Close.
+const (
+	killLimit   = 5 * time.Second
+	removeLimit = 5 * time.Second
+)
+
+// Lease is one Chromium process group with one tab, leased to one session.
+// Frames come out of Frames, input goes in through Dispatch, and the owner
+// calls Close exactly when the session ends (also after Done is closed: Close
+// is what kills the processes and removes the profile).
+//
+// All methods are safe for concurrent use.
+type Lease struct {
+	log     *zap.Logger
+	pool    *Pool // nil in unit tests
+	quality int
+
+	// Set while the browser starts, read-only once start returns.
+	dir         string // per-browser root: profile/, home/, tmp/
+	userDataDir string
+	cmd         *exec.Cmd
+	bctx        context.Context // the chromedp session handle, not a request context
+	abort       context.CancelFunc
+	bcancel     context.CancelFunc
+	allocCancel context.CancelFunc
+	lost        <-chan struct{}
+	detached    <-chan struct{}
+	pid         atomic.Int64
+
+	// The screencast: the listener (chromedp's reader goroutine) is the only
+	// producer of frames and acks.
+	frames  chan media.Capture
+	seq     atomic.Uint64
+	ackMu   sync.Mutex
+	acks    []int64 // frame session ids to acknowledge; guarded by ackMu
+	ackWake chan struct{}
+
+	crashed   chan struct{}
+	crashOnce sync.Once
+
+	viewSem chan struct{} // serializes SetViewport's CDP calls
+
+	mu      sync.Mutex
+	width   int   // guarded by mu
+	height  int   // guarded by mu
+	casting bool  // screencast started; guarded by mu
+	err     error // why done is closed; guarded by mu
+
+	done      chan struct{}
+	doneOnce  sync.Once
+	closing   chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+	wg        sync.WaitGroup // monitor and ackLoop
+}
+
+func newLease(cfg Config, log *zap.Logger) *Lease {
+	return &Lease{
+		log:     log,
+		quality: cfg.JPEGQuality,
+		frames:  make(chan media.Capture, 1),
+		ackWake: make(chan struct{}, 1),
+		crashed: make(chan struct{}),
+		viewSem: make(chan struct{}, 1),
+		width:   cfg.Width,
+		height:  cfg.Height,
+		done:    make(chan struct{}),
+		closing: make(chan struct{}),
+	}
+}
+
+// Frames returns the screencast frames. The channel holds at most one frame
+// and the latest wins: an unread frame is replaced by a newer one (Seq shows
+// the gap). Chromium sends frames only when the page changes. The channel is
+// never closed; select on Done as well.
+func (l *Lease) Frames() <-chan media.Capture { return l.frames }
+
+// Done is closed when the browser died or the lease was closed; Err says
+// which.
+func (l *Lease) Done() <-chan struct{} { return l.done }
+
+// Err returns why Done is closed (ErrLeaseClosed, or one wrapping
+// ErrBrowserLost or ErrPageCrashed), or nil while the lease is live.
+func (l *Lease) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+// PID returns the browser's main process id, which is also its process
+// group id; 0 if it never started.
+func (l *Lease) PID() int { return int(l.pid.Load()) }
+
+// Viewport returns the current viewport in CSS pixels.
+func (l *Lease) Viewport() (w, h int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.width, l.height
+}
+
+// finish records why the lease is done and closes Done; only the first call
+// counts. It reports whether this call did it.
+func (l *Lease) finish(err error) bool {
+	first := false
+	l.doneOnce.Do(func() {
+		l.mu.Lock()
+		l.err = err
+		l.mu.Unlock()
+		close(l.done)
+		first = true
+	})
+	return first
+}
+
+// Close kills the browser's whole process group, waits for it and for the
+// lease's goroutines, and removes the profile directory. It is idempotent and
+// safe on a lease whose start failed half way.
+func (l *Lease) Close() error {
+	l.closeOnce.Do(func() { l.closeErr = l.shutdown() })
+	return l.closeErr
+}
+
+func (l *Lease) shutdown() error {
+	close(l.closing)
+	l.finish(ErrLeaseClosed)
+	// The group is ours while any member lives (the kernel keeps its id);
+	// kill it before chromedp's own, gentler clean-up runs.
+	pgid := l.PID()
+	if pgid > 0 {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL) // ESRCH: already gone
+	}
+	for _, cancel := range []context.CancelFunc{l.abort, l.bcancel, l.allocCancel} {
+		if cancel != nil {
+			cancel() // bcancel and allocCancel wait for the process to be reaped
+		}
+	}
+	l.wg.Wait()
+	var errs []error
+	if pgid > 0 || l.userDataDir != "" {
+		if err := killBrowserProcs(pgid, l.userDataDir, killLimit); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if l.dir != "" {
+		if err := removeAllRetry(l.dir, removeLimit); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if l.pool != nil {
+		l.pool.release(l)
+	}
+	if pgid > 0 {
+		l.log.Info("browser closed")
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close browser: %w", err)
+	}
+	return nil
+}
+
+// goWatch starts the lease's goroutines; Close stops and waits for them.
+func (l *Lease) goWatch() {
+	l.wg.Go(l.monitor)
+	l.wg.Go(l.ackLoop)
+}
+
+// monitor closes Done when the browser dies before the lease is closed.
+func (l *Lease) monitor() {
+	var err error
+	select {
+	case <-l.closing:
+		return
+	case <-l.lost:
+		err = ErrBrowserLost
+	case <-l.crashed:
+		err = ErrPageCrashed
+	case <-l.detached:
+		err = fmt.Errorf("%w: tab detached", ErrBrowserLost)
+	}
+	if l.finish(err) {
+		l.log.Warn("browser lost", zap.Error(err))
+		if l.pool != nil {
+			l.pool.browserLost(l)
+		}
+	}
+}
+
+// onEvent runs on chromedp's reader goroutine for every event of the tab: it
+// must not block and must not call CDP. Frames are handed over, their acks
+// queued for ackLoop.
+func (l *Lease) onEvent(ev any) {
+	switch ev := ev.(type) {
+	case *page.EventScreencastFrame:
+		now := time.Now()
+		l.queueAck(ev.SessionID)
+		// ev.Data is already base64-decoded into a slice of its own.
+		c := media.Capture{JPEG: ev.Data, Received: now, Seq: l.seq.Add(1)}
+		if m := ev.Metadata; m != nil {
+			c.Meta = media.Meta{
+				OffsetTop:       m.OffsetTop,
+				PageScaleFactor: m.PageScaleFactor,
+				DeviceWidth:     m.DeviceWidth,
+				DeviceHeight:    m.DeviceHeight,
+				ScrollOffsetX:   m.ScrollOffsetX,
+				ScrollOffsetY:   m.ScrollOffsetY,
+			}
+			if ts := m.Timestamp.Float64(); ts > 0 {
+				c.Meta.Timestamp = time.UnixMicro(int64(ts * 1e6))
+			}
+		}
+		l.offer(c)
+	case *inspector.EventTargetCrashed:
+		l.crashOnce.Do(func() { close(l.crashed) })
+	}
+}
+
+// offer puts c into Frames, replacing an unread older frame. There is one
+// producer, so the loop runs at most twice.
+func (l *Lease) offer(c media.Capture) {
+	for {
+		select {
+		case l.frames <- c:
+			return
+		default:
+		}
+		select {
+		case <-l.frames: // stale: the consumer has not taken it
+		default:
+		}
+	}
+}
+
+// queueAck records a frame to acknowledge without blocking.
+func (l *Lease) queueAck(id int64) {
+	l.ackMu.Lock()
+	l.acks = append(l.acks, id)
+	l.ackMu.Unlock()
+	select {
+	case l.ackWake <- struct{}{}:
+	default:
+	}
+}
+
+// ackLoop acknowledges every frame as soon as it is received, off the reader
+// goroutine: Chromium sends the next frame only after the ack.
+func (l *Lease) ackLoop() {
+	ctx := l.bctx
+	var ids []int64
+	for {
+		select {
+		case <-l.ackWake:
+		case <-ctx.Done():
+			return
+		}
+		l.ackMu.Lock()
+		ids, l.acks = l.acks, ids[:0]
+		l.ackMu.Unlock()
+		for _, id := range ids {
+			_, err := chromedp.Call(ctx, page.ScreencastFrameAck, page.ScreencastFrameAckParams{SessionID: id})
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				if ce := l.log.Check(zapcore.DebugLevel, "ack screencast frame"); ce != nil {
+					ce.Write(zap.Error(err))
+				}
+			}
+		}
+	}
+}
+
+// callCtx returns a context for one CDP call: it carries the chromedp session
+// of l.bctx and ends with ctx.
+func (l *Lease) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	cctx, cancel := context.WithCancel(l.bctx)
+	stop := context.AfterFunc(ctx, cancel)
+	return cctx, func() { stop(); cancel() }
+}
+
+// callErr wraps a failed CDP call with the most useful reason: the caller's
+// context, the lease's end, or the call's own error.
+func (l *Lease) callErr(ctx context.Context, what string, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("%s: %w", what, cerr)
+	}
+	select {
+	case <-l.done:
+		return fmt.Errorf("%s: %w", what, l.Err())
+	default:
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// live returns the lease's end reason if it is done.
+func (l *Lease) live(what string) error {
+	select {
+	case <-l.done:
+		return fmt.Errorf("%s: %w", what, l.Err())
+	default:
+		return nil
+	}
+}
+
+// SetViewport resizes the viewport (clamped by input.ClampViewport) with
+// device scale factor 1 and restarts the screencast at the new size. Frames
+// of the old size may still arrive for a moment; their Meta says so.
+func (l *Lease) SetViewport(ctx context.Context, w, h int) error {
+	const what = "set viewport"
+	w, h = input.ClampViewport(w, h)
+	if err := l.live(what); err != nil {
+		return err
+	}
+	select {
+	case l.viewSem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("%s: %w", what, ctx.Err())
+	case <-l.done:
+		return fmt.Errorf("%s: %w", what, l.Err())
+	}
+	defer func() { <-l.viewSem }()
+
+	cctx, cancel := l.callCtx(ctx)
+	defer cancel()
+	_, err := chromedp.Call(cctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
+		Width:             int64(w),
+		Height:            int64(h),
+		DeviceScaleFactor: 1,
+	})
+	if err != nil {
+		return l.callErr(ctx, what, err)
+	}
+	l.mu.Lock()
+	casting := l.casting
+	l.mu.Unlock()
+	if casting {
+		if _, err := chromedp.Call(cctx, page.StopScreencast, cdp.Empty{}); err != nil {
+			return l.callErr(ctx, "stop screencast", err)
+		}
+	}
+	quality := int64(l.quality)
+	sendLast := true
+	_, err = chromedp.Call(cctx, page.StartScreencast, page.StartScreencastParams{
+		Format:            page.StartScreencastFormatJpeg,
+		Quality:           &quality,
+		MaxWidth:          int64(w),
+		MaxHeight:         int64(h),
+		EveryNthFrame:     1,
+		MaxFramesInFlight: 1, // halves swap-to-receive lag (MEASUREMENTS.md)
+		// With one frame in flight, a frame composited while waiting for
+		// the ack is dropped by default; on a page that then stays still
+		// its final state would never be sent (a click's result went
+		// missing in tests). Chromium keeps it and sends it on the ack.
+		SendLastFrame: &sendLast,
+	})
+	if err != nil {
+		return l.callErr(ctx, "start screencast", err)
+	}
+	l.mu.Lock()
+	l.width, l.height, l.casting = w, h, true
+	l.mu.Unlock()
+	return nil
+}
+
+// checkURL allows http and https URLs with a host, data: URLs and
+// about:blank. The egress check on every request is a separate layer.
+func checkURL(raw string) error {
+	if raw == "about:blank" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%w: unparsable", ErrURLNotAllowed)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http", "https":
+		if u.Host == "" {
+			return fmt.Errorf("%w: no host", ErrURLNotAllowed)
+		}
+		return nil
+	case "data":
+		return nil
+	}
+	return fmt.Errorf("%w: scheme %q", ErrURLNotAllowed, u.Scheme)
+}
+
+// Navigate opens url in the tab and waits for it to load or ctx to end. Only
+// http(s), data: and about:blank are allowed (ErrURLNotAllowed).
+func (l *Lease) Navigate(ctx context.Context, url string) error {
+	const what = "navigate"
+	if err := checkURL(url); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if err := l.live(what); err != nil {
+		return err
+	}
+	cctx, cancel := l.callCtx(ctx)
+	defer cancel()
+	if err := chromedp.Do(cctx, chromedp.Navigate(url)); err != nil {
+		return l.callErr(ctx, what, err)
+	}
+	return nil
+}

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tandem-cobrowse/tandem/browserpool"
+	"github.com/tandem-cobrowse/tandem/pkg/bus"
+	"github.com/tandem-cobrowse/tandem/pkg/demo"
+	"github.com/tandem-cobrowse/tandem/pkg/gateway"
+	"github.com/tandem-cobrowse/tandem/pkg/rtc"
+	"github.com/tandem-cobrowse/tandem/pkg/tenant"
+	"github.com/tandem-cobrowse/tandem/pkg/worker"
+	"github.com/tandem-cobrowse/tandem/ui"
+)
+
+// serveConfig is everything `tandem serve` takes.
+type serveConfig struct {
+	Addr         string
+	Data         string
+	BaseURL      string
+	Demo         bool
+	DemoPassword string
+	DemoAPIKey   string
+	EgressAllow  listFlag
+	NATSURL      string
+	SyncAlways   bool
+	LogLevel     string
+	LogFormat    string
+	Chromium     string
+	BrowserUser  string
+	Warm         int
+	MaxSessions  int
+	UDPPort      int
+	PublicIPs    listFlag
+	ICELoopback  string
+}
+
+func serveFlags(cfg *serveConfig) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "HTTP listen address")
+	fs.StringVar(&cfg.Data, "data", "./data", "data directory (embedded NATS JetStream store)")
+	fs.StringVar(&cfg.BaseURL, "base-url", "", "public URL of this service for links; empty: from each request")
+	fs.BoolVar(&cfg.Demo, "demo", false, "seed the demo company, agent, API key and serve the demo shop at /demo/")
+	fs.StringVar(&cfg.DemoPassword, "demo-password", "", "password of agent@demo.test (with --demo); empty: generate and print")
+	fs.StringVar(&cfg.DemoAPIKey, "demo-api-key", "", "API key of the demo company (with --demo); empty: generate and print")
+	fs.Var(&cfg.EgressAllow, "egress-allow", "comma-separated origins or CIDRs the hosted browser may reach although loopback or private")
+	fs.StringVar(&cfg.NATSURL, "nats-url", "", "external NATS cluster URLs; empty: run an embedded NATS server")
+	fs.BoolVar(&cfg.SyncAlways, "nats-sync-always", false, "embedded NATS: fsync every JetStream write")
+	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&cfg.LogFormat, "log-format", "console", "console or json")
+	fs.StringVar(&cfg.Chromium, "chromium", "", "Chromium binary; empty: Debian's headless shell or chromium")
+	fs.StringVar(&cfg.BrowserUser, "browser-user", "", "unprivileged user that runs Chromium when Tandem runs as root")
+	fs.IntVar(&cfg.Warm, "warm", 0, "browsers kept started and ready (0: 1, negative: none)")
+	fs.IntVar(&cfg.MaxSessions, "max-sessions", 0, "sessions this worker hosts at once (0: 4)")
+	fs.IntVar(&cfg.UDPPort, "udp-port", 0, "single UDP port for all WebRTC media (0: ephemeral ports)")
+	fs.Var(&cfg.PublicIPs, "public-ip", "comma-separated public IPs to advertise for media (NAT 1:1)")
+	fs.StringVar(&cfg.ICELoopback, "ice-loopback", "auto", "offer loopback ICE candidates: true, false, or auto (when --addr is loopback)")
+	return fs
+}
+
+func (c serveConfig) validate() error {
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("%w: --addr %q: %v", errUsage, c.Addr, err)
+	}
+	if c.Data == "" {
+		return fmt.Errorf("%w: --data must not be empty", errUsage)
+	}
+	switch c.ICELoopback {
+	case "auto", "true", "false":
+	default:
+		return fmt.Errorf("%w: --ice-loopback must be true, false or auto", errUsage)
+	}
+	if c.UDPPort < 0 || c.UDPPort > 65535 {
+		return fmt.Errorf("%w: --udp-port %d out of range", errUsage, c.UDPPort)
+	}
+	if c.DemoPassword != "" && len(c.DemoPassword) < 8 {
+		return fmt.Errorf("%w: --demo-password must have at least 8 characters", errUsage)
+	}
+	return nil
+}
+
+func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg serveConfig
+	if err := parseFlags(serveFlags(&cfg), args, stderr); err != nil {
+		return err
+	}
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	log, err := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
+	if err != nil {
+		return err
+	}
+	defer log.Sync() //nolint:errcheck
+	return serve(ctx, cfg, log, stdout, nil)
+}
+
+func newLogger(level, format string, out io.Writer) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --log-level %q", errUsage, level)
+	}
+	encCfg := zap.NewProductionEncoderConfig()
+	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	switch format {
+	case "json":
+		enc = zapcore.NewJSONEncoder(encCfg)
+	case "console":
+		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
+		enc = zapcore.NewConsoleEncoder(encCfg)
+	default:
+		return nil, fmt.Errorf("%w: --log-format %q", errUsage, format)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(out), lvl)), nil
+}
+
+// serve runs gateway, worker and embedded NATS until ctx ends. When ready is
+// not nil it receives the HTTP address once everything listens.
+func serve(ctx context.Context, cfg serveConfig, log *zap.Logger, stdout io.Writer, ready chan<- string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	b, err := bus.Start(ctx, bus.Config{URLs: cfg.NATSURL, Dir: filepath.Join(cfg.Data, "nats"), SyncAlways: cfg.SyncAlways, Name: "tandem-serve"}, log)
+	if err != nil {
+		return fmt.Errorf("start NATS: %w", err)
+	}
+	defer b.Close() //nolint:errcheck
+	store, err := tenant.Open(ctx, b.JetStream(), tenant.Config{}, log)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+	var creds demoCreds
+	if cfg.Demo {
+		if creds, err = seedDemo(ctx, store, cfg.DemoPassword, cfg.DemoAPIKey); err != nil {
+			return fmt.Errorf("seed demo: %w", err)
+		}
+	}
+
+	pool, err := browserpool.New(browserpool.Config{Chromium: cfg.Chromium, User: cfg.BrowserUser, Warm: cfg.Warm}, log)
+	if err != nil {
+		return fmt.Errorf("browser pool: %w", err)
+	}
+	defer pool.Close() //nolint:errcheck
+	loopback := cfg.ICELoopback == "true" || (cfg.ICELoopback == "auto" && isLoopbackAddr(addr))
+	api, err := rtc.NewAPI(rtc.Config{UDPPort: cfg.UDPPort, PublicIPs: cfg.PublicIPs, Loopback: loopback}, log)
+	if err != nil {
+		return fmt.Errorf("webrtc: %w", err)
+	}
+	defer api.Close() //nolint:errcheck
+	wk, err := worker.New(worker.Config{MaxSessions: cfg.MaxSessions}, b.Conn(), pool, api, log)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	extra := map[string]http.Handler{}
+	if cfg.Demo {
+		extra["/demo/"] = demo.Handler()
+	}
+	gw := gateway.New(gateway.Config{BaseURL: cfg.BaseURL, Pages: ui.Handler(), Extra: extra}, store, b.Conn(), reg, log)
+	srv := &http.Server{Handler: gw.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(log.Named("http"))}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return wk.Run(gctx) })
+	g.Go(func() error { return gw.Run(gctx) })
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	log.Info("tandem is up", zap.String("addr", addr))
+	printWelcome(stdout, "http://"+addr, cfg.Demo, creds)
+	if ready != nil {
+		ready <- addr
+	}
+	return g.Wait()
+}
+
+func isLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func printWelcome(w io.Writer, base string, isDemo bool, c demoCreds) {
+	fmt.Fprintf(w, "\nTandem is running at %s\n", base)
+	fmt.Fprintf(w, "  agent console:  %s/agent/\n", base)
+	if !isDemo {
+		fmt.Fprintln(w)
+		return
+	}
+	fmt.Fprintf(w, "  demo shop:      %s/demo/\n", base)
+	fmt.Fprintf(w, "  customer join:  %s/join/%s\n\n", base, demoCompany)
+	fmt.Fprintf(w, "  log in as       %s\n", demoEmail)
+	fmt.Fprintf(w, "  password        %s\n", c.Password)
+	fmt.Fprintf(w, "  demo API key    %s\n\n", c.APIKey)
+}

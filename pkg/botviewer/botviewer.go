@@ -1,0 +1,342 @@
+// Package botviewer is a viewer of a Tandem session written in Go: it
+// negotiates a WebRTC peer connection through Tandem's signaling messages,
+// decodes the VP8 video it receives, and sends input over the same
+// DataChannels a browser viewer uses. Tests use it to look at the real
+// stream (pixels) without a browser; benchmarks use it to measure.
+//
+// Dial starts a Viewer; its goroutines (RTP reading and decoding, signaling)
+// run until Close, which waits for them. Methods are safe for concurrent use.
+package botviewer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
+
+	"github.com/tandem-cobrowse/tandem/pkg/input"
+	"github.com/tandem-cobrowse/tandem/pkg/media"
+	"github.com/tandem-cobrowse/tandem/pkg/protocol"
+)
+
+// Signaler carries signaling messages between the viewer and Tandem: a
+// WebSocket to a gateway, or an in-memory pipe in tests.
+type Signaler interface {
+	Send(ctx context.Context, s protocol.Signal) error
+	Recv(ctx context.Context) (protocol.Signal, error)
+}
+
+// Picture is one decoded video frame and when it was decoded.
+type Picture struct {
+	*media.Image
+	At time.Time
+	N  int // pictures decoded so far, this one included
+}
+
+// Viewer is one connected viewer.
+type Viewer struct {
+	pc      *webrtc.PeerConnection
+	sig     Signaler
+	input   *webrtc.DataChannel
+	pointer *webrtc.DataChannel
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	open    chan struct{}
+
+	mu      sync.Mutex
+	latest  Picture        // guarded by mu
+	changed chan struct{}  // guarded by mu; closed and replaced on each picture
+	ended   string         // guarded by mu; the reason of an "ended" message
+	notices []string       // guarded by mu; DataChannel messages from the worker
+	err     error          // guarded by mu
+	closed  bool           // guarded by mu
+}
+
+// ErrEnded is returned by waits after the session ended.
+var ErrEnded = errors.New("botviewer: session ended")
+
+func newAPI() (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000,
+			RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}}},
+		PayloadType: 96,
+	}, webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, err
+	}
+	var s webrtc.SettingEngine
+	s.SetIncludeLoopbackCandidate(true)
+	s.SetICEMulticastDNSMode(0) // disabled: loopback tests need plain addresses
+	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(s)), nil
+}
+
+// Dial negotiates with Tandem through sig and returns once the offer is
+// answered; pictures arrive afterwards (see WaitPicture).
+func Dial(ctx context.Context, sig Signaler) (*Viewer, error) {
+	api, err := newAPI()
+	if err != nil {
+		return nil, err
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	v := &Viewer{pc: pc, sig: sig, cancel: cancel, changed: make(chan struct{}), open: make(chan struct{})}
+	fail := func(err error) (*Viewer, error) {
+		_ = v.Close()
+		return nil, err
+	}
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		return fail(err)
+	}
+	if v.input, err = pc.CreateDataChannel("input", nil); err != nil {
+		return fail(err)
+	}
+	var zero uint16
+	ordered := false
+	if v.pointer, err = pc.CreateDataChannel("pointer", &webrtc.DataChannelInit{Ordered: &ordered, MaxRetransmits: &zero}); err != nil {
+		return fail(err)
+	}
+	v.input.OnOpen(func() { close(v.open) })
+	v.input.OnMessage(func(m webrtc.DataChannelMessage) {
+		v.mu.Lock()
+		v.notices = append(v.notices, string(m.Data))
+		v.mu.Unlock()
+	})
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		v.wg.Add(1)
+		go func() {
+			defer v.wg.Done()
+			v.readTrack(tr)
+		}()
+	})
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c == nil {
+			return
+		}
+		init := c.ToJSON()
+		_ = sig.Send(rctx, protocol.Signal{Type: protocol.TypeCandidate, Candidate: &protocol.Candidate{
+			Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex}})
+	})
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return fail(err)
+	}
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return fail(err)
+	}
+	if err := sig.Send(ctx, protocol.Signal{Type: protocol.TypeOffer, SDP: offer.SDP}); err != nil {
+		return fail(fmt.Errorf("send offer: %w", err))
+	}
+	// Read until the answer; candidates before it wait for it.
+	var early []protocol.Candidate
+	for {
+		s, err := sig.Recv(ctx)
+		if err != nil {
+			return fail(fmt.Errorf("wait for answer: %w", err))
+		}
+		switch s.Type {
+		case protocol.TypeAnswer:
+			if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: s.SDP}); err != nil {
+				return fail(err)
+			}
+			for _, c := range early {
+				_ = v.addCandidate(c)
+			}
+			v.wg.Add(1)
+			go func() {
+				defer v.wg.Done()
+				v.readSignals(rctx)
+			}()
+			return v, nil
+		case protocol.TypeCandidate:
+			early = append(early, *s.Candidate)
+		case protocol.TypeError:
+			return fail(fmt.Errorf("botviewer: %s: %s", s.Error, s.Message))
+		case protocol.TypeEnded:
+			return fail(ErrEnded)
+		}
+	}
+}
+
+func (v *Viewer) addCandidate(c protocol.Candidate) error {
+	if c.Candidate == "" {
+		return nil
+	}
+	return v.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex})
+}
+
+func (v *Viewer) readSignals(ctx context.Context) {
+	for {
+		s, err := v.sig.Recv(ctx)
+		if err != nil {
+			v.mu.Lock()
+			if v.err == nil && ctx.Err() == nil {
+				v.err = err
+			}
+			v.mu.Unlock()
+			v.wake()
+			return
+		}
+		switch s.Type {
+		case protocol.TypeCandidate:
+			_ = v.addCandidate(*s.Candidate)
+		case protocol.TypeEnded:
+			v.mu.Lock()
+			v.ended = s.Reason
+			v.mu.Unlock()
+			v.wake()
+		}
+	}
+}
+
+func (v *Viewer) wake() {
+	v.mu.Lock()
+	close(v.changed)
+	v.changed = make(chan struct{})
+	v.mu.Unlock()
+}
+
+func (v *Viewer) readTrack(tr *webrtc.TrackRemote) {
+	dec, err := media.NewVP8Decoder()
+	if err != nil {
+		return
+	}
+	defer dec.Close() //nolint:errcheck
+	sb := samplebuilder.New(256, &codecs.VP8Packet{}, 90000)
+	n := 0
+	for {
+		pkt, _, err := tr.ReadRTP()
+		if err != nil {
+			return
+		}
+		sb.Push(pkt)
+		for s := sb.Pop(); s != nil; s = sb.Pop() {
+			img, err := dec.Decode(s.Data)
+			if err != nil || img == nil {
+				continue
+			}
+			n++
+			v.mu.Lock()
+			v.latest = Picture{Image: img, At: time.Now(), N: n}
+			close(v.changed)
+			v.changed = make(chan struct{})
+			v.mu.Unlock()
+		}
+	}
+}
+
+// WaitPicture waits until a decoded picture satisfies ok, and returns it.
+func (v *Viewer) WaitPicture(ctx context.Context, ok func(Picture) bool) (Picture, error) {
+	for {
+		v.mu.Lock()
+		p, ch, ended, err := v.latest, v.changed, v.ended, v.err
+		v.mu.Unlock()
+		if p.Image != nil && ok(p) {
+			return p, nil
+		}
+		if ended != "" {
+			return p, fmt.Errorf("%w: %s", ErrEnded, ended)
+		}
+		if err != nil {
+			return p, err
+		}
+		select {
+		case <-ctx.Done():
+			return p, fmt.Errorf("wait for picture: %w", ctx.Err())
+		case <-ch:
+		}
+	}
+}
+
+// WaitEnded waits for the session's "ended" message and returns its reason.
+func (v *Viewer) WaitEnded(ctx context.Context) (string, error) {
+	for {
+		v.mu.Lock()
+		ended, ch := v.ended, v.changed
+		v.mu.Unlock()
+		if ended != "" {
+			return ended, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-ch:
+		}
+	}
+}
+
+// Notices returns the DataChannel messages the worker sent so far.
+func (v *Viewer) Notices() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return append([]string(nil), v.notices...)
+}
+
+// Send sends one input event: pointer moves on the unordered channel,
+// everything else on the reliable one. It waits for the channel to open.
+func (v *Viewer) Send(ctx context.Context, ev input.Event) error {
+	select {
+	case <-v.open:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	dc := v.input
+	if ev.Kind == input.KindMouse && ev.Action == input.ActionMove {
+		dc = v.pointer
+	}
+	return dc.Send(protocol.Encode(ev))
+}
+
+// Click presses and releases the left button at (x, y) in remote viewport pixels.
+func (v *Viewer) Click(ctx context.Context, x, y float64) error {
+	for _, ev := range []input.Event{
+		{Kind: input.KindMouse, Action: input.ActionMove, X: x, Y: y},
+		{Kind: input.KindMouse, Action: input.ActionDown, X: x, Y: y, Button: input.ButtonLeft, Buttons: 1, Clicks: 1},
+		{Kind: input.KindMouse, Action: input.ActionUp, X: x, Y: y, Button: input.ButtonLeft, Clicks: 1},
+	} {
+		if err := v.Send(ctx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ConnectionState is the peer connection's state.
+func (v *Viewer) ConnectionState() webrtc.PeerConnectionState { return v.pc.ConnectionState() }
+
+// Close says bye, closes the peer connection and waits for the viewer's goroutines.
+func (v *Viewer) Close() error {
+	v.mu.Lock()
+	if v.closed {
+		v.mu.Unlock()
+		return nil
+	}
+	v.closed = true
+	v.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	_ = v.sig.Send(ctx, protocol.Signal{Type: protocol.TypeBye})
+	cancel()
+	err := v.pc.Close()
+	v.cancel()
+	v.wg.Wait()
+	return err
+}
+
+// Pixel returns the Y, U and V values at (x, y) of a picture.
+func Pixel(img *media.Image, x, y int) (yy, u, vv byte) {
+	return img.Y[y*img.StrideY+x], img.U[(y/2)*img.StrideUV+x/2], img.V[(y/2)*img.StrideUV+x/2]
+}
+
+// IsRed says whether a YUV pixel is saturated red (BT.601: V high, U low).
+func IsRed(_, u, v byte) bool { return v > 190 && u < 130 }
+
+// IsBlue says whether a YUV pixel is saturated blue (U high, V low).
+func IsBlue(_, u, v byte) bool { return u > 190 && v < 140 }

@@ -1,0 +1,247 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/tandem-cobrowse/tandem/pkg/tenant"
+	"github.com/tandem-cobrowse/tandem/pkg/worker"
+	"github.com/tandem-cobrowse/tandem/signaling"
+)
+
+// Config sets up a Gateway.
+type Config struct {
+	BaseURL      string        // absolute URL of this service in links (join_url, ...); "" → from each request
+	SecureCookie bool          // mark cookies Secure (set when serving TLS)
+	LeaseTimeout time.Duration // waiting for a worker to start a session; 0 → 25s
+	Pages        http.Handler  // the embedded pages (ui.Handler); nil → none
+	Extra        map[string]http.Handler // more handlers by path prefix, e.g. "/demo/"
+}
+
+const (
+	maxBody        = 64 << 10
+	agentCookie    = "tandem_agent"
+	customerCookie = "tandem_customer"
+	workerAlive    = 3 * worker.StatusInterval
+)
+
+// Gateway serves HTTP for one Tandem cluster.
+type Gateway struct {
+	cfg     Config
+	store   *tenant.Store
+	nc      *nats.Conn
+	relay   *signaling.Relay
+	log     *zap.Logger
+	echo    *echo.Echo
+	limiter *limiter
+	reg     *prometheus.Registry
+
+	mu      sync.Mutex
+	workers map[string]worker.Status // guarded by mu; last heartbeat of each worker
+}
+
+// New builds a Gateway. reg receives the gateway's metrics and is served at /metrics.
+func New(cfg Config, store *tenant.Store, nc *nats.Conn, reg *prometheus.Registry, log *zap.Logger) *Gateway {
+	if cfg.LeaseTimeout == 0 {
+		cfg.LeaseTimeout = 25 * time.Second
+	}
+	log = log.Named("gateway")
+	g := &Gateway{
+		cfg:     cfg,
+		store:   store,
+		nc:      nc,
+		relay:   signaling.NewRelay(nc, log),
+		log:     log,
+		limiter: newLimiter(),
+		reg:     reg,
+		workers: make(map[string]worker.Status),
+	}
+	g.echo = g.routes()
+	return g
+}
+
+// Handler serves every HTTP route.
+func (g *Gateway) Handler() http.Handler { return g.echo }
+
+func (g *Gateway) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = g.handleError
+	e.Use(middleware.Recover())
+	e.Use(middleware.BodyLimit("64K"))
+	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
+		XSSProtection:      "0",
+		ContentTypeNosniff: "nosniff",
+		XFrameOptions:      "DENY",
+		ReferrerPolicy:     "no-referrer",
+	}))
+
+	e.GET("/healthz", g.healthz)
+	e.GET("/readyz", g.readyz)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(g.reg, promhttp.HandlerOpts{})))
+
+	api := e.Group("/api/v1")
+	api.POST("/auth/login", g.login)
+	api.POST("/auth/logout", g.logout)
+	api.GET("/auth/me", g.me, g.requireAgent)
+	api.POST("/sessions", g.createSession, g.requireCaller)
+	api.GET("/sessions", g.listSessions, g.requireCaller)
+	api.GET("/sessions/:id", g.getSession, g.requireCaller)
+	api.DELETE("/sessions/:id", g.endSession, g.requireCaller)
+	api.GET("/sessions/:id/ws", g.signal)
+	api.POST("/join", g.join)
+	api.GET("/companies/:slug", g.publicCompany)
+	api.Any("/*", func(echo.Context) error { return errorf(http.StatusNotFound, "not_found", "no such route") })
+
+	for prefix, h := range g.cfg.Extra {
+		e.Any(strings.TrimSuffix(prefix, "/")+"/*", echo.WrapHandler(h))
+		e.Any(strings.TrimSuffix(prefix, "/"), echo.WrapHandler(h))
+	}
+	if g.cfg.Pages != nil {
+		e.Any("/*", echo.WrapHandler(g.cfg.Pages))
+	}
+	return e
+}
+
+// Run consumes worker heartbeats and session events until ctx ends.
+func (g *Gateway) Run(ctx context.Context) error {
+	status, err := g.nc.Subscribe(worker.SubjectStatusAll, func(m *nats.Msg) {
+		var st worker.Status
+		if json.Unmarshal(m.Data, &st) == nil && st.WorkerID != "" {
+			g.mu.Lock()
+			g.workers[st.WorkerID] = st
+			g.mu.Unlock()
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("subscribe worker status: %w", err)
+	}
+	defer status.Unsubscribe() //nolint:errcheck
+	events := make(chan worker.Event, 64)
+	// One gateway of the cluster records each event.
+	sub, err := g.nc.QueueSubscribe(worker.SubjectEventsAll, "gateways", func(m *nats.Msg) {
+		var ev worker.Event
+		if json.Unmarshal(m.Data, &ev) != nil {
+			return
+		}
+		select {
+		case events <- ev:
+		default:
+			g.log.Warn("session event dropped", zap.String("session_id", ev.SessionID))
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("subscribe session events: %w", err)
+	}
+	defer sub.Unsubscribe() //nolint:errcheck
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-events:
+			if ev.Type != "ended" {
+				continue
+			}
+			if _, err := g.store.EndSession(ctx, ev.Company, ev.SessionID, ev.Reason); err != nil && !errors.Is(err, tenant.ErrNotFound) {
+				g.log.Warn("record ended session", zap.String("session_id", ev.SessionID), zap.Error(err))
+			}
+		}
+	}
+}
+
+func (g *Gateway) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (g *Gateway) readyz(c echo.Context) error {
+	if !g.nc.IsConnected() {
+		return errorf(http.StatusServiceUnavailable, "not_ready", "not connected to NATS")
+	}
+	if g.liveWorkers() == 0 {
+		return errorf(http.StatusServiceUnavailable, "not_ready", "no worker is registered")
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (g *Gateway) liveWorkers() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := 0
+	for id, st := range g.workers {
+		if time.Since(st.At) > workerAlive {
+			delete(g.workers, id)
+			continue
+		}
+		n++
+	}
+	return n
+}
+
+// decodeJSON reads one JSON object from the body into v, refusing unknown
+// fields, wrong types and trailing data.
+func decodeJSON(c echo.Context, v any) error {
+	ct := c.Request().Header.Get(echo.HeaderContentType)
+	if ct != "" && !strings.HasPrefix(ct, echo.MIMEApplicationJSON) {
+		return errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "send application/json")
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		var ute *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &mbe):
+			return errorf(http.StatusRequestEntityTooLarge, "too_large", "the request body is too large")
+		case errors.Is(err, io.EOF):
+			return errorf(http.StatusBadRequest, "invalid_json", "the request body is empty")
+		case errors.As(err, &ute):
+			return errorf(http.StatusBadRequest, "invalid_json", fmt.Sprintf("field %q has the wrong type", ute.Field))
+		case strings.HasPrefix(err.Error(), "json: unknown field"):
+			return errorf(http.StatusBadRequest, "invalid_json", strings.TrimPrefix(err.Error(), "json: "))
+		}
+		return errorf(http.StatusBadRequest, "invalid_json", "the request body is not valid JSON")
+	}
+	if dec.More() {
+		return errorf(http.StatusBadRequest, "invalid_json", "one JSON object expected")
+	}
+	return nil
+}
+
+// baseURL is where links in answers point.
+func (g *Gateway) baseURL(c echo.Context) string {
+	if g.cfg.BaseURL != "" {
+		return strings.TrimSuffix(g.cfg.BaseURL, "/")
+	}
+	return c.Scheme() + "://" + c.Request().Host
+}
+
+func (g *Gateway) setCookie(c echo.Context, name, value string, expires time.Time) {
+	ck := &http.Cookie{
+		Name:     name,
+		Value:    value,
+		Path:     "/",
+		HttpOnly: true,
+		Secure:   g.cfg.SecureCookie,
+		SameSite: http.SameSiteLaxMode,
+	}
+	if value == "" {
+		ck.MaxAge = -1
+	} else if !expires.IsZero() {
+		ck.Expires = expires
+	}
+	c.SetCookie(ck)
+}

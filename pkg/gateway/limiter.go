@@ -1,0 +1,86 @@
+package gateway
+
+import (
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// limiter counts failures per key in a sliding window; past the budget it
+// refuses until old failures age out. It keeps memory bounded by dropping
+// the oldest keys.
+type limiter struct {
+	window time.Duration
+	budget int
+
+	mu   sync.Mutex
+	hits map[string][]time.Time // guarded by mu
+}
+
+const limiterKeys = 100_000
+
+func newLimiter() *limiter {
+	return &limiter{window: 10 * time.Minute, budget: 20, hits: make(map[string][]time.Time)}
+}
+
+func (l *limiter) prune(k string, now time.Time) []time.Time {
+	h := l.hits[k]
+	i := 0
+	for i < len(h) && now.Sub(h[i]) > l.window {
+		i++
+	}
+	h = h[i:]
+	if len(h) == 0 {
+		delete(l.hits, k)
+		return nil
+	}
+	l.hits[k] = h
+	return h
+}
+
+// allow says whether kind/key is within its failure budget.
+func (l *limiter) allow(kind, key string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.prune(kind+"|"+key, now)) < l.budget
+}
+
+// fail records one failure of kind/key.
+func (l *limiter) fail(kind, key string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := kind + "|" + key
+	if len(l.hits) >= limiterKeys {
+		for old := range l.hits { // random eviction keeps this O(1)
+			delete(l.hits, old)
+			break
+		}
+	}
+	l.hits[k] = append(l.prune(k, now), now)
+}
+
+// clientKey groups a client address with its neighbours: the /24 of an IPv4
+// address, the /64 of an IPv6 one.
+func clientKey(c echo.Context) string {
+	host, _, err := net.SplitHostPort(c.Request().RemoteAddr)
+	if err != nil {
+		host = c.Request().RemoteAddr
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return host
+	}
+	if v4 := ip.To4(); v4 != nil {
+		return v4.Mask(net.CIDRMask(24, 32)).String()
+	}
+	return ip.Mask(net.CIDRMask(64, 128)).String()
+}
+
+func (g *Gateway) tooMany(c echo.Context) error {
+	c.Response().Header().Set("Retry-After", strconv.Itoa(int(g.limiter.window/time.Second)))
+	return errorf(http.StatusTooManyRequests, "too_many_requests", "too many failed tries; wait a few minutes")
+}

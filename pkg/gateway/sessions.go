@@ -1,0 +1,252 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+
+	"github.com/tandem-cobrowse/tandem/pkg/auth"
+	"github.com/tandem-cobrowse/tandem/pkg/tenant"
+	"github.com/tandem-cobrowse/tandem/pkg/worker"
+)
+
+const maxURLLen = 2048
+
+type sessionJSON struct {
+	ID        string              `json:"id"`
+	Company   string              `json:"company"`
+	State     tenant.SessionState `json:"state"`
+	StartURL  string              `json:"start_url"`
+	PIN       string              `json:"pin,omitempty"`
+	JoinURL   string              `json:"join_url"`
+	AgentURL  string              `json:"agent_url"`
+	CreatedAt time.Time           `json:"created_at"`
+	ExpiresAt time.Time           `json:"expires_at"`
+	EndedAt   *time.Time          `json:"ended_at,omitempty"`
+	EndReason string              `json:"end_reason,omitempty"`
+}
+
+func (g *Gateway) toSessionJSON(c echo.Context, s tenant.Session) sessionJSON {
+	base := g.baseURL(c)
+	out := sessionJSON{
+		ID: s.ID, Company: s.Company, State: s.State, StartURL: s.StartURL,
+		JoinURL:   base + "/join/" + s.Company,
+		AgentURL:  base + "/agent/s/" + s.ID,
+		CreatedAt: s.CreatedAt, ExpiresAt: s.PINExpiresAt, EndedAt: s.EndedAt, EndReason: s.EndReason,
+	}
+	if s.State == tenant.SessionWaiting {
+		out.PIN = s.PIN
+	}
+	return out
+}
+
+// validStartURL accepts absolute http and https URLs only.
+func validStartURL(raw string) (string, error) {
+	if raw == "" {
+		return "", errorf(http.StatusBadRequest, "invalid_start_url", "start_url is required")
+	}
+	if len(raw) > maxURLLen {
+		return "", errorf(http.StatusBadRequest, "invalid_start_url", "start_url is too long")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return "", errorf(http.StatusBadRequest, "invalid_start_url", "start_url must be an absolute http or https URL")
+	}
+	return u.String(), nil
+}
+
+func (g *Gateway) createSession(c echo.Context) error {
+	var body struct {
+		StartURL string `json:"start_url"`
+	}
+	if err := decodeJSON(c, &body); err != nil {
+		return err
+	}
+	start, err := validStartURL(strings.TrimSpace(body.StartURL))
+	if err != nil {
+		return err
+	}
+	who := callerOf(c)
+	ctx := c.Request().Context()
+	s, err := g.store.CreateSession(ctx, tenant.Session{
+		ID:        auth.NewID("s_"),
+		Company:   who.Company,
+		StartURL:  start,
+		CreatedBy: who.actor(),
+	})
+	if err != nil {
+		return err
+	}
+	log := g.log.With(zap.String("company_id", s.Company), zap.String("session_id", s.ID))
+	workerID, err := g.lease(ctx, s)
+	if err != nil {
+		if _, e := g.store.EndSession(context.WithoutCancel(ctx), s.Company, s.ID, worker.ReasonError); e != nil {
+			log.Warn("record failed session", zap.Error(e))
+		}
+		return err
+	}
+	pin := s.PIN
+	s, err = g.store.UpdateSession(ctx, s.Company, s.ID, func(s *tenant.Session) error {
+		s.WorkerID = workerID
+		return nil
+	})
+	if err != nil {
+		g.endOnWorker(workerID, s.Company, s.ID, worker.ReasonError)
+		return err
+	}
+	s.PIN = pin
+	log.Info("session created", zap.String("worker_id", workerID))
+	return c.JSON(http.StatusCreated, g.toSessionJSON(c, s))
+}
+
+// lease asks a worker to host the session and returns its id.
+func (g *Gateway) lease(ctx context.Context, s tenant.Session) (string, error) {
+	req, _ := json.Marshal(worker.LeaseRequest{
+		Company: s.Company, SessionID: s.ID, StartURL: s.StartURL, JoinBy: s.PINExpiresAt,
+	})
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.LeaseTimeout)
+	defer cancel()
+	msg, err := g.nc.RequestWithContext(ctx, worker.SubjectLease, req)
+	if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
+		return "", errorf(http.StatusServiceUnavailable, "no_capacity", "no browser is free right now; try again in a minute")
+	} else if err != nil {
+		return "", err
+	}
+	var rep worker.LeaseReply
+	if err := json.Unmarshal(msg.Data, &rep); err != nil {
+		return "", err
+	}
+	switch rep.Error {
+	case "":
+		return rep.WorkerID, nil
+	case "no_capacity", "browser_failed":
+		return "", errorf(http.StatusServiceUnavailable, "no_capacity", "no browser is free right now; try again in a minute")
+	default:
+		return "", errors.New("worker refused the session: " + rep.Message)
+	}
+}
+
+func (g *Gateway) endOnWorker(workerID, company, id, reason string) {
+	if workerID == "" {
+		return
+	}
+	b, _ := json.Marshal(worker.EndRequest{Company: company, SessionID: id, Reason: reason})
+	if err := g.nc.Publish(worker.EndSubject(workerID), b); err != nil {
+		g.log.Warn("ask worker to end session", zap.String("session_id", id), zap.Error(err))
+	}
+}
+
+var sessionIDRE = regexp.MustCompile(`^s_[a-z0-9]{1,62}$`)
+
+// sessionOf loads the session named in the path for the caller's company;
+// another company's session is not found.
+func (g *Gateway) sessionOf(c echo.Context) (tenant.Session, error) {
+	id := c.Param("id")
+	if !sessionIDRE.MatchString(id) {
+		return tenant.Session{}, errNotFound
+	}
+	return g.store.GetSession(c.Request().Context(), callerOf(c).Company, id)
+}
+
+func (g *Gateway) listSessions(c echo.Context) error {
+	list, err := g.store.ListSessions(c.Request().Context(), callerOf(c).Company)
+	if err != nil {
+		return err
+	}
+	out := make([]sessionJSON, 0, len(list))
+	for _, s := range list {
+		out = append(out, g.toSessionJSON(c, s))
+	}
+	return c.JSON(http.StatusOK, map[string]any{"sessions": out})
+}
+
+func (g *Gateway) getSession(c echo.Context) error {
+	s, err := g.sessionOf(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, g.toSessionJSON(c, s))
+}
+
+func (g *Gateway) endSession(c echo.Context) error {
+	s, err := g.sessionOf(c)
+	if err != nil {
+		return err
+	}
+	if s.State != tenant.SessionEnded {
+		s, err = g.store.EndSession(c.Request().Context(), s.Company, s.ID, worker.ReasonAgentEnded)
+		if err != nil {
+			return err
+		}
+		g.endOnWorker(s.WorkerID, s.Company, s.ID, worker.ReasonAgentEnded)
+	}
+	return c.JSON(http.StatusOK, g.toSessionJSON(c, s))
+}
+
+var (
+	slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,39}$`)
+	pinRE  = regexp.MustCompile(`^[0-9]{6,10}$`)
+)
+
+// invalidPIN is the one answer for every PIN that does not open a session:
+// unknown, wrong, expired, used, malformed, or another company's.
+func invalidPIN(c echo.Context) error {
+	msg := "That PIN is not valid. Check the digits with your agent."
+	if prefersJapanese(c.Request().Header.Get("Accept-Language")) {
+		msg = "PINが正しくありません。担当者に番号をご確認ください。"
+	}
+	return errorf(http.StatusNotFound, "invalid_pin", msg)
+}
+
+func prefersJapanese(acceptLanguage string) bool {
+	first, _, _ := strings.Cut(acceptLanguage, ",")
+	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(first)), "ja")
+}
+
+func (g *Gateway) join(c echo.Context) error {
+	var body struct {
+		Company string `json:"company"`
+		PIN     string `json:"pin"`
+	}
+	if err := decodeJSON(c, &body); err != nil {
+		return err
+	}
+	now := time.Now()
+	client := clientKey(c)
+	if !g.limiter.allow("join", client, now) || !g.limiter.allow("join-company", body.Company, now) {
+		return g.tooMany(c)
+	}
+	pin := strings.ReplaceAll(strings.TrimSpace(body.PIN), " ", "")
+	if !slugRE.MatchString(body.Company) || !pinRE.MatchString(pin) {
+		g.limiter.fail("join", client, now)
+		return invalidPIN(c)
+	}
+	ctx := c.Request().Context()
+	s, err := g.store.RedeemPIN(ctx, body.Company, pin)
+	if errors.Is(err, tenant.ErrInvalidPIN) {
+		g.limiter.fail("join", client, now)
+		g.limiter.fail("join-company", body.Company, now)
+		return invalidPIN(c)
+	} else if err != nil {
+		return err
+	}
+	token, err := g.store.CreateCustomerToken(ctx, s.Company, s.ID)
+	if err != nil {
+		return err
+	}
+	g.setCookie(c, customerCookie, token, time.Time{})
+	g.log.Info("customer joined", zap.String("company_id", s.Company), zap.String("session_id", s.ID))
+	return c.JSON(http.StatusOK, map[string]string{
+		"session_id":   s.ID,
+		"customer_url": g.baseURL(c) + "/s/" + s.ID,
+	})
+}

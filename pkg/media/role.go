@@ -1,0 +1,430 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"go.uber.org/zap"
+)
+
+// RTP framing of the role streams. The track rewrites payload type and SSRC
+// for each peer, so those two only have to be valid.
+const (
+	rtpMTU         = 1200
+	rtpClockRate   = 90000
+	rtpPayloadType = 96
+)
+
+// ErrRunning is returned by a second call of RoleEncoder.Run.
+var ErrRunning = errors.New("media: role encoder already running")
+
+// RoleEncoderConfig sets up a RoleEncoder. Zero values mean the defaults.
+type RoleEncoderConfig struct {
+	Role                string        // "customer" or "agent", for logs and metrics
+	BitrateKbps         int           // VP8 CBR target; 0 means 1500
+	IdleRepeat          time.Duration // re-encode the last frame when nothing new came; 0 means 1s
+	KeyFrameMinInterval time.Duration // rate limit of requested key frames; 0 means 500ms
+}
+
+func (c RoleEncoderConfig) withDefaults() RoleEncoderConfig {
+	if c.BitrateKbps == 0 {
+		c.BitrateKbps = 1500
+	}
+	if c.IdleRepeat == 0 {
+		c.IdleRepeat = time.Second
+	}
+	if c.KeyFrameMinInterval == 0 {
+		c.KeyFrameMinInterval = 500 * time.Millisecond
+	}
+	return c
+}
+
+// Validate reports settings out of range.
+func (c RoleEncoderConfig) Validate() error {
+	if c.BitrateKbps < 0 || c.IdleRepeat < 0 || c.KeyFrameMinInterval < 0 {
+		return fmt.Errorf("media: role encoder config %+v: negative value", c)
+	}
+	return nil
+}
+
+// rtpWriter takes the packets of a role's stream; *webrtc.TrackLocalStaticRTP
+// satisfies it and fans them out to every peer of the role.
+type rtpWriter interface {
+	WriteRTP(p *rtp.Packet) error
+}
+
+// RoleStats counts what a RoleEncoder did since it was created.
+type RoleStats struct {
+	Role          string
+	Viewers       int
+	Frames        uint64        // VP8 frames written, repeats included
+	KeyFrames     uint64        // of which key frames
+	Repeats       uint64        // frames re-encoded from the last picture (idle repeat or key request)
+	Bytes         uint64        // VP8 bytes written
+	Packets       uint64        // RTP packets written
+	Dropped       uint64        // offered frames replaced or skipped before being encoded
+	EncodeErrors  uint64        // encoder start or encode failures (the frame is skipped)
+	WriteErrors   uint64        // WriteRTP calls that failed
+	LastEncode    time.Duration // wall time of the last VP8 encode
+	Width, Height int           // size of the running encoder; zero when none
+}
+
+// RoleEncoder encodes the frames of one role (customer or agent) once and
+// writes them as one RTP stream that all the role's viewers share. Offer,
+// RequestKeyFrame, SetViewers and Stats are safe for concurrent use and never
+// block on encoding; Run does the encoding on the caller's goroutine.
+type RoleEncoder struct {
+	cfg  RoleEncoderConfig
+	out  rtpWriter
+	log  *zap.Logger
+	wake chan struct{} // capacity 1: something in the guarded state changed
+
+	mu         sync.Mutex
+	pending    *Frame    // guarded by mu: latest offered frame Run has not taken
+	viewers    int       // guarded by mu
+	joinKey    bool      // guarded by mu: viewers went 0→n, the next encode is a key frame
+	keyWanted  bool      // guarded by mu: a RequestKeyFrame not answered yet
+	honourNext bool      // guarded by mu: the next request skips the rate limit (set on 0→n)
+	lastKey    time.Time // guarded by mu: when the last key frame was written
+	running    bool      // guarded by mu: Run was called
+	done       bool      // guarded by mu: Run returned; Offer releases at once
+	stats      RoleStats // guarded by mu
+
+	// Owned by Run's goroutine.
+	last        *Frame // the newest picture; encoded again on idle and key requests
+	lastEncoded bool   // last has been encoded at least once
+	lastEncode  time.Time
+	enc         *VP8Encoder
+	encW, encH  int
+	failing     bool // the last encode failed: log only the first of a run of failures
+	pk          rtp.Packetizer
+	stamped     bool      // t0 and lastTicks are set
+	t0          time.Time // capture time of the first frame written
+	lastTicks   int64     // RTP ticks since t0 of the last frame written
+}
+
+// NewRoleEncoder returns an idle encoder for cfg.Role writing to out. Nothing
+// is encoded until Run runs and SetViewers reports a viewer. A nil log
+// discards logs.
+func NewRoleEncoder(cfg RoleEncoderConfig, out rtpWriter, log *zap.Logger) *RoleEncoder {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	cfg = cfg.withDefaults()
+	return &RoleEncoder{
+		cfg:   cfg,
+		out:   out,
+		log:   log.Named("encoder").With(zap.String("role", cfg.Role)),
+		wake:  make(chan struct{}, 1),
+		stats: RoleStats{Role: cfg.Role},
+		pk: rtp.NewPacketizer(rtpMTU, rtpPayloadType, 0,
+			&codecs.VP8Payloader{EnablePictureID: true}, rtp.NewRandomSequencer(), rtpClockRate),
+	}
+}
+
+// Offer hands f to the encoder, which retains it; the caller keeps its own
+// reference and releases it as usual. The latest frame wins: a frame offered
+// earlier and not yet taken by Run is released. f's Received is its capture
+// time and becomes its RTP timestamp. While the role has no viewer the newest
+// frame is only kept, so that a joining viewer sees the page at once.
+func (e *RoleEncoder) Offer(f *Frame) {
+	if f == nil {
+		return
+	}
+	f.Retain()
+	e.mu.Lock()
+	if e.done {
+		e.mu.Unlock()
+		f.Release()
+		return
+	}
+	old := e.pending
+	e.pending = f
+	if old != nil {
+		e.stats.Dropped++
+	}
+	e.mu.Unlock()
+	if old != nil {
+		old.Release()
+	}
+	e.signal()
+}
+
+// RequestKeyFrame asks for a key frame (a viewer joined, its peer connected,
+// or it sent a PLI). Requests are coalesced and answered at most once per
+// KeyFrameMinInterval; one that comes too early is answered when the interval
+// has passed. The first request after the role's viewers went from zero is
+// answered at once: the key frame sent on joining is usually lost before DTLS
+// is up. Ignored while the role has no viewer.
+func (e *RoleEncoder) RequestKeyFrame() {
+	e.mu.Lock()
+	if e.viewers > 0 {
+		e.keyWanted = true
+	}
+	e.mu.Unlock()
+	e.signal()
+}
+
+// SetViewers sets how many viewers watch the role. With none nothing is
+// encoded; going from none to some writes a key frame of the newest picture.
+func (e *RoleEncoder) SetViewers(n int) {
+	n = max(n, 0)
+	e.mu.Lock()
+	if e.viewers == 0 && n > 0 {
+		e.joinKey, e.honourNext = true, true
+	}
+	if n == 0 {
+		e.joinKey, e.keyWanted, e.honourNext = false, false, false
+	}
+	e.viewers = n
+	e.stats.Viewers = n
+	e.mu.Unlock()
+	e.signal()
+}
+
+// Stats returns the encoder's counters.
+func (e *RoleEncoder) Stats() RoleStats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stats
+}
+
+func (e *RoleEncoder) signal() {
+	select {
+	case e.wake <- struct{}{}:
+	default: // a wake-up is already pending; it will see the new state
+	}
+}
+
+// Run encodes until ctx ends, then releases the frames it holds, closes the
+// VP8 encoder and returns nil. It starts no goroutine. Run may be called only
+// once; a second call returns ErrRunning. Encoding and writing failures are
+// counted in Stats, and the frame is skipped: a viewer resyncs on the next key
+// frame.
+func (e *RoleEncoder) Run(ctx context.Context) error {
+	e.mu.Lock()
+	if e.running {
+		e.mu.Unlock()
+		return ErrRunning
+	}
+	e.running = true
+	e.mu.Unlock()
+	defer e.shutdown()
+
+	e.log.Info("role encoder started")
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		if wait, ok := e.step(time.Now()); ok {
+			timer.Reset(wait)
+		} else {
+			timer.Stop()
+		}
+		select {
+		case <-ctx.Done():
+			e.log.Info("role encoder stopped")
+			return nil
+		case <-e.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// step does what the state asks for at now and returns how long until it
+// must run again without a wake-up (ok false: only a wake-up matters).
+func (e *RoleEncoder) step(now time.Time) (wait time.Duration, ok bool) {
+	e.mu.Lock()
+	f := e.pending
+	e.pending = nil
+	viewers := e.viewers
+	force, join := false, false
+	if viewers > 0 {
+		join = e.joinKey
+		byRequest := e.keyWanted && (e.honourNext || now.Sub(e.lastKey) >= e.cfg.KeyFrameMinInterval)
+		force = join || byRequest
+		if byRequest && !join {
+			e.honourNext = false
+		}
+		if force {
+			e.joinKey, e.keyWanted = false, false
+		}
+	}
+	e.mu.Unlock()
+
+	if f != nil {
+		if e.last != nil {
+			e.dropLast()
+		}
+		e.last, e.lastEncoded = f, false
+	}
+	if viewers == 0 {
+		if e.enc != nil {
+			e.closeEncoder() // no one watches: free the encoder; the next viewer gets a key frame anyway
+		}
+		return 0, false
+	}
+	switch {
+	case e.last == nil:
+		// Nothing to show yet; a key request taken above is answered by the
+		// first frame, which a new encoder always makes a key frame.
+		return 0, false
+	case f != nil:
+		stamp := f.Received
+		if stamp.IsZero() {
+			stamp = now
+		}
+		e.encode(f, stamp, now, force, false)
+	case force || now.Sub(e.lastEncode) >= e.cfg.IdleRepeat:
+		e.encode(e.last, now, now, force, true)
+	}
+
+	wait = e.lastEncode.Add(e.cfg.IdleRepeat).Sub(now)
+	e.mu.Lock()
+	if e.keyWanted {
+		wait = min(wait, e.lastKey.Add(e.cfg.KeyFrameMinInterval).Sub(now))
+	}
+	e.mu.Unlock()
+	// Due work was done above; the floor only guards against a busy loop
+	// should a deadline ever stay in the past.
+	return max(wait, time.Millisecond), true
+}
+
+// encode writes f as the picture captured at stamp. Failures are counted, and
+// logged once per run of failures, never per frame.
+func (e *RoleEncoder) encode(f *Frame, stamp, now time.Time, force, repeat bool) {
+	e.lastEncode = now // also on failure, so that a failing picture is retried at the idle pace
+	if err := e.ensureEncoder(f.Width, f.Height); err != nil {
+		e.countError(err)
+		return
+	}
+	ticks := e.ticks(stamp)
+	start := time.Now()
+	data, key, err := e.enc.Encode(&f.Image, time.Duration(ticks)*100000/9, force) // ticks → ns
+	took := time.Since(start)
+	if err != nil {
+		e.countError(err)
+		return
+	}
+	e.lastEncoded = true
+	if e.failing {
+		e.failing = false
+		e.log.Info("encoding recovered")
+	}
+	if len(data) == 0 {
+		return
+	}
+	// The packetizer stamps its running timestamp and then adds the samples
+	// given; advance it to this frame's capture time first.
+	e.pk.SkipSamples(uint32(ticks - e.lastTicks))
+	e.lastTicks = ticks
+	pkts := e.pk.Packetize(data, 0)
+	var writeErrs uint64
+	for _, p := range pkts {
+		if err := e.out.WriteRTP(p); err != nil {
+			writeErrs++
+		}
+	}
+
+	e.mu.Lock()
+	s := &e.stats
+	s.Frames++
+	s.Bytes += uint64(len(data))
+	s.Packets += uint64(len(pkts))
+	s.WriteErrors += writeErrs
+	s.LastEncode = took
+	if repeat {
+		s.Repeats++
+	}
+	if key {
+		s.KeyFrames++
+		e.lastKey = now
+		e.keyWanted = false // this key frame answers any request made so far
+	}
+	e.mu.Unlock()
+}
+
+// ticks returns the RTP time of stamp in 90 kHz ticks since the first frame,
+// strictly after the previous frame's: capture times drive the clock
+// (damage-driven frames have no fixed duration), and a repeat or a late
+// capture time must never step it back.
+func (e *RoleEncoder) ticks(stamp time.Time) int64 {
+	if !e.stamped {
+		e.stamped, e.t0, e.lastTicks = true, stamp, 0
+		return 0
+	}
+	t := stamp.Sub(e.t0).Nanoseconds() * 9 / 100000
+	return max(t, e.lastTicks+1)
+}
+
+// ensureEncoder (re)starts the VP8 encoder for a w×h picture.
+func (e *RoleEncoder) ensureEncoder(w, h int) error {
+	if e.enc != nil && e.encW == w && e.encH == h {
+		return nil
+	}
+	if e.enc != nil {
+		e.closeEncoder()
+	}
+	enc, err := NewVP8Encoder(EncoderConfig{Width: w, Height: h, BitrateKbps: e.cfg.BitrateKbps})
+	if err != nil {
+		return fmt.Errorf("start VP8 encoder %dx%d: %w", w, h, err)
+	}
+	e.enc, e.encW, e.encH = enc, w, h
+	e.mu.Lock()
+	e.stats.Width, e.stats.Height = w, h
+	e.mu.Unlock()
+	e.log.Info("VP8 encoder started", zap.Int("width", w), zap.Int("height", h))
+	return nil
+}
+
+func (e *RoleEncoder) closeEncoder() {
+	e.enc.Close()
+	e.enc, e.encW, e.encH = nil, 0, 0
+	e.mu.Lock()
+	e.stats.Width, e.stats.Height = 0, 0
+	e.mu.Unlock()
+}
+
+func (e *RoleEncoder) countError(err error) {
+	e.mu.Lock()
+	e.stats.EncodeErrors++
+	e.mu.Unlock()
+	if !e.failing {
+		e.failing = true
+		e.log.Warn("encoding failed; skipping frames until it works", zap.Error(err))
+	}
+}
+
+// dropLast releases the held picture, counting it if it was never encoded.
+func (e *RoleEncoder) dropLast() {
+	if !e.lastEncoded {
+		e.mu.Lock()
+		e.stats.Dropped++
+		e.mu.Unlock()
+	}
+	e.last.Release()
+	e.last = nil
+}
+
+// shutdown releases everything Run holds; later Offers release at once.
+func (e *RoleEncoder) shutdown() {
+	e.mu.Lock()
+	e.done = true
+	f := e.pending
+	e.pending = nil
+	e.mu.Unlock()
+	if f != nil {
+		f.Release()
+	}
+	if e.last != nil {
+		e.last.Release()
+		e.last = nil
+	}
+	if e.enc != nil {
+		e.closeEncoder()
+	}
+}

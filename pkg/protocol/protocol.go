@@ -1,0 +1,205 @@
+// Package protocol defines the messages that cross Tandem's untrusted edges:
+// the WebSocket signaling messages between a viewer's page and the gateway
+// (relayed over NATS to the worker), and the DataChannel messages between a
+// viewer and the worker. Its decoders are strict: a closed set of types,
+// unknown fields refused, size limits checked before parsing. Every decoder has
+// a fuzz target.
+//
+// Messages are plain values; the package keeps no state.
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"unicode/utf8"
+
+	"github.com/tandem-cobrowse/tandem/pkg/input"
+)
+
+// Size limits of one message.
+const (
+	MaxSignalBytes = 64 << 10 // a WebSocket signaling message (an SDP offer is a few KiB)
+	MaxInputBytes  = 8 << 10  // a DataChannel input message
+	MaxSDPBytes    = 48 << 10
+	MaxCandidate   = 1024
+)
+
+// ErrBadMessage is wrapped by every decoding failure.
+var ErrBadMessage = errors.New("protocol: bad message")
+
+// Signal message types. Client types go from the viewer to the worker, server
+// types from the worker (or gateway) to the viewer.
+const (
+	TypeOffer     = "offer"     // client: SDP offer
+	TypeAnswer    = "answer"    // server: SDP answer
+	TypeCandidate = "candidate" // both: one trickled ICE candidate
+	TypeBye       = "bye"       // client: the viewer leaves
+	TypeHello     = "hello"     // server: first message after the WebSocket opens
+	TypeEnded     = "ended"     // server: the session ended (Reason says why)
+	TypeError     = "error"     // server: a request failed (Error, Message)
+	TypeState     = "state"     // server: session state changed (viewers, state)
+)
+
+// Candidate is one ICE candidate as the browser's RTCIceCandidateInit names it.
+type Candidate struct {
+	Candidate     string  `json:"candidate"`
+	SDPMid        *string `json:"sdpMid,omitempty"`
+	SDPMLineIndex *uint16 `json:"sdpMLineIndex,omitempty"`
+}
+
+// Signal is one signaling message in either direction. Only the fields of its
+// Type are set.
+type Signal struct {
+	Type      string     `json:"type"`
+	SDP       string     `json:"sdp,omitempty"`
+	Candidate *Candidate `json:"candidate,omitempty"`
+	Reason    string     `json:"reason,omitempty"`
+	Error     string     `json:"error,omitempty"`
+	Message   string     `json:"message,omitempty"`
+	Role      string     `json:"role,omitempty"`
+	ViewerID  string     `json:"viewer_id,omitempty"`
+	State     string     `json:"state,omitempty"`
+	Viewers   *Viewers   `json:"viewers,omitempty"`
+	Width     int        `json:"width,omitempty"`
+	Height    int        `json:"height,omitempty"`
+}
+
+// Viewers counts who watches a session.
+type Viewers struct {
+	Customers int `json:"customers"`
+	Agents    int `json:"agents"`
+}
+
+func bad(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrBadMessage, fmt.Sprintf(format, args...))
+}
+
+// decodeStrict parses exactly one JSON object of at most limit bytes into v,
+// refusing unknown fields and trailing data.
+func decodeStrict(data []byte, limit int, v any) error {
+	if len(data) > limit {
+		return bad("%d bytes, limit %d", len(data), limit)
+	}
+	if !utf8.Valid(data) {
+		return bad("not UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return bad("%v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return bad("trailing data")
+	}
+	return nil
+}
+
+// DecodeClientSignal decodes a signaling message sent by a viewer. Only the
+// client types are accepted, each with the fields it needs.
+func DecodeClientSignal(data []byte) (Signal, error) {
+	var s Signal
+	if err := decodeStrict(data, MaxSignalBytes, &s); err != nil {
+		return Signal{}, err
+	}
+	if err := s.validateClient(); err != nil {
+		return Signal{}, err
+	}
+	return s, nil
+}
+
+func (s Signal) validateClient() error {
+	if s.Reason != "" || s.Error != "" || s.Message != "" || s.Role != "" || s.ViewerID != "" ||
+		s.State != "" || s.Viewers != nil || s.Width != 0 || s.Height != 0 {
+		return bad("server fields in a client message")
+	}
+	switch s.Type {
+	case TypeOffer:
+		if s.SDP == "" || len(s.SDP) > MaxSDPBytes || s.Candidate != nil {
+			return bad("offer needs an sdp of at most %d bytes", MaxSDPBytes)
+		}
+	case TypeCandidate:
+		if s.SDP != "" {
+			return bad("candidate with sdp")
+		}
+		return s.Candidate.validate()
+	case TypeBye:
+		if s.SDP != "" || s.Candidate != nil {
+			return bad("bye carries nothing")
+		}
+	default:
+		return bad("unknown client type %q", s.Type)
+	}
+	return nil
+}
+
+func (c *Candidate) validate() error {
+	if c == nil {
+		return bad("candidate missing")
+	}
+	if len(c.Candidate) > MaxCandidate {
+		return bad("candidate longer than %d bytes", MaxCandidate)
+	}
+	if c.SDPMid != nil && len(*c.SDPMid) > 32 {
+		return bad("sdpMid too long")
+	}
+	return nil
+}
+
+// DecodeServerSignal decodes a signaling message sent towards a viewer (used
+// by the gateway's relay and by tests acting as a viewer).
+func DecodeServerSignal(data []byte) (Signal, error) {
+	var s Signal
+	if err := decodeStrict(data, MaxSignalBytes, &s); err != nil {
+		return Signal{}, err
+	}
+	switch s.Type {
+	case TypeAnswer:
+		if s.SDP == "" {
+			return Signal{}, bad("answer without sdp")
+		}
+	case TypeCandidate:
+		if err := s.Candidate.validate(); err != nil {
+			return Signal{}, err
+		}
+	case TypeHello, TypeEnded, TypeError, TypeState:
+	default:
+		return Signal{}, bad("unknown server type %q", s.Type)
+	}
+	return s, nil
+}
+
+// Encode marshals a message. Messages built by Tandem always marshal.
+func Encode(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only unsupported types fail, and our message types have none.
+		return []byte(`{"type":"error","error":"internal","message":"encoding failed"}`)
+	}
+	return b
+}
+
+// DecodeInput decodes one DataChannel input message from a viewer and
+// validates it. Coordinates are clamped later, against the live viewport.
+func DecodeInput(data []byte) (input.Event, error) {
+	var e input.Event
+	if err := decodeStrict(data, MaxInputBytes, &e); err != nil {
+		return input.Event{}, err
+	}
+	if err := e.Validate(); err != nil {
+		return input.Event{}, fmt.Errorf("%w: %w", ErrBadMessage, err)
+	}
+	return e, nil
+}
+
+// Notice is a message from the worker to one viewer on the "input"
+// DataChannel: a refused event, a control change, the remote viewport.
+type Notice struct {
+	Type    string `json:"type"` // "viewport", "refused"
+	Width   int    `json:"width,omitempty"`
+	Height  int    `json:"height,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
+}

@@ -1,0 +1,441 @@
+package rtc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+	"go.uber.org/zap"
+
+	"github.com/tandem-cobrowse/tandem/pkg/protocol"
+)
+
+// DataChannel labels, created by the viewer in its offer (docs/protocol.md).
+const (
+	LabelInput   = "input"   // ordered, reliable: clicks, keys, wheel, text, viewport
+	LabelPointer = "pointer" // unordered, maxRetransmits 0: pointer moves
+)
+
+// ErrNoVideo is returned by Peer.Answer when the offer has no video
+// transceiver to carry the role's track.
+var ErrNoVideo = errors.New("rtc: offer has no video transceiver")
+
+// eventQueue is how many callbacks may wait for the dispatch goroutine before
+// pion's goroutines wait too (pointer moves are dropped instead).
+const eventQueue = 64
+
+// PeerConfig describes one viewer's peer. Callbacks may be nil. They run on
+// the peer's own dispatch goroutine, one at a time and in the order pion
+// reported the events, never on pion's goroutines. A callback must not call
+// Peer.Close (Close waits for that goroutine); hand the decision to another
+// goroutine instead.
+type PeerConfig struct {
+	ViewerID, Role string
+	// Track is the role's shared track, sent to the viewer (sendonly).
+	Track webrtc.TrackLocal
+	// OnInput receives a raw message from the "input" or "pointer"
+	// DataChannel, at most protocol.MaxInputBytes long; the slice is the
+	// callee's. Pointer messages are dropped when the queue is full.
+	OnInput func(data []byte)
+	// OnKeyFrame asks for a key frame: after a PLI or FIR from this viewer,
+	// and when the connection reaches "connected" (a key frame written
+	// before DTLS is up is lost). Requests that arrive while one is pending
+	// are merged.
+	OnKeyFrame func()
+	// OnCandidate receives our trickled ICE candidates (not the end of
+	// gathering).
+	OnCandidate func(protocol.Candidate)
+	// OnState receives the peer connection's state changes.
+	OnState func(webrtc.PeerConnectionState)
+}
+
+type eventKind int
+
+const (
+	evInput eventKind = iota
+	evCandidate
+	evState
+)
+
+// event is one pion callback handed to the dispatch goroutine.
+type event struct {
+	kind  eventKind
+	data  []byte
+	cand  protocol.Candidate
+	state webrtc.PeerConnectionState
+}
+
+// Peer is one viewer's PeerConnection on the worker. NewPeer starts its
+// dispatch goroutine; Answer starts the RTCP read loop of the track's sender.
+// Close stops both and waits for them. Methods are safe for concurrent use.
+type Peer struct {
+	cfg PeerConfig
+	pc  *webrtc.PeerConnection
+	log *zap.Logger
+
+	events    chan event    // pion callbacks → dispatch goroutine
+	keyFrame  chan struct{} // cap 1: a pending key-frame request
+	closed    chan struct{} // closed by Close
+	negotiate chan struct{} // cap 1: held by the negotiation in progress
+
+	mu          sync.Mutex
+	isClosed    bool                // guarded by mu; no goroutine starts once set
+	input       *webrtc.DataChannel // guarded by mu; the open "input" channel
+	sawInput    bool                // guarded by mu; an "input" channel arrived
+	sawPointer  bool                // guarded by mu; a "pointer" channel arrived
+	trackSender *webrtc.RTPSender   // guarded by mu; set by the first Answer
+
+	wg        sync.WaitGroup // dispatch, negotiations, RTCP loop
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewPeer creates a viewer's PeerConnection and starts its dispatch
+// goroutine. The caller must Close the Peer.
+func (a *API) NewPeer(cfg PeerConfig) (*Peer, error) {
+	if cfg.Track == nil {
+		return nil, fmt.Errorf("%w: peer for viewer %s has no track", ErrInvalidConfig, cfg.ViewerID)
+	}
+	pc, err := a.api.NewPeerConnection(webrtc.Configuration{
+		ICEServers:   a.iceServers,
+		BundlePolicy: webrtc.BundlePolicyMaxBundle,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("new peer connection for viewer %s: %w", cfg.ViewerID, err)
+	}
+	p := &Peer{
+		cfg:       cfg,
+		pc:        pc,
+		log:       a.log.With(zap.String("viewer_id", cfg.ViewerID), zap.String("role", cfg.Role)),
+		events:    make(chan event, eventQueue),
+		keyFrame:  make(chan struct{}, 1),
+		closed:    make(chan struct{}),
+		negotiate: make(chan struct{}, 1),
+	}
+	pc.OnICECandidate(p.onICECandidate)
+	pc.OnConnectionStateChange(p.onStateChange)
+	pc.OnDataChannel(p.onDataChannel)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.dispatch()
+	}()
+	return p, nil
+}
+
+// goTracked runs f on a goroutine that Close waits for, unless the peer is
+// closed.
+func (p *Peer) goTracked(f func()) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.isClosed {
+		return false
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// Answer applies the viewer's offer, adds the role's track to the viewer's
+// video transceiver, and returns our answer. Candidates are trickled to
+// OnCandidate; Answer does not wait for gathering. If ctx ends first, Answer
+// returns its error and the negotiation finishes (or fails) on its own.
+// A later offer renegotiates the same connection.
+func (p *Peer) Answer(ctx context.Context, offerSDP string) (string, error) {
+	type result struct {
+		sdp string
+		err error
+	}
+	done := make(chan result, 1)
+	if !p.goTracked(func() {
+		sdp, err := p.answer(offerSDP)
+		done <- result{sdp, err}
+	}) {
+		return "", ErrClosed
+	}
+	select {
+	case r := <-done:
+		return r.sdp, r.err
+	case <-ctx.Done():
+		return "", fmt.Errorf("answer viewer %s: %w", p.cfg.ViewerID, ctx.Err())
+	}
+}
+
+// answer runs one negotiation; negotiations are serialized by p.negotiate.
+func (p *Peer) answer(offerSDP string) (string, error) {
+	select {
+	case p.negotiate <- struct{}{}:
+		defer func() { <-p.negotiate }()
+	case <-p.closed:
+		return "", ErrClosed
+	}
+	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{
+		Type: webrtc.SDPTypeOffer, SDP: offerSDP,
+	}); err != nil {
+		return "", fmt.Errorf("apply offer of viewer %s: %w", p.cfg.ViewerID, err)
+	}
+	if err := p.addTrack(); err != nil {
+		return "", err
+	}
+	answer, err := p.pc.CreateAnswer(nil)
+	if err != nil {
+		return "", fmt.Errorf("create answer for viewer %s: %w", p.cfg.ViewerID, err)
+	}
+	if err := p.pc.SetLocalDescription(answer); err != nil {
+		return "", fmt.Errorf("apply answer for viewer %s: %w", p.cfg.ViewerID, err)
+	}
+	local := p.pc.LocalDescription()
+	if local == nil {
+		return "", fmt.Errorf("answer for viewer %s: %w", p.cfg.ViewerID, ErrClosed)
+	}
+	return local.SDP, nil
+}
+
+// addTrack attaches the role's track to the video transceiver of the first
+// offer and starts the sender's RTCP read loop.
+func (p *Peer) addTrack() error {
+	p.mu.Lock()
+	added := p.trackSender != nil
+	p.mu.Unlock()
+	if added {
+		return nil
+	}
+	hasVideo := false
+	for _, t := range p.pc.GetTransceivers() {
+		if t.Kind() == webrtc.RTPCodecTypeVideo && t.Mid() != "" && t.Sender() == nil {
+			hasVideo = true
+			break
+		}
+	}
+	if !hasVideo {
+		return fmt.Errorf("viewer %s: %w", p.cfg.ViewerID, ErrNoVideo)
+	}
+	sender, err := p.pc.AddTrack(p.cfg.Track)
+	if err != nil {
+		return fmt.Errorf("add track for viewer %s: %w", p.cfg.ViewerID, err)
+	}
+	p.mu.Lock()
+	p.trackSender = sender
+	p.mu.Unlock()
+	if !p.goTracked(func() { p.readRTCP(sender) }) {
+		return ErrClosed
+	}
+	return nil
+}
+
+// readRTCP reads the sender's RTCP until the sender stops. Reading is what
+// lets the NACK responder see NACKs; PLI and FIR become key-frame requests.
+func (p *Peer) readRTCP(sender *webrtc.RTPSender) {
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := sender.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue // a malformed compound packet; the next one may be fine
+		}
+		for _, pkt := range pkts {
+			switch pkt.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				p.requestKeyFrame()
+			}
+		}
+	}
+}
+
+// AddCandidate applies one of the viewer's trickled ICE candidates. An empty
+// candidate string marks the end of the viewer's candidates. Candidates to
+// reserved addresses are dropped by the ICE agent (see Config.Loopback).
+func (p *Peer) AddCandidate(c protocol.Candidate) error {
+	select {
+	case <-p.closed:
+		return ErrClosed
+	default:
+	}
+	if err := p.pc.AddICECandidate(webrtc.ICECandidateInit{
+		Candidate:     c.Candidate,
+		SDPMid:        c.SDPMid,
+		SDPMLineIndex: c.SDPMLineIndex,
+	}); err != nil {
+		return fmt.Errorf("add candidate of viewer %s: %w", p.cfg.ViewerID, err)
+	}
+	return nil
+}
+
+// Send sends msg as a text message to the viewer on the "input"
+// DataChannel. It returns ErrNotOpen while that channel is not open.
+func (p *Peer) Send(msg []byte) error {
+	p.mu.Lock()
+	dc, closed := p.input, p.isClosed
+	p.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if dc == nil || dc.ReadyState() != webrtc.DataChannelStateOpen {
+		return ErrNotOpen
+	}
+	if err := dc.SendText(string(msg)); err != nil {
+		return fmt.Errorf("send to viewer %s: %w", p.cfg.ViewerID, err)
+	}
+	return nil
+}
+
+// Close closes the PeerConnection and waits for the peer's goroutines: the
+// dispatch goroutine (so no callback runs after Close returns), pending
+// negotiations and the RTCP read loop. It is idempotent and must not be
+// called from a PeerConfig callback.
+func (p *Peer) Close() error {
+	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		p.isClosed = true
+		p.input = nil
+		p.mu.Unlock()
+		close(p.closed)
+		if err := p.pc.Close(); err != nil {
+			p.closeErr = fmt.Errorf("close peer of viewer %s: %w", p.cfg.ViewerID, err)
+		}
+		p.wg.Wait()
+	})
+	return p.closeErr
+}
+
+// dispatch runs the callbacks until Close.
+func (p *Peer) dispatch() {
+	for {
+		select {
+		case <-p.closed:
+			return
+		case <-p.keyFrame:
+			if p.cfg.OnKeyFrame != nil {
+				p.cfg.OnKeyFrame()
+			}
+		case ev := <-p.events:
+			p.deliver(ev)
+		}
+	}
+}
+
+func (p *Peer) deliver(ev event) {
+	switch ev.kind {
+	case evInput:
+		if p.cfg.OnInput != nil {
+			p.cfg.OnInput(ev.data)
+		}
+	case evCandidate:
+		if p.cfg.OnCandidate != nil {
+			p.cfg.OnCandidate(ev.cand)
+		}
+	case evState:
+		if p.cfg.OnState != nil {
+			p.cfg.OnState(ev.state)
+		}
+	}
+}
+
+// post hands an event to the dispatch goroutine, waiting while the queue is
+// full unless the peer closes.
+func (p *Peer) post(ev event) {
+	select {
+	case p.events <- ev:
+	case <-p.closed:
+	}
+}
+
+func (p *Peer) requestKeyFrame() {
+	select {
+	case p.keyFrame <- struct{}{}:
+	default: // one is pending already
+	}
+}
+
+// onICECandidate runs on a pion goroutine.
+func (p *Peer) onICECandidate(c *webrtc.ICECandidate) {
+	if c == nil {
+		return // end of gathering: not sent
+	}
+	init := c.ToJSON()
+	p.post(event{kind: evCandidate, cand: protocol.Candidate{
+		Candidate:     init.Candidate,
+		SDPMid:        init.SDPMid,
+		SDPMLineIndex: init.SDPMLineIndex,
+	}})
+}
+
+// onStateChange runs on a pion goroutine.
+func (p *Peer) onStateChange(s webrtc.PeerConnectionState) {
+	p.log.Info("peer connection state", zap.Stringer("state", s))
+	p.post(event{kind: evState, state: s})
+	if s == webrtc.PeerConnectionStateConnected {
+		p.requestKeyFrame()
+	}
+}
+
+// onDataChannel runs on pion's SCTP goroutine. It accepts one "input" and
+// one "pointer" channel and closes anything else.
+func (p *Peer) onDataChannel(dc *webrtc.DataChannel) {
+	label := dc.Label()
+	p.mu.Lock()
+	var dup bool
+	switch label {
+	case LabelInput:
+		dup, p.sawInput = p.sawInput, true
+	case LabelPointer:
+		dup, p.sawPointer = p.sawPointer, true
+	}
+	p.mu.Unlock()
+	if dup || (label != LabelInput && label != LabelPointer) {
+		p.log.Warn("refused data channel", zap.String("label", label), zap.Bool("duplicate", dup))
+		if err := dc.Close(); err != nil {
+			p.log.Debug("close refused data channel", zap.Error(err))
+		}
+		return
+	}
+	reliable := label == LabelInput
+	if reliable {
+		dc.OnOpen(func() {
+			p.mu.Lock()
+			if !p.isClosed {
+				p.input = dc
+			}
+			p.mu.Unlock()
+		})
+		dc.OnClose(func() {
+			p.mu.Lock()
+			if p.input == dc {
+				p.input = nil
+			}
+			p.mu.Unlock()
+		})
+	}
+	dc.OnMessage(func(m webrtc.DataChannelMessage) { p.onMessage(m.Data, reliable) })
+}
+
+// onMessage runs on pion's channel read goroutine. Messages of the reliable
+// channel wait for room in the queue (SCTP flow control then slows the
+// viewer down); pointer moves are dropped when it is full.
+func (p *Peer) onMessage(data []byte, reliable bool) {
+	if len(data) > protocol.MaxInputBytes {
+		if ce := p.log.Check(zap.DebugLevel, "dropped oversized data channel message"); ce != nil {
+			ce.Write(zap.Int("bytes", len(data)))
+		}
+		return
+	}
+	ev := event{kind: evInput, data: bytes.Clone(data)}
+	if reliable {
+		p.post(ev)
+		return
+	}
+	select {
+	case p.events <- ev:
+	default:
+	}
+}

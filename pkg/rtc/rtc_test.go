@@ -1,0 +1,554 @@
+package rtc
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+	"go.uber.org/zap"
+
+	"github.com/tandem-cobrowse/tandem/pkg/protocol"
+)
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		ok   bool
+	}{
+		{"zero", Config{}, true},
+		{"port and ips", Config{UDPPort: 50000, PublicIPs: []string{"203.0.113.7", "2001:db8::1"}}, true},
+		{"negative port", Config{UDPPort: -1}, false},
+		{"port too big", Config{UDPPort: 65536}, false},
+		{"bad ip", Config{PublicIPs: []string{"example.com"}}, false},
+		{"ipv6 with loopback", Config{Loopback: true, PublicIPs: []string{"2001:db8::1"}}, false},
+		{"negative timeout", Config{ICEDisconnectedTimeout: -time.Second}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			if (err == nil) != tt.ok {
+				t.Fatalf("Validate(%+v) = %v, want ok %v", tt.cfg, err, tt.ok)
+			}
+			if err != nil && !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("Validate(%+v) = %v, want ErrInvalidConfig", tt.cfg, err)
+			}
+		})
+	}
+}
+
+func TestNewTrack(t *testing.T) {
+	a, err := NewAPI(Config{Loopback: true}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	tr, err := a.NewTrack("agent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.ID() != "video" || tr.StreamID() != "tandem-agent" || tr.Codec().MimeType != webrtc.MimeTypeVP8 {
+		t.Fatalf("NewTrack(agent) = id %q stream %q codec %q, want video, tandem-agent, VP8",
+			tr.ID(), tr.StreamID(), tr.Codec().MimeType)
+	}
+}
+
+func TestRemoteAllowed(t *testing.T) {
+	tests := []struct {
+		ip       string
+		loopback bool
+		want     bool
+	}{
+		{"192.0.2.10", false, true},
+		{"10.1.2.3", false, true},
+		{"2001:db8::5", false, true},
+		{"fd12::1", false, true},
+		{"127.0.0.1", false, false},
+		{"127.0.0.1", true, true},
+		{"::1", false, false},
+		{"::ffff:127.0.0.1", false, false},
+		{"64:ff9b::7f00:1", false, false},
+		{"64:ff9b::a9fe:a9fe", true, false},
+		{"169.254.169.254", true, false},
+		{"fe80::1", false, false},
+		{"fd00:ec2::254", false, false},
+		{"100.100.100.200", false, false},
+		{"0.0.0.0", true, false},
+		{"0.1.2.3", false, false},
+		{"::", false, false},
+		{"224.0.0.251", false, false},
+		{"ff02::fb", false, false},
+		{"255.255.255.255", false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.ip+"/"+strconv.FormatBool(tt.loopback), func(t *testing.T) {
+			if got := remoteAllowed(net.ParseIP(tt.ip), tt.loopback); got != tt.want {
+				t.Fatalf("remoteAllowed(%s, %v) = %v, want %v", tt.ip, tt.loopback, got, tt.want)
+			}
+		})
+	}
+	if remoteAllowed(net.IP{1, 2, 3}, true) {
+		t.Fatal("remoteAllowed(3-byte ip) = true, want false")
+	}
+}
+
+// workerPeer is a Peer with its callbacks recorded.
+type workerPeer struct {
+	*Peer
+	keyFrames atomic.Int32
+	mu        sync.Mutex
+	inputs    []string                     // guarded by mu
+	cands     []string                     // guarded by mu
+	states    []webrtc.PeerConnectionState // guarded by mu
+}
+
+func (w *workerPeer) recorded() (inputs, cands []string, states []webrtc.PeerConnectionState) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.inputs...), append([]string(nil), w.cands...),
+		append([]webrtc.PeerConnectionState(nil), w.states...)
+}
+
+// connect negotiates a test viewer with a new peer of a directly, without
+// signaling, and waits until both are connected.
+func connect(t *testing.T, a *API, track webrtc.TrackLocal) (*workerPeer, *testViewer) {
+	t.Helper()
+	w := &workerPeer{}
+	var v *testViewer
+	var peerReady atomic.Bool
+	var early []webrtc.ICECandidateInit
+	var earlyMu sync.Mutex
+	v = newTestViewer(t, func(c webrtc.ICECandidateInit) {
+		earlyMu.Lock()
+		if !peerReady.Load() {
+			early = append(early, c)
+			earlyMu.Unlock()
+			return
+		}
+		earlyMu.Unlock()
+		if err := w.AddCandidate(protocol.Candidate{Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex}); err != nil {
+			t.Errorf("AddCandidate: %v", err)
+		}
+	})
+	p, err := a.NewPeer(PeerConfig{
+		ViewerID: "v1", Role: "customer", Track: track,
+		OnInput: func(b []byte) {
+			w.mu.Lock()
+			w.inputs = append(w.inputs, string(b))
+			w.mu.Unlock()
+		},
+		OnKeyFrame: func() { w.keyFrames.Add(1) },
+		OnCandidate: func(c protocol.Candidate) {
+			w.mu.Lock()
+			w.cands = append(w.cands, c.Candidate)
+			w.mu.Unlock()
+			v.addCandidate(webrtc.ICECandidateInit{Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex})
+		},
+		OnState: func(s webrtc.PeerConnectionState) {
+			w.mu.Lock()
+			w.states = append(w.states, s)
+			w.mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Peer = p
+	t.Cleanup(func() { _ = p.Close() })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	answer, err := p.Answer(ctx, v.offer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	earlyMu.Lock()
+	peerReady.Store(true)
+	pending := early
+	early = nil
+	earlyMu.Unlock()
+	for _, c := range pending {
+		if err := p.AddCandidate(protocol.Candidate{Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex}); err != nil {
+			t.Fatalf("AddCandidate: %v", err)
+		}
+	}
+	if !strings.Contains(answer, "a=sendonly") || !strings.Contains(answer, "VP8/90000") {
+		t.Fatalf("answer lacks a sendonly VP8 video section:\n%s", answer)
+	}
+	if strings.Contains(answer, "H264") || strings.Contains(answer, "opus") {
+		t.Fatalf("answer carries codecs other than VP8:\n%s", answer)
+	}
+	v.setAnswer(t, answer)
+	waitFor(t, 15*time.Second, "both peers connected", func() bool {
+		s, _, _, _, _ := v.snapshot()
+		_, _, states := w.recorded()
+		return s == webrtc.PeerConnectionStateConnected && len(states) > 0 &&
+			states[len(states)-1] == webrtc.PeerConnectionStateConnected
+	})
+	return w, v
+}
+
+func TestPeer(t *testing.T) {
+	log, logs := newObservedLogger()
+	a, err := NewAPI(Config{Loopback: true}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	track, err := a.NewTrack("customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, v := connect(t, a, track)
+
+	// A key frame is asked for once the connection is up, before any PLI.
+	waitFor(t, 5*time.Second, "key frame request at connected", func() bool { return w.keyFrames.Load() == 1 })
+
+	stop, done := make(chan struct{}), make(chan struct{})
+	go writeRTP(track, stop, done)
+	defer func() { close(stop); <-done }()
+	waitFor(t, 10*time.Second, "RTP at the viewer", func() bool {
+		_, n, _, _, _ := v.snapshot()
+		return n >= 5
+	})
+
+	_, _, ssrc, _, _ := v.snapshot()
+	if err := v.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(ssrc)}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "key frame request after PLI", func() bool { return w.keyFrames.Load() == 2 })
+	if err := v.pc.WriteRTCP([]rtcp.Packet{&rtcp.FullIntraRequest{MediaSSRC: uint32(ssrc),
+		FIR: []rtcp.FIREntry{{SSRC: uint32(ssrc), SequenceNumber: 1}}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "key frame request after FIR", func() bool { return w.keyFrames.Load() == 3 })
+
+	// Input on both channels reaches OnInput; the payload is never logged.
+	const click = `{"type":"key","action":"down","key":"4","text":"4111111111111111"}`
+	const move = `{"type":"mouse","action":"move","x":1,"y":2,"buttons":0}`
+	waitFor(t, 5*time.Second, "data channels open", func() bool {
+		return v.input.ReadyState() == webrtc.DataChannelStateOpen && v.pointer.ReadyState() == webrtc.DataChannelStateOpen
+	})
+	if err := v.input.SendText(click); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "input message", func() bool {
+		in, _, _ := w.recorded()
+		return len(in) == 1 && in[0] == click
+	})
+	// The pointer channel is lossy by design; on loopback one of a few
+	// sends arrives.
+	waitFor(t, 5*time.Second, "pointer message", func() bool {
+		_ = v.pointer.SendText(move)
+		in, _, _ := w.recorded()
+		return len(in) > 1 && in[1] == move
+	})
+
+	// The worker's notices reach the viewer on "input".
+	notice := []byte(`{"type":"viewport","width":1280,"height":720}`)
+	waitFor(t, 5*time.Second, "worker input channel open", func() bool {
+		err := w.Send(notice)
+		if err != nil && !errors.Is(err, ErrNotOpen) {
+			t.Fatalf("Send = %v", err)
+		}
+		return err == nil
+	})
+	waitFor(t, 5*time.Second, "notice at the viewer", func() bool {
+		_, _, _, msgs, _ := v.snapshot()
+		return len(msgs) > 0 && msgs[0] == string(notice)
+	})
+
+	// An unknown channel is refused.
+	extra, err := v.pc.CreateDataChannel("files", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "unknown channel closed", func() bool {
+		return extra.ReadyState() == webrtc.DataChannelStateClosed
+	})
+
+	_, cands, _ := w.recorded()
+	if len(cands) == 0 {
+		t.Fatal("no candidates trickled to OnCandidate")
+	}
+	for _, c := range cands {
+		if c == "" || c == "candidate:" {
+			t.Fatalf("end-of-gathering candidate %q passed to OnCandidate", c)
+		}
+	}
+	if _, _, _, _, err := v.snapshot(); err != nil {
+		t.Fatalf("viewer rejected a worker candidate: %v", err)
+	}
+
+	if err := w.Close(); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("second Close = %v", err)
+	}
+	if err := w.Send(notice); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Send after Close = %v, want ErrClosed", err)
+	}
+	if _, err := w.Answer(context.Background(), "v=0"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Answer after Close = %v, want ErrClosed", err)
+	}
+	if logsContain(logs, "4111111111111111") {
+		t.Fatal("an input payload was logged")
+	}
+}
+
+func TestPeerUDPMux(t *testing.T) {
+	// Find a free UDP port; another process could take it before NewAPI,
+	// which then fails loudly rather than passing wrongly.
+	l, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.LocalAddr().(*net.UDPAddr).Port
+	l.Close()
+
+	a, err := NewAPI(Config{Loopback: true, UDPPort: port}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	track, err := a.NewTrack("agent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := connect(t, a, track)
+	_, cands, _ := w.recorded()
+	for _, c := range cands {
+		f := strings.Fields(c)
+		if len(f) < 6 || f[5] != strconv.Itoa(port) {
+			t.Fatalf("candidate %q is not on the mux port %d", c, port)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatalf("API.Close = %v", err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatalf("second API.Close = %v", err)
+	}
+	// The port is free again.
+	l, err = net.ListenPacket("udp4", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatalf("mux port still bound after Close: %v", err)
+	}
+	l.Close()
+}
+
+func TestPeerBeforeNegotiation(t *testing.T) {
+	a, err := NewAPI(Config{Loopback: true}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.NewPeer(PeerConfig{ViewerID: "v"}); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("NewPeer without track = %v, want ErrInvalidConfig", err)
+	}
+	track, _ := a.NewTrack("customer")
+	p, err := a.NewPeer(PeerConfig{ViewerID: "v", Track: track})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Send([]byte(`{}`)); !errors.Is(err, ErrNotOpen) {
+		t.Fatalf("Send before negotiation = %v, want ErrNotOpen", err)
+	}
+
+	// An offer without video cannot carry the track.
+	dataOnly, err := webrtc.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dataOnly.Close()
+	if _, err := dataOnly.CreateDataChannel("input", nil); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := dataOnly.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := p.Answer(ctx, offer.SDP); !errors.Is(err, ErrNoVideo) {
+		t.Fatalf("Answer(data-only offer) = %v, want ErrNoVideo", err)
+	}
+	p2, err := a.NewPeer(PeerConfig{ViewerID: "v2", Track: track})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p2.Close()
+	if _, err := p2.Answer(ctx, "not sdp"); err == nil {
+		t.Fatal("Answer(garbage) = nil error")
+	}
+}
+
+// TestRemoteFilterWired checks that the ICE agent applies remoteAllowed to
+// the viewer's candidates.
+func TestRemoteFilterWired(t *testing.T) {
+	a, err := NewAPI(Config{}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	track, _ := a.NewTrack("customer")
+	p, err := a.NewPeer(PeerConfig{ViewerID: "v", Track: track})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	v := newTestViewer(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := p.Answer(ctx, v.offer(t)); err != nil {
+		t.Fatal(err)
+	}
+	mid, idx := "0", uint16(0)
+	for _, addr := range []string{"127.0.0.1", "169.254.169.254", "192.0.2.44"} {
+		c := protocol.Candidate{Candidate: "candidate:1 1 udp 2130706431 " + addr + " 40000 typ host", SDPMid: &mid, SDPMLineIndex: &idx}
+		if err := p.AddCandidate(c); err != nil {
+			t.Fatalf("AddCandidate(%s) = %v", addr, err)
+		}
+	}
+	remote := func() []string {
+		var out []string
+		for _, s := range p.pc.GetStats() {
+			if c, ok := s.(webrtc.ICECandidateStats); ok && c.Type == webrtc.StatsTypeRemoteCandidate {
+				out = append(out, c.IP)
+			}
+		}
+		return out
+	}
+	waitFor(t, 5*time.Second, "the allowed remote candidate", func() bool {
+		for _, ip := range remote() {
+			if ip == "192.0.2.44" {
+				return true
+			}
+		}
+		return false
+	})
+	for _, ip := range remote() {
+		if ip == "127.0.0.1" || ip == "169.254.169.254" {
+			t.Fatalf("remote candidate %s was not filtered (remote candidates %v)", ip, remote())
+		}
+	}
+}
+
+// TestAnswerChromiumOffer answers an offer captured from Chromium 156
+// (testdata/chromium-offer.sdp): every codec but VP8 is refused, the track
+// goes out sendonly, the DataChannels are accepted.
+func TestAnswerChromiumOffer(t *testing.T) {
+	offer, err := os.ReadFile("testdata/chromium-offer.sdp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewAPI(Config{Loopback: true}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	track, _ := a.NewTrack("customer")
+	p, err := a.NewPeer(PeerConfig{ViewerID: "v", Track: track})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	answer, err := p.Answer(ctx, string(offer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var video, rtpmaps []string
+	for _, line := range strings.Split(answer, "\r\n") {
+		switch {
+		case strings.HasPrefix(line, "m=video"):
+			video = strings.Fields(line)
+		case strings.HasPrefix(line, "a=rtpmap:"):
+			rtpmaps = append(rtpmaps, line)
+		}
+	}
+	if len(video) != 4 || video[3] != "96" {
+		t.Fatalf("answer's video line = %q, want VP8's payload type 96 alone", video)
+	}
+	if len(rtpmaps) != 1 || rtpmaps[0] != "a=rtpmap:96 VP8/90000" {
+		t.Fatalf("answer's codecs = %q, want VP8 only", rtpmaps)
+	}
+	for _, want := range []string{"a=sendonly", "a=msid:tandem-customer video", "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
+		"a=rtcp-fb:96 nack pli", "a=rtcp-fb:96 ccm fir"} {
+		if !strings.Contains(answer, want) {
+			t.Fatalf("answer lacks %q:\n%s", want, answer)
+		}
+	}
+}
+
+// TestPublicIPs checks that only the configured address is advertised, with
+// and without the UDP mux.
+func TestPublicIPs(t *testing.T) {
+	for _, mux := range []bool{false, true} {
+		t.Run("mux="+strconv.FormatBool(mux), func(t *testing.T) {
+			cfg := Config{Loopback: true, PublicIPs: []string{"203.0.113.9"}}
+			if mux {
+				l, err := net.ListenPacket("udp4", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				cfg.UDPPort = l.LocalAddr().(*net.UDPAddr).Port
+				l.Close()
+			}
+			a, err := NewAPI(cfg, zap.NewNop())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			track, _ := a.NewTrack("agent")
+			var mu sync.Mutex
+			var cands []string
+			p, err := a.NewPeer(PeerConfig{ViewerID: "v", Track: track, OnCandidate: func(c protocol.Candidate) {
+				mu.Lock()
+				cands = append(cands, c.Candidate)
+				mu.Unlock()
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			v := newTestViewer(t, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if _, err := p.Answer(ctx, v.offer(t)); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-webrtc.GatheringCompletePromise(p.pc):
+			case <-ctx.Done():
+				t.Fatal("gathering did not complete")
+			}
+			waitFor(t, 5*time.Second, "candidates", func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return len(cands) > 0
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			for _, c := range cands {
+				if f := strings.Fields(c); len(f) < 5 || f[4] != "203.0.113.9" {
+					t.Fatalf("candidate %q does not advertise the public ip only (all: %q)", c, cands)
+				}
+			}
+		})
+	}
+}

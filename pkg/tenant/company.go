@@ -1,0 +1,127 @@
+package tenant
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Company is a tenant: its agents, API keys and sessions live under its slug.
+type Company struct {
+	Slug           string        `json:"slug"` // ^[a-z0-9][a-z0-9-]{1,39}$, fixed at creation
+	Name           string        `json:"name"`
+	AllowedOrigins []string      `json:"allowed_origins,omitempty"` // web origins ("https://shop.example") that may embed or call Tandem for this company
+	PINLength      int           `json:"pin_length,omitempty"`      // 0: the store's Config.PINLength
+	PINLifetime    time.Duration `json:"pin_lifetime,omitempty"`    // 0: the store's Config.PINLifetime
+	CreatedAt      time.Time     `json:"created_at"`
+	Disabled       bool          `json:"disabled,omitempty"` // a disabled company's agents, keys and logins stop working and it gets no new sessions
+}
+
+// maxPINLifetime bounds a company's PIN lifetime: a PIN is meant to be read
+// out and typed within minutes.
+const maxPINLifetime = 24 * time.Hour
+
+// validate checks the fields a caller may set.
+func (c *Company) validate() error {
+	if !validSlug(c.Slug) {
+		return fmt.Errorf("%w: company slug %q must match %s", ErrInvalid, c.Slug, slugRe)
+	}
+	c.Name = strings.TrimSpace(c.Name)
+	if c.Name == "" || len(c.Name) > 200 {
+		return fmt.Errorf("%w: company name must be 1 to 200 bytes", ErrInvalid)
+	}
+	if c.PINLength != 0 && (c.PINLength < MinPINLength || c.PINLength > MaxPINLength) {
+		return fmt.Errorf("%w: PIN length %d (want %d to %d)", ErrInvalid, c.PINLength, MinPINLength, MaxPINLength)
+	}
+	if c.PINLifetime < 0 || c.PINLifetime > maxPINLifetime {
+		return fmt.Errorf("%w: PIN lifetime %s (want 0 to %s)", ErrInvalid, c.PINLifetime, maxPINLifetime)
+	}
+	for i, o := range c.AllowedOrigins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("%w: allowed origin %q is not scheme://host[:port]", ErrInvalid, o)
+		}
+		c.AllowedOrigins[i] = u.Scheme + "://" + strings.ToLower(u.Host)
+	}
+	return nil
+}
+
+// CreateCompany stores a new company and returns it as stored (CreatedAt
+// set, name trimmed, origins normalised). The slug must be free (ErrExists)
+// and the fields valid (ErrInvalid).
+func (s *Store) CreateCompany(ctx context.Context, c Company) (Company, error) {
+	c.AllowedOrigins = slices.Clone(c.AllowedOrigins)
+	if err := c.validate(); err != nil {
+		return Company{}, err
+	}
+	c.CreatedAt = s.now().UTC()
+	if _, err := createJSON(ctx, s.companies, c.Slug, c); err != nil {
+		return Company{}, fmt.Errorf("create company %s: %w", c.Slug, err)
+	}
+	s.log.Info("company created", zap.String("company_id", c.Slug))
+	return c, nil
+}
+
+// GetCompany returns the company with this slug, or ErrNotFound.
+func (s *Store) GetCompany(ctx context.Context, slug string) (Company, error) {
+	if !validSlug(slug) {
+		return Company{}, ErrNotFound
+	}
+	var c Company
+	if _, err := getJSON(ctx, s.companies, slug, &c); err != nil {
+		return Company{}, fmt.Errorf("get company %s: %w", slug, err)
+	}
+	return c, nil
+}
+
+// ListCompanies returns every company, ordered by slug.
+func (s *Store) ListCompanies(ctx context.Context) ([]Company, error) {
+	cs, err := listJSON[Company](ctx, s.companies, ">")
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(cs, func(a, b Company) int { return strings.Compare(a.Slug, b.Slug) })
+	return cs, nil
+}
+
+// UpdateCompany changes a company with fn under compare-and-swap (fn may run
+// more than once). The slug and CreatedAt cannot change (ErrInvalid), and the
+// result must be valid.
+func (s *Store) UpdateCompany(ctx context.Context, slug string, fn func(*Company) error) (Company, error) {
+	if !validSlug(slug) {
+		return Company{}, ErrNotFound
+	}
+	c, err := updateJSON(ctx, s.companies, slug, func(c *Company) error {
+		old := *c
+		c.AllowedOrigins = slices.Clone(c.AllowedOrigins)
+		if err := fn(c); err != nil {
+			return err
+		}
+		if c.Slug != old.Slug || !c.CreatedAt.Equal(old.CreatedAt) {
+			return fmt.Errorf("%w: slug and creation time are fixed", ErrInvalid)
+		}
+		return c.validate()
+	})
+	if err != nil {
+		return Company{}, fmt.Errorf("update company %s: %w", slug, err)
+	}
+	return c, nil
+}
+
+// activeCompany returns the company if it exists and is not disabled.
+func (s *Store) activeCompany(ctx context.Context, slug string) (Company, error) {
+	c, err := s.GetCompany(ctx, slug)
+	if err != nil {
+		return Company{}, err
+	}
+	if c.Disabled {
+		return Company{}, fmt.Errorf("company %s is disabled: %w", slug, ErrNotFound)
+	}
+	return c, nil
+}

@@ -1,0 +1,277 @@
+package tenant
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/tandem-cobrowse/tandem/pkg/auth"
+)
+
+// Sentinel errors. Wrapped errors carry detail after the sentinel's text.
+var (
+	// ErrNotFound: no such object for this company, or it is no longer
+	// usable (an expired login, a revoked API key, an ended session's token).
+	ErrNotFound = errors.New("tenant: not found")
+	// ErrExists: a company slug, agent e-mail or object ID already taken.
+	ErrExists = errors.New("tenant: already exists")
+	// ErrInvalidPIN: the PIN cannot be redeemed, for whatever reason.
+	ErrInvalidPIN = errors.New("tenant: invalid PIN")
+	// ErrBadCredentials: the e-mail and password do not log anyone in.
+	ErrBadCredentials = errors.New("tenant: bad credentials")
+	// ErrInvalid: an argument breaks a rule (slug form, password length, ...).
+	ErrInvalid = errors.New("tenant: invalid")
+)
+
+// PIN length bounds; SECURITY.md asks for at least six digits.
+const (
+	MinPINLength = 6
+	MaxPINLength = 12
+)
+
+// Config tunes a Store. The zero value is ready to use.
+type Config struct {
+	Replicas      int           // JetStream replicas of every bucket; 0 means 1
+	PINLength     int           // digits of a PIN when the company sets none; 0 means 6
+	PINLifetime   time.Duration // how long a PIN can be redeemed when the company sets none; 0 means 10m
+	LoginLifetime time.Duration // how long an agent's login token lives; 0 means 12h
+}
+
+// Validate reports settings out of range.
+func (c Config) Validate() error {
+	if c.Replicas < 0 || c.Replicas > 5 {
+		return fmt.Errorf("%w: replicas %d (want 1 to 5)", ErrInvalid, c.Replicas)
+	}
+	if c.PINLength != 0 && (c.PINLength < MinPINLength || c.PINLength > MaxPINLength) {
+		return fmt.Errorf("%w: PIN length %d (want %d to %d)", ErrInvalid, c.PINLength, MinPINLength, MaxPINLength)
+	}
+	if c.PINLifetime < 0 || c.LoginLifetime < 0 {
+		return fmt.Errorf("%w: negative lifetime", ErrInvalid)
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.PINLength == 0 {
+		c.PINLength = 6
+	}
+	if c.PINLifetime == 0 {
+		c.PINLifetime = 10 * time.Minute
+	}
+	if c.LoginLifetime == 0 {
+		c.LoginLifetime = 12 * time.Hour
+	}
+	return c
+}
+
+// Bucket names.
+const (
+	bucketCompanies = "tandem_companies"
+	bucketAgents    = "tandem_agents"
+	bucketEmails    = "tandem_emails"
+	bucketAPIKeys   = "tandem_apikeys"
+	bucketSecrets   = "tandem_secrets"
+	bucketPINs      = "tandem_pins"
+	bucketSessions  = "tandem_sessions"
+)
+
+// markerTTL is how long purge and expiry markers stay in the buckets; it is also the slack added to a PIN's or login's TTL so that
+// the server never removes an entry before the store's own expiry check does.
+const markerTTL = time.Minute
+
+// maxCASTries bounds a compare-and-swap loop under contention.
+const maxCASTries = 64
+
+// Store is the tenant store. Create it with Open.
+type Store struct {
+	cfg Config
+	log *zap.Logger
+
+	companies, agents, emails, apiKeys, secrets, pins, sessions jetstream.KeyValue
+
+	// Test hooks, set only before first use.
+	now            func() time.Time
+	hashPassword   func(string) (string, error)
+	verifyPassword func(encoded, pw string) (bool, error)
+	newPIN         func(digits int) string
+
+	dummyOnce sync.Once
+	dummyHash string // a hash no password matches; Authenticate verifies against it for unknown e-mails
+}
+
+// Open creates the buckets that do not exist yet (updating the settings of
+// those that do) and returns a Store on them. It starts no goroutines.
+func Open(ctx context.Context, js jetstream.JetStream, cfg Config, log *zap.Logger) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	s := &Store{
+		cfg:            cfg,
+		log:            log.Named("tenant"),
+		now:            time.Now,
+		hashPassword:   auth.HashPassword,
+		verifyPassword: auth.VerifyPassword,
+		newPIN:         auth.NewPIN,
+	}
+	for _, b := range []struct {
+		kv   *jetstream.KeyValue
+		name string
+		desc string
+	}{
+		{&s.companies, bucketCompanies, "Tandem companies by slug"},
+		{&s.agents, bucketAgents, "Tandem agents by company and id"},
+		{&s.emails, bucketEmails, "Tandem agent e-mail index (hashed)"},
+		{&s.apiKeys, bucketAPIKeys, "Tandem API keys by company and id"},
+		{&s.secrets, bucketSecrets, "Tandem token and API key index (hashed)"},
+		{&s.pins, bucketPINs, "Tandem live PINs by company (hashed)"},
+		{&s.sessions, bucketSessions, "Tandem session records by company and id"},
+	} {
+		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:         b.name,
+			Description:    b.desc,
+			History:        1, // no old values: a cleared PIN or revoked key leaves no copy behind
+			Storage:        jetstream.FileStorage,
+			Replicas:       cfg.Replicas,
+			LimitMarkerTTL: markerTTL, // enables per-key TTLs and expiring purge markers
+		})
+		if err != nil {
+			return nil, fmt.Errorf("tenant: open bucket %s: %w", b.name, err)
+		}
+		*b.kv = kv
+	}
+	return s, nil
+}
+
+// Names allowed in keys. A slug or ID that does not match cannot name an
+// object (and could otherwise smuggle "." or wildcards into a key).
+var (
+	slugRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,39}$`)
+	idRe   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+)
+
+func validSlug(s string) bool { return slugRe.MatchString(s) }
+func validID(s string) bool   { return idRe.MatchString(s) }
+
+// objKey is the key of an object that belongs to a company.
+func objKey(company, id string) string { return company + "." + id }
+
+// getJSON reads key into v. A missing or deleted key is ErrNotFound.
+func getJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) (uint64, error) {
+	e, err := kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, fmt.Errorf("get %s: %w", kv.Bucket(), err)
+	}
+	if err := json.Unmarshal(e.Value(), v); err != nil {
+		return 0, fmt.Errorf("decode %s entry: %w", kv.Bucket(), err)
+	}
+	return e.Revision(), nil
+}
+
+// createJSON stores v under key unless the key holds a value (ErrExists).
+func createJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any, opts ...jetstream.KVCreateOpt) (uint64, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return 0, fmt.Errorf("encode %s entry: %w", kv.Bucket(), err)
+	}
+	rev, err := kv.Create(ctx, key, b, opts...)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return 0, ErrExists
+	}
+	if err != nil {
+		return 0, fmt.Errorf("create in %s: %w", kv.Bucket(), err)
+	}
+	return rev, nil
+}
+
+// errNoChange from an update function leaves the entry as it is.
+var errNoChange = errors.New("tenant: no change")
+
+// updateJSON is a compare-and-swap loop: it reads key, lets fn change the
+// value, and writes it back if nobody wrote in between, else starts over. fn
+// may run several times and must depend only on its argument. If fn returns
+// errNoChange, nothing is written and the current value is returned.
+func updateJSON[T any](ctx context.Context, kv jetstream.KeyValue, key string, fn func(*T) error) (T, error) {
+	var zero T
+	for range maxCASTries {
+		var v T
+		rev, err := getJSON(ctx, kv, key, &v)
+		if err != nil {
+			return zero, err
+		}
+		if err := fn(&v); errors.Is(err, errNoChange) {
+			return v, nil
+		} else if err != nil {
+			return zero, err
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return zero, fmt.Errorf("encode %s entry: %w", kv.Bucket(), err)
+		}
+		_, err = kv.Update(ctx, key, b, rev)
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			continue
+		}
+		if err != nil {
+			return zero, fmt.Errorf("update %s: %w", kv.Bucket(), err)
+		}
+		return v, nil
+	}
+	return zero, fmt.Errorf("update %s: still contended after %d tries", kv.Bucket(), maxCASTries)
+}
+
+// listJSON decodes the current value of every key matching filter (a KV
+// key pattern such as "<company>.*").
+func listJSON[T any](ctx context.Context, kv jetstream.KeyValue, filter string) ([]T, error) {
+	w, err := kv.Watch(ctx, filter, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", kv.Bucket(), err)
+	}
+	defer w.Stop()
+	var out []T
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, fmt.Errorf("list %s: watcher closed", kv.Bucket())
+			}
+			if e == nil { // all current values delivered
+				return out, nil
+			}
+			var v T
+			if err := json.Unmarshal(e.Value(), &v); err != nil {
+				return nil, fmt.Errorf("decode %s entry %s: %w", kv.Bucket(), e.Key(), err)
+			}
+			out = append(out, v)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("list %s: %w", kv.Bucket(), ctx.Err())
+		}
+	}
+}
+
+// purge removes key, leaving a marker that expires after markerTTL. With
+// rev > 0 it removes the key only if rev is still its latest revision, and
+// reports jetstream.ErrKeyRevisionMismatch otherwise.
+func purge(ctx context.Context, kv jetstream.KeyValue, key string, rev uint64) error {
+	opts := []jetstream.KVDeleteOpt{jetstream.PurgeTTL(markerTTL)}
+	if rev > 0 {
+		opts = append(opts, jetstream.LastRevision(rev))
+	}
+	if err := kv.Purge(ctx, key, opts...); err != nil {
+		return fmt.Errorf("purge from %s: %w", kv.Bucket(), err)
+	}
+	return nil
+}

@@ -1,0 +1,18 @@
+// Package worker hosts co-browse sessions on one machine. A Worker answers
+// lease requests from gateways over NATS (queue group "workers" on
+// tandem.pool.lease), leases a browser from browserpool for each session and
+// runs the session's media pipeline: one capture loop that decodes every
+// screencast frame once, one media.RoleEncoder per role (customer, agent)
+// whose shared track feeds every viewer of that role, and one rtc.Peer per
+// viewer, negotiated through a signaling.Host.
+//
+// Lifecycle: New builds a Worker; Run serves until its context ends, then ends
+// every hosted session and returns after all their goroutines have returned.
+// A session ends when a gateway asks (tandem.worker.<id>.end), when its
+// browser dies, when nobody watched it for IdleTimeout, when no customer came
+// before its PIN expired, or at MaxDuration; the worker then tells the
+// viewers, publishes an "ended" event on tandem.session.<company>.<id>.event
+// and destroys the browser.
+//
+// All exported methods are safe for concurrent use.
+package worker

@@ -1,0 +1,96 @@
+package worker
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Subjects and the messages exchanged with gateways over NATS.
+const (
+	SubjectLease      = "tandem.pool.lease"
+	QueueWorkers      = "workers"
+	subjectEndFmt     = "tandem.worker.%s.end"
+	subjectEventFmt   = "tandem.session.%s.%s.event"
+	SubjectEventsAll  = "tandem.session.*.*.event"
+	subjectStatusFmt  = "tandem.worker.%s.status"
+	SubjectStatusAll  = "tandem.worker.*.status"
+	StatusInterval    = 2 * time.Second
+	defaultLeaseLimit = 30 * time.Second
+)
+
+// EndSubject is where a gateway asks worker id to end a session.
+func EndSubject(workerID string) string { return fmt.Sprintf(subjectEndFmt, workerID) }
+
+// EventSubject is where the worker hosting a session publishes its events.
+func EventSubject(company, session string) string {
+	return fmt.Sprintf(subjectEventFmt, company, session)
+}
+
+// LeaseRequest asks a worker to host a new session.
+type LeaseRequest struct {
+	Company   string    `json:"company"`
+	SessionID string    `json:"session_id"`
+	StartURL  string    `json:"start_url"`
+	Width     int       `json:"width,omitempty"`
+	Height    int       `json:"height,omitempty"`
+	JoinBy    time.Time `json:"join_by"` // no customer by then: the session ends as pin_expired
+}
+
+// LeaseReply answers a LeaseRequest.
+type LeaseReply struct {
+	WorkerID string `json:"worker_id,omitempty"`
+	Error    string `json:"error,omitempty"` // "no_capacity", "invalid_request", "browser_failed"
+	Message  string `json:"message,omitempty"`
+}
+
+// EndRequest asks a worker to end one of its sessions.
+type EndRequest struct {
+	Company   string `json:"company"`
+	SessionID string `json:"session_id"`
+	Reason    string `json:"reason"`
+}
+
+// Event is a session event published by the hosting worker.
+type Event struct {
+	Type      string    `json:"type"` // "viewers", "ended"
+	Company   string    `json:"company"`
+	SessionID string    `json:"session_id"`
+	Reason    string    `json:"reason,omitempty"`
+	Customers int       `json:"customers"`
+	Agents    int       `json:"agents"`
+	At        time.Time `json:"at"`
+}
+
+// Status is a worker's periodic heartbeat.
+type Status struct {
+	WorkerID    string    `json:"worker_id"`
+	Sessions    int       `json:"sessions"`
+	MaxSessions int       `json:"max_sessions"`
+	Draining    bool      `json:"draining"`
+	At          time.Time `json:"at"`
+}
+
+// Reasons a session ends.
+const (
+	ReasonAgentEnded   = "agent_ended"
+	ReasonCustomerLeft = "customer_left"
+	ReasonIdle         = "idle"
+	ReasonMaxLength    = "max_length"
+	ReasonPINExpired   = "pin_expired"
+	ReasonBrowserLost  = "browser_lost"
+	ReasonError        = "error"
+	ReasonShutdown     = "worker_shutdown"
+)
+
+var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+func (r LeaseRequest) validate() error {
+	if !tokenRE.MatchString(r.Company) || !tokenRE.MatchString(r.SessionID) {
+		return fmt.Errorf("company and session_id must be 1 to 64 of [A-Za-z0-9_-]")
+	}
+	if r.StartURL == "" {
+		return fmt.Errorf("start_url missing")
+	}
+	return nil
+}

@@ -1,0 +1,308 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tandem-cobrowse/tandem/browserpool"
+	"github.com/tandem-cobrowse/tandem/pkg/input"
+	"github.com/tandem-cobrowse/tandem/pkg/media"
+	"github.com/tandem-cobrowse/tandem/pkg/protocol"
+	"github.com/tandem-cobrowse/tandem/pkg/rtc"
+	"github.com/tandem-cobrowse/tandem/signaling"
+)
+
+// Roles of viewers.
+const (
+	RoleCustomer = "customer"
+	RoleAgent    = "agent"
+)
+
+var roles = [...]string{RoleCustomer, RoleAgent}
+
+// inputQueue bounds the events waiting for CDP; past it pointer moves are dropped.
+const inputQueue = 256
+
+// ErrUnknownRole is returned for a viewer whose role is neither customer nor agent.
+var ErrUnknownRole = errors.New("worker: unknown viewer role")
+
+type viewer struct {
+	v    signaling.Viewer
+	peer *rtc.Peer // nil until the viewer's offer
+}
+
+type queuedInput struct {
+	role string
+	ev   input.Event
+}
+
+// session is one hosted co-browse session: a leased browser, its media
+// pipeline and its viewers. run owns its goroutines; end asks it to stop.
+type session struct {
+	w     *Worker
+	req   LeaseRequest
+	log   *zap.Logger
+	lease *browserpool.Lease
+	host  *signaling.Host
+	dec   *media.Decoder
+	pool  *media.FramePool
+	enc   map[string]*media.RoleEncoder
+	track map[string]*webrtc.TrackLocalStaticRTP
+
+	inputs       chan queuedInput
+	droppedInput atomic.Int64
+	ended        chan struct{}
+	endOnce      sync.Once
+	started      time.Time
+
+	mu             sync.Mutex
+	reason         string             // guarded by mu
+	viewers        map[string]*viewer // guarded by mu
+	customerSeen   bool               // guarded by mu
+	customerGoneAt time.Time          // guarded by mu; zero while a customer watches
+	emptySince     time.Time          // guarded by mu; zero while anyone watches
+}
+
+func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Logger) (s *session, err error) {
+	s = &session{
+		w:       w,
+		req:     req,
+		log:     log,
+		pool:    media.NewFramePool(),
+		enc:     make(map[string]*media.RoleEncoder, len(roles)),
+		track:   make(map[string]*webrtc.TrackLocalStaticRTP, len(roles)),
+		inputs:  make(chan queuedInput, inputQueue),
+		ended:   make(chan struct{}),
+		viewers: make(map[string]*viewer),
+		started: time.Now(),
+	}
+	s.emptySince = s.started
+	defer func() {
+		if err != nil {
+			s.closeParts()
+		}
+	}()
+	if s.dec, err = media.NewDecoder(); err != nil {
+		return nil, fmt.Errorf("jpeg decoder: %w", err)
+	}
+	for _, role := range roles {
+		tr, err := w.rtc.NewTrack(role)
+		if err != nil {
+			return nil, fmt.Errorf("track for %s: %w", role, err)
+		}
+		s.track[role] = tr
+		s.enc[role] = media.NewRoleEncoder(media.RoleEncoderConfig{Role: role, BitrateKbps: w.cfg.BitrateKbps}, tr, log)
+	}
+	lctx, cancel := context.WithTimeout(ctx, w.cfg.StartTimeout)
+	defer cancel()
+	s.lease, err = w.pool.Lease(lctx, browserpool.LeaseOptions{StartURL: req.StartURL, Width: req.Width, Height: req.Height})
+	if err != nil {
+		return nil, fmt.Errorf("lease browser for session %s: %w", req.SessionID, err)
+	}
+	s.host, err = signaling.NewHost(w.nc, req.Company, req.SessionID, s, log)
+	if err != nil {
+		return nil, fmt.Errorf("signaling host: %w", err)
+	}
+	log.Info("session started")
+	return s, nil
+}
+
+// run hosts the session until it ends and returns the reason. Every goroutine
+// it starts has returned, and every part is closed, when it returns.
+func (s *session) run(parent context.Context) string {
+	ctx, cancel := context.WithCancel(parent)
+	g, gctx := errgroup.WithContext(ctx)
+	for _, role := range roles {
+		enc := s.enc[role]
+		g.Go(func() error { return enc.Run(gctx) })
+	}
+	g.Go(func() error { return s.captureLoop(gctx) })
+	g.Go(func() error { return s.inputLoop(gctx) })
+
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+loop:
+	for {
+		select {
+		case <-parent.Done():
+			s.end(ReasonShutdown)
+		case <-s.lease.Done():
+			s.log.Warn("browser lost", zap.Error(s.lease.Err()))
+			s.end(ReasonBrowserLost)
+		case <-gctx.Done():
+			s.end(ReasonError)
+		case now := <-tick.C:
+			if r := s.timeout(now); r != "" {
+				s.end(r)
+			}
+		case <-s.ended:
+			break loop
+		}
+	}
+	s.mu.Lock()
+	reason := s.reason
+	s.mu.Unlock()
+	if err := s.host.End(reason); err != nil {
+		s.log.Warn("tell viewers the session ended", zap.Error(err))
+	}
+	cancel()
+	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+		s.log.Warn("session part failed", zap.Error(err))
+	}
+	s.closeParts()
+	return reason
+}
+
+// timeout says why the session should end now, or "".
+func (s *session) timeout(now time.Time) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case now.Sub(s.started) >= s.w.cfg.MaxDuration:
+		return ReasonMaxLength
+	case !s.customerSeen && !s.req.JoinBy.IsZero() && now.After(s.req.JoinBy.Add(s.w.cfg.LeaveGrace)):
+		return ReasonPINExpired
+	case s.customerSeen && !s.customerGoneAt.IsZero() && now.Sub(s.customerGoneAt) >= s.w.cfg.LeaveGrace:
+		return ReasonCustomerLeft
+	case !s.emptySince.IsZero() && now.Sub(s.emptySince) >= s.w.cfg.IdleTimeout:
+		return ReasonIdle
+	}
+	return ""
+}
+
+// end asks the session to stop; the first reason wins.
+func (s *session) end(reason string) {
+	s.endOnce.Do(func() {
+		s.mu.Lock()
+		s.reason = reason
+		s.mu.Unlock()
+		close(s.ended)
+	})
+}
+
+// closeParts closes the viewers' peers, the signaling host, the browser and
+// the decoder. It works on a half-built session.
+func (s *session) closeParts() {
+	s.mu.Lock()
+	peers := make([]*rtc.Peer, 0, len(s.viewers))
+	for id, v := range s.viewers {
+		if v.peer != nil {
+			peers = append(peers, v.peer)
+		}
+		delete(s.viewers, id)
+	}
+	s.mu.Unlock()
+	for _, p := range peers {
+		_ = p.Close()
+	}
+	if s.host != nil {
+		_ = s.host.Close()
+	}
+	if s.lease != nil {
+		if err := s.lease.Close(); err != nil {
+			s.log.Warn("close browser", zap.Error(err))
+		}
+	}
+	if s.dec != nil {
+		_ = s.dec.Close()
+	}
+}
+
+// captureLoop decodes each screencast frame once and offers it to every role's
+// encoder; an encoder with no viewer drops it.
+func (s *session) captureLoop(ctx context.Context) error {
+	frames := s.lease.Frames()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case c, ok := <-frames:
+			if !ok {
+				return nil
+			}
+			f, err := s.dec.Decode(c.JPEG, s.pool)
+			if err != nil {
+				s.log.Warn("decode screencast frame", zap.Error(err))
+				continue
+			}
+			f.Meta, f.Received, f.Seq = c.Meta, c.Received, c.Seq
+			for _, role := range roles {
+				s.enc[role].Offer(f)
+			}
+			f.Release()
+		}
+	}
+}
+
+// inputLoop dispatches viewers' input to the browser in arrival order.
+func (s *session) inputLoop(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case in := <-s.inputs:
+			if in.ev.Kind == input.KindViewport {
+				s.resize(ctx, in.ev.Width, in.ev.Height)
+				continue
+			}
+			if err := s.lease.Dispatch(ctx, in.ev); err != nil && ctx.Err() == nil {
+				s.log.Debug("dispatch input", zap.Error(err), zap.String("role", in.role))
+			}
+		}
+	}
+}
+
+func (s *session) resize(ctx context.Context, w, h int) {
+	w, h = input.ClampViewport(w, h)
+	if cw, ch := s.lease.Viewport(); cw == w && ch == h {
+		return
+	}
+	if err := s.lease.SetViewport(ctx, w, h); err != nil {
+		s.log.Warn("resize viewport", zap.Error(err))
+		return
+	}
+	s.broadcast(protocol.Encode(protocol.Notice{Type: "viewport", Width: w, Height: h}))
+}
+
+func (s *session) broadcast(msg []byte) {
+	for _, p := range s.peers() {
+		_ = p.Send(msg) // a viewer whose channel is not open yet gets the size from the video
+	}
+}
+
+func (s *session) peers() []*rtc.Peer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*rtc.Peer, 0, len(s.viewers))
+	for _, v := range s.viewers {
+		if v.peer != nil {
+			out = append(out, v.peer)
+		}
+	}
+	return out
+}
+
+// onInput runs on pion's DataChannel goroutine: decode, check, queue.
+func (s *session) onInput(v signaling.Viewer, data []byte) {
+	ev, err := protocol.DecodeInput(data)
+	if err != nil {
+		s.droppedInput.Add(1)
+		return
+	}
+	if ev.Kind == input.KindViewport && v.Role != RoleCustomer {
+		return // only the customer's window sizes the remote tab
+	}
+	select {
+	case s.inputs <- queuedInput{role: v.Role, ev: ev}:
+	default:
+		s.droppedInput.Add(1)
+	}
+}

@@ -1,0 +1,278 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+
+	"github.com/tandem-cobrowse/tandem/browserpool"
+	"github.com/tandem-cobrowse/tandem/pkg/auth"
+	"github.com/tandem-cobrowse/tandem/pkg/rtc"
+)
+
+// Config sets up a Worker.
+type Config struct {
+	ID           string        // worker id in NATS subjects; "" → "w_" + random
+	MaxSessions  int           // sessions hosted at once; 0 → 4
+	BitrateKbps  int           // target bitrate of each role's stream; 0 → 1500
+	IdleTimeout  time.Duration // end a session nobody watched this long; 0 → 5m
+	MaxDuration  time.Duration // end any session after this long; 0 → 4h
+	LeaveGrace   time.Duration // after the last customer left, wait this long for a rejoin; 0 → 30s
+	StartTimeout time.Duration // leasing and opening the start URL; 0 → 20s
+}
+
+// Validate reports settings that cannot work.
+func (c Config) Validate() error {
+	if c.ID != "" && !tokenRE.MatchString(c.ID) {
+		return fmt.Errorf("worker: id %q must be 1 to 64 of [A-Za-z0-9_-]", c.ID)
+	}
+	if c.MaxSessions < 0 || c.BitrateKbps < 0 || c.IdleTimeout < 0 || c.MaxDuration < 0 || c.LeaveGrace < 0 {
+		return errors.New("worker: negative setting")
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.ID == "" {
+		c.ID = "w_" + auth.NewID("")
+	}
+	if c.MaxSessions == 0 {
+		c.MaxSessions = 4
+	}
+	if c.BitrateKbps == 0 {
+		c.BitrateKbps = 1500
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 5 * time.Minute
+	}
+	if c.MaxDuration == 0 {
+		c.MaxDuration = 4 * time.Hour
+	}
+	if c.LeaveGrace == 0 {
+		c.LeaveGrace = 30 * time.Second
+	}
+	if c.StartTimeout == 0 {
+		c.StartTimeout = 20 * time.Second
+	}
+	return c
+}
+
+// browsers is what the worker needs of browserpool.Pool.
+type browsers interface {
+	Lease(ctx context.Context, o browserpool.LeaseOptions) (*browserpool.Lease, error)
+}
+
+// Worker hosts sessions. Build it with New and serve with Run.
+type Worker struct {
+	cfg  Config
+	nc   *nats.Conn
+	pool browsers
+	rtc  *rtc.API
+	log  *zap.Logger
+
+	mu       sync.Mutex
+	sessions map[string]*session // guarded by mu; key company/session
+	reserved int                 // guarded by mu; leases being started
+	draining bool                // guarded by mu
+	wg       sync.WaitGroup      // session goroutines
+	ready    chan struct{}       // closed once Run listens
+}
+
+// New builds a Worker. It starts nothing until Run.
+func New(cfg Config, nc *nats.Conn, pool *browserpool.Pool, api *rtc.API, log *zap.Logger) (*Worker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	return &Worker{
+		cfg:      cfg,
+		nc:       nc,
+		pool:     pool,
+		rtc:      api,
+		log:      log.Named("worker").With(zap.String("worker_id", cfg.ID)),
+		sessions: make(map[string]*session),
+		ready:    make(chan struct{}),
+	}, nil
+}
+
+// ID is the worker's id in NATS subjects.
+func (w *Worker) ID() string { return w.cfg.ID }
+
+// Run serves lease and end requests until ctx ends, then ends every hosted
+// session and returns once all of them have stopped.
+func (w *Worker) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	leases, err := w.nc.QueueSubscribe(SubjectLease, QueueWorkers, func(m *nats.Msg) {
+		// Starting a browser takes a second: never on the NATS goroutine.
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			w.handleLease(ctx, m)
+		}()
+	})
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", SubjectLease, err)
+	}
+	defer leases.Unsubscribe() //nolint:errcheck // the connection may be closing
+	ends, err := w.nc.Subscribe(EndSubject(w.cfg.ID), w.handleEnd)
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", EndSubject(w.cfg.ID), err)
+	}
+	defer ends.Unsubscribe() //nolint:errcheck
+	if err := w.nc.FlushTimeout(10 * time.Second); err != nil {
+		return fmt.Errorf("register with NATS: %w", err)
+	}
+	close(w.ready)
+	w.log.Info("worker ready", zap.Int("max_sessions", w.cfg.MaxSessions))
+
+	tick := time.NewTicker(StatusInterval)
+	defer tick.Stop()
+	w.publishStatus()
+	for {
+		select {
+		case <-ctx.Done():
+			w.log.Info("worker stopping")
+			_ = leases.Unsubscribe()
+			w.endAll(ReasonShutdown)
+			w.wg.Wait()
+			return nil
+		case <-tick.C:
+			w.publishStatus()
+		}
+	}
+}
+
+// Ready is closed once Run takes lease requests.
+func (w *Worker) Ready() <-chan struct{} { return w.ready }
+
+// Drain makes the worker refuse new sessions; the live ones go on.
+func (w *Worker) Drain() {
+	w.mu.Lock()
+	w.draining = true
+	w.mu.Unlock()
+	w.publishStatus()
+}
+
+// Sessions is the number of sessions hosted now.
+func (w *Worker) Sessions() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.sessions)
+}
+
+func (w *Worker) publishStatus() {
+	w.mu.Lock()
+	st := Status{WorkerID: w.cfg.ID, Sessions: len(w.sessions), MaxSessions: w.cfg.MaxSessions, Draining: w.draining, At: time.Now()}
+	w.mu.Unlock()
+	b, _ := json.Marshal(st)
+	if err := w.nc.Publish(fmt.Sprintf(subjectStatusFmt, w.cfg.ID), b); err != nil {
+		w.log.Warn("publish status", zap.Error(err))
+	}
+}
+
+func reply(m *nats.Msg, r LeaseReply) {
+	b, _ := json.Marshal(r)
+	_ = m.Respond(b) // the requester may have given up; nothing to do then
+}
+
+func (w *Worker) handleLease(ctx context.Context, m *nats.Msg) {
+	var req LeaseRequest
+	if err := json.Unmarshal(m.Data, &req); err != nil {
+		reply(m, LeaseReply{Error: "invalid_request", Message: "lease request is not JSON"})
+		return
+	}
+	if err := req.validate(); err != nil {
+		reply(m, LeaseReply{Error: "invalid_request", Message: err.Error()})
+		return
+	}
+	key := req.Company + "/" + req.SessionID
+	w.mu.Lock()
+	switch {
+	case w.draining:
+		w.mu.Unlock()
+		reply(m, LeaseReply{Error: "no_capacity", Message: "this worker is draining"})
+		return
+	case len(w.sessions)+w.reserved >= w.cfg.MaxSessions:
+		w.mu.Unlock()
+		reply(m, LeaseReply{Error: "no_capacity", Message: "this worker is full"})
+		return
+	case w.sessions[key] != nil:
+		w.mu.Unlock()
+		reply(m, LeaseReply{Error: "invalid_request", Message: "session already hosted"})
+		return
+	}
+	w.reserved++
+	w.mu.Unlock()
+
+	log := w.log.With(zap.String("company_id", req.Company), zap.String("session_id", req.SessionID))
+	s, err := w.startSession(ctx, req, log)
+	w.mu.Lock()
+	w.reserved--
+	if err == nil {
+		w.sessions[key] = s
+	}
+	w.mu.Unlock()
+	if err != nil {
+		log.Warn("session start failed", zap.Error(err))
+		reply(m, LeaseReply{Error: "browser_failed", Message: "the browser for this session could not be started"})
+		return
+	}
+	reply(m, LeaseReply{WorkerID: w.cfg.ID})
+	w.publishStatus()
+
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		reason := s.run(ctx)
+		w.mu.Lock()
+		delete(w.sessions, key)
+		w.mu.Unlock()
+		w.publishEvent(Event{Type: "ended", Company: req.Company, SessionID: req.SessionID, Reason: reason})
+		w.publishStatus()
+		log.Info("session ended", zap.String("reason", reason))
+	}()
+}
+
+func (w *Worker) handleEnd(m *nats.Msg) {
+	var req EndRequest
+	if err := json.Unmarshal(m.Data, &req); err != nil {
+		w.log.Warn("bad end request")
+		return
+	}
+	w.mu.Lock()
+	s := w.sessions[req.Company+"/"+req.SessionID]
+	w.mu.Unlock()
+	if s != nil {
+		s.end(req.Reason)
+	}
+	if m.Reply != "" {
+		_ = m.Respond([]byte(`{}`))
+	}
+}
+
+func (w *Worker) endAll(reason string) {
+	w.mu.Lock()
+	all := make([]*session, 0, len(w.sessions))
+	for _, s := range w.sessions {
+		all = append(all, s)
+	}
+	w.mu.Unlock()
+	for _, s := range all {
+		s.end(reason)
+	}
+}
+
+func (w *Worker) publishEvent(ev Event) {
+	ev.At = time.Now()
+	b, _ := json.Marshal(ev)
+	if err := w.nc.Publish(EventSubject(ev.Company, ev.SessionID), b); err != nil {
+		w.log.Warn("publish session event", zap.Error(err), zap.String("session_id", ev.SessionID))
+	}
+}

@@ -1,0 +1,314 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/tandem-cobrowse/tandem/browserpool"
+	"github.com/tandem-cobrowse/tandem/pkg/botviewer"
+	"github.com/tandem-cobrowse/tandem/pkg/bus"
+	"github.com/tandem-cobrowse/tandem/pkg/input"
+	"github.com/tandem-cobrowse/tandem/pkg/rtc"
+	"github.com/tandem-cobrowse/tandem/signaling"
+)
+
+// One browser pool per package: Chromium is heavy on two cores.
+var testPool *browserpool.Pool
+
+func TestMain(m *testing.M) {
+	var err error
+	testPool, err = browserpool.New(browserpool.Config{Warm: -1}, zap.NewNop())
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			fmt.Fprintln(os.Stderr, "browser pool:", err)
+			os.Exit(1)
+		}
+		fmt.Fprintln(os.Stderr, "SKIP: no Chromium:", err)
+		os.Exit(0)
+	}
+	code := m.Run()
+	_ = testPool.Close()
+	os.Exit(code)
+}
+
+// colourPage is red until it is clicked, then blue; a text field records keys.
+const colourPage = `<!doctype html><html><head><style>
+html,body{margin:0;height:100%;background:#f00}
+body.clicked{background:#00f}
+input{position:absolute;left:10px;top:10px;width:200px}
+</style></head><body>
+<input id="t" aria-label="text">
+<script>
+document.body.addEventListener('mousedown', e => { if (e.target === document.body) document.body.classList.add('clicked') });
+document.getElementById('t').addEventListener('input', e => fetch('/typed?v=' + encodeURIComponent(e.target.value)));
+</script></body></html>`
+
+type harness struct {
+	nc     *nats.Conn
+	w      *Worker
+	page   *httptest.Server
+	typed  chan string
+	events chan Event
+}
+
+func newHarness(t *testing.T, cfg Config) *harness {
+	t.Helper()
+	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	ctx, cancel := context.WithCancel(context.Background())
+	b, err := bus.Start(ctx, bus.Config{Dir: t.TempDir()}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := rtc.NewAPI(rtc.Config{Loopback: true}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := New(cfg, b.Conn(), testPool, api, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{nc: b.Conn(), w: w, typed: make(chan string, 64), events: make(chan Event, 64)}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, colourPage) })
+	mux.HandleFunc("/typed", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case h.typed <- r.URL.Query().Get("v"):
+		default:
+		}
+	})
+	h.page = httptest.NewServer(mux)
+	sub, err := b.Conn().Subscribe(SubjectEventsAll, func(m *nats.Msg) {
+		var ev Event
+		if json.Unmarshal(m.Data, &ev) == nil {
+			h.events <- ev
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := w.Run(ctx); err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	}()
+	select {
+	case <-w.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("worker not ready")
+	}
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		_ = sub.Unsubscribe()
+		h.page.Close()
+		_ = api.Close()
+		_ = b.Close()
+	})
+	return h
+}
+
+func (h *harness) lease(t *testing.T, company, id string) LeaseReply {
+	t.Helper()
+	req, _ := json.Marshal(LeaseRequest{Company: company, SessionID: id, StartURL: h.page.URL, JoinBy: time.Now().Add(time.Minute)})
+	m, err := h.nc.Request(SubjectLease, req, 30*time.Second)
+	if err != nil {
+		t.Fatalf("lease request: %v", err)
+	}
+	var rep LeaseReply
+	if err := json.Unmarshal(m.Data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// join connects a Go viewer of role to the session through signaling.
+func (h *harness) join(ctx context.Context, t *testing.T, company, session, role string) *botviewer.Viewer {
+	t.Helper()
+	pipe := botviewer.NewPipe()
+	relay := signaling.NewRelay(h.nc, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+	bctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = relay.Bridge(bctx, pipe.Conn(), signaling.Viewer{Company: company, Session: session, ID: "v_" + role + fmt.Sprint(time.Now().UnixNano()), Role: role, Name: role})
+	}()
+	v, err := botviewer.Dial(ctx, pipe.Signaler())
+	if err != nil {
+		cancel()
+		pipe.Close()
+		<-done
+		t.Fatalf("dial as %s: %v", role, err)
+	}
+	t.Cleanup(func() {
+		_ = v.Close()
+		cancel()
+		pipe.Close()
+		<-done
+	})
+	return v
+}
+
+func centre(p botviewer.Picture) (byte, byte, byte) {
+	return botviewer.Pixel(p.Image, p.Width/2, p.Height/2)
+}
+
+func TestSessionStreamsAndTakesInput(t *testing.T) {
+	h := newHarness(t, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if rep := h.lease(t, "acme", "s_stream"); rep.Error != "" {
+		t.Fatalf("lease = %+v", rep)
+	}
+	customer := h.join(ctx, t, "acme", "s_stream", RoleCustomer)
+	agent := h.join(ctx, t, "acme", "s_stream", RoleAgent)
+
+	for name, v := range map[string]*botviewer.Viewer{"customer": customer, "agent": agent} {
+		p, err := v.WaitPicture(ctx, func(p botviewer.Picture) bool { return botviewer.IsRed(centre(p)) })
+		if err != nil {
+			t.Fatalf("%s never saw the red page: %v (last %dx%d)", name, err, p.Width, p.Height)
+		}
+		if p.Width != 1280 || p.Height != 720 {
+			t.Errorf("%s picture %dx%d, want 1280x720", name, p.Width, p.Height)
+		}
+	}
+
+	// A click through the customer's channel turns the page blue for both.
+	if err := customer.Click(ctx, 640, 360); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]*botviewer.Viewer{"customer": customer, "agent": agent} {
+		if _, err := v.WaitPicture(ctx, func(p botviewer.Picture) bool { return botviewer.IsBlue(centre(p)) }); err != nil {
+			t.Fatalf("%s never saw the page turn blue: %v", name, err)
+		}
+	}
+
+	// Typing: a click in the field, keys and composed Japanese text.
+	if err := agent.Click(ctx, 50, 20); err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range []input.Event{
+		{Kind: input.KindKey, Action: input.ActionDown, Key: "h", Code: "KeyH", KeyCode: 72, Text: "h"},
+		{Kind: input.KindKey, Action: input.ActionUp, Key: "h", Code: "KeyH", KeyCode: 72},
+		{Kind: input.KindText, Text: "日本"},
+	} {
+		if err := agent.Send(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitTyped(ctx, t, h.typed, "h日本")
+}
+
+func waitTyped(ctx context.Context, t *testing.T, typed <-chan string, want string) {
+	t.Helper()
+	for {
+		select {
+		case v := <-typed:
+			if v == want {
+				return
+			}
+		case <-ctx.Done():
+			t.Fatalf("the page never had %q typed", want)
+		}
+	}
+}
+
+func TestCustomerViewportResizesTab(t *testing.T) {
+	h := newHarness(t, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if rep := h.lease(t, "acme", "s_resize"); rep.Error != "" {
+		t.Fatalf("lease = %+v", rep)
+	}
+	customer := h.join(ctx, t, "acme", "s_resize", RoleCustomer)
+	agent := h.join(ctx, t, "acme", "s_resize", RoleAgent)
+	if err := agent.Send(ctx, input.Event{Kind: input.KindViewport, Width: 400, Height: 300}); err != nil {
+		t.Fatal(err)
+	}
+	if err := customer.Send(ctx, input.Event{Kind: input.KindViewport, Width: 641, Height: 481}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := agent.WaitPicture(ctx, func(p botviewer.Picture) bool { return p.Width != 1280 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The agent's request is ignored; the customer's is clamped to even sizes.
+	if p.Width != 640 || p.Height != 480 {
+		t.Errorf("picture %dx%d after the customer asked for 641x481, want 640x480", p.Width, p.Height)
+	}
+}
+
+func TestEndRequestEndsSessionAndFreesBrowser(t *testing.T) {
+	h := newHarness(t, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep := h.lease(t, "acme", "s_end")
+	if rep.Error != "" {
+		t.Fatalf("lease = %+v", rep)
+	}
+	v := h.join(ctx, t, "acme", "s_end", RoleCustomer)
+	b, _ := json.Marshal(EndRequest{Company: "acme", SessionID: "s_end", Reason: ReasonAgentEnded})
+	if _, err := h.nc.Request(EndSubject(rep.WorkerID), b, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	reason, err := v.WaitEnded(ctx)
+	if err != nil || reason != ReasonAgentEnded {
+		t.Fatalf("viewer ended = %q, %v; want %q", reason, err, ReasonAgentEnded)
+	}
+	for {
+		select {
+		case ev := <-h.events:
+			if ev.Type == "ended" && ev.SessionID == "s_end" {
+				if ev.Reason != ReasonAgentEnded || ev.Company != "acme" {
+					t.Errorf("ended event = %+v", ev)
+				}
+				if n := h.w.Sessions(); n != 0 {
+					t.Errorf("worker still hosts %d sessions", n)
+				}
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("no ended event")
+		}
+	}
+}
+
+func TestLeaseRefusals(t *testing.T) {
+	h := newHarness(t, Config{MaxSessions: 1})
+	if rep := h.lease(t, "acme", "s_one"); rep.Error != "" {
+		t.Fatalf("first lease = %+v", rep)
+	}
+	if rep := h.lease(t, "acme", "s_two"); rep.Error != "no_capacity" {
+		t.Errorf("lease beyond capacity = %+v, want no_capacity", rep)
+	}
+	if rep := h.lease(t, "acme", "s_one"); rep.Error == "" {
+		t.Errorf("second lease of a hosted session = %+v, want an error", rep)
+	}
+	m, err := h.nc.Request(SubjectLease, []byte(`{"company":"a b","session_id":"x"}`), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep LeaseReply
+	_ = json.Unmarshal(m.Data, &rep)
+	if rep.Error != "invalid_request" {
+		t.Errorf("lease with a bad company = %+v, want invalid_request", rep)
+	}
+	h.w.Drain()
+	if rep := h.lease(t, "acme", "s_three"); rep.Error != "no_capacity" || !strings.Contains(rep.Message, "draining") {
+		t.Errorf("lease of a draining worker = %+v, want no_capacity because it drains", rep)
+	}
+}
