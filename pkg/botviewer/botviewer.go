@@ -49,12 +49,12 @@ type Viewer struct {
 	open    chan struct{}
 
 	mu      sync.Mutex
-	latest  Picture        // guarded by mu
-	changed chan struct{}  // guarded by mu; closed and replaced on each picture
-	ended   string         // guarded by mu; the reason of an "ended" message
-	notices []string       // guarded by mu; DataChannel messages from the worker
-	err     error          // guarded by mu
-	closed  bool           // guarded by mu
+	latest  Picture       // guarded by mu
+	changed chan struct{} // guarded by mu; closed and replaced on each picture
+	ended   string        // guarded by mu; the reason of an "ended" message
+	notices []string      // guarded by mu; DataChannel messages from the worker
+	err     error         // guarded by mu
+	closed  bool          // guarded by mu
 }
 
 // ErrEnded is returned by waits after the session ended.

@@ -25,10 +25,10 @@ import (
 
 // Config sets up a Gateway.
 type Config struct {
-	BaseURL      string        // absolute URL of this service in links (join_url, ...); "" → from each request
-	SecureCookie bool          // mark cookies Secure (set when serving TLS)
-	LeaseTimeout time.Duration // waiting for a worker to start a session; 0 → 25s
-	Pages        http.Handler  // the embedded pages (ui.Handler); nil → none
+	BaseURL      string                  // absolute URL of this service in links (join_url, ...); "" → from each request
+	SecureCookie bool                    // mark cookies Secure (set when serving TLS)
+	LeaseTimeout time.Duration           // waiting for a worker to start a session; 0 → 25s
+	Pages        http.Handler            // the embedded pages (ui.Handler); nil → none
 	Extra        map[string]http.Handler // more handlers by path prefix, e.g. "/demo/"
 }
 
