@@ -105,7 +105,7 @@ func (g *Gateway) routes() *echo.Echo {
 	api.GET("/sessions/:id/ws", g.signal)
 	api.POST("/join", g.join)
 	api.GET("/companies/:slug", g.publicCompany)
-	api.Any("/*", func(echo.Context) error { return errorf(http.StatusNotFound, "not_found", "no such route") })
+	api.Any("/*", g.noRoute)
 
 	for prefix, h := range g.cfg.Extra {
 		e.Any(strings.TrimSuffix(prefix, "/")+"/*", echo.WrapHandler(h))
@@ -115,6 +115,32 @@ func (g *Gateway) routes() *echo.Echo {
 		e.Any("/*", echo.WrapHandler(g.cfg.Pages))
 	}
 	return e
+}
+
+// noRoute answers API paths that no route took: 405 when the path exists
+// with another method, 404 otherwise, both as JSON.
+func (g *Gateway) noRoute(c echo.Context) error {
+	path := c.Request().URL.Path
+	for _, r := range g.echo.Routes() {
+		if r.Method != echo.RouteNotFound && !strings.HasSuffix(r.Path, "*") && pathMatches(r.Path, path) {
+			return errorf(http.StatusMethodNotAllowed, "method_not_allowed", "this route does not take "+c.Request().Method)
+		}
+	}
+	return errorf(http.StatusNotFound, "not_found", "no such route")
+}
+
+// pathMatches says whether path fits an echo route pattern with :params.
+func pathMatches(pattern, path string) bool {
+	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if len(ps) != len(xs) {
+		return false
+	}
+	for i := range ps {
+		if !strings.HasPrefix(ps[i], ":") && ps[i] != xs[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // Run consumes worker heartbeats and session events until ctx ends.

@@ -14,17 +14,28 @@ import (
 // refuses until old failures age out. It keeps memory bounded by dropping
 // the oldest keys.
 type limiter struct {
-	window time.Duration
-	budget int
+	window  time.Duration
+	budgets map[string]int // failures allowed per window, by kind; others get defaultBudget
 
 	mu   sync.Mutex
 	hits map[string][]time.Time // guarded by mu
 }
 
-const limiterKeys = 100_000
+const (
+	limiterKeys   = 100_000
+	defaultBudget = 20
+)
 
+// Failure budgets per 10 minutes. One client network (a /24 or /64) gets 20
+// wrong PINs or passwords; a whole company's join page gets 300, so that a
+// distributed guesser slows down every guesser, while a real customer on
+// another network keeps their own budget of 20.
 func newLimiter() *limiter {
-	return &limiter{window: 10 * time.Minute, budget: 20, hits: make(map[string][]time.Time)}
+	return &limiter{
+		window:  10 * time.Minute,
+		budgets: map[string]int{"join-company": 300},
+		hits:    make(map[string][]time.Time),
+	}
 }
 
 func (l *limiter) prune(k string, now time.Time) []time.Time {
@@ -46,7 +57,11 @@ func (l *limiter) prune(k string, now time.Time) []time.Time {
 func (l *limiter) allow(kind, key string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.prune(kind+"|"+key, now)) < l.budget
+	budget, ok := l.budgets[kind]
+	if !ok {
+		budget = defaultBudget
+	}
+	return len(l.prune(kind+"|"+key, now)) < budget
 }
 
 // fail records one failure of kind/key.

@@ -48,6 +48,8 @@ type Candidate struct {
 	Candidate     string  `json:"candidate"`
 	SDPMid        *string `json:"sdpMid,omitempty"`
 	SDPMLineIndex *uint16 `json:"sdpMLineIndex,omitempty"`
+	// UsernameFragment is what RTCIceCandidate.toJSON() adds in Chromium.
+	UsernameFragment *string `json:"usernameFragment,omitempty"`
 }
 
 // Signal is one signaling message in either direction. Only the fields of its
@@ -144,6 +146,9 @@ func (c *Candidate) validate() error {
 	}
 	if c.SDPMid != nil && len(*c.SDPMid) > 32 {
 		return bad("sdpMid too long")
+	}
+	if c.UsernameFragment != nil && len(*c.UsernameFragment) > 256 {
+		return bad("usernameFragment too long")
 	}
 	return nil
 }

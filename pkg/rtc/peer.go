@@ -262,9 +262,10 @@ func (p *Peer) AddCandidate(c protocol.Candidate) error {
 	default:
 	}
 	if err := p.pc.AddICECandidate(webrtc.ICECandidateInit{
-		Candidate:     c.Candidate,
-		SDPMid:        c.SDPMid,
-		SDPMLineIndex: c.SDPMLineIndex,
+		Candidate:        c.Candidate,
+		SDPMid:           c.SDPMid,
+		SDPMLineIndex:    c.SDPMLineIndex,
+		UsernameFragment: c.UsernameFragment,
 	}); err != nil {
 		return fmt.Errorf("add candidate of viewer %s: %w", p.cfg.ViewerID, err)
 	}

@@ -1,0 +1,519 @@
+// Input capture of the live remote tab: the visitor's pointer, touch, wheel,
+// keyboard, IME and paste on the <video>, turned into input events of
+// docs/protocol.md in remote viewport pixels (pkg/input.Event on the wire).
+//
+// A RemoteInput only captures and converts; the Viewer owns the
+// DataChannels and tells it where to send and whether the tab is live.
+
+const MOVE_INTERVAL_MS = 16; // pointer moves at about 60 Hz
+const WHEEL_INTERVAL_MS = 16;
+const DOUBLE_CLICK_MS = 500;
+const DOUBLE_CLICK_SLOP = 6; // CSS px between the clicks of a double click
+const TAP_SLOP = 10; // CSS px a finger may move and still tap
+const TOUCH_FOCUS_MS = 800;
+const VIEWPORT_DEBOUNCE_MS = 250;
+const MAX_TEXT_BYTES = 4000; // below input.MaxTextLen (4096)
+const MAX_KEY_BYTES = 32;
+const MAX_WHEEL = 10000;
+const LINE_PX = 40; // one wheel line (deltaMode 1) in CSS px
+
+const BUTTONS = ['left', 'middle', 'right']; // by PointerEvent.button
+const BUTTON_BITS = { left: 1, right: 2, middle: 4 }; // PointerEvent.buttons bits
+
+const encoder = new TextEncoder();
+
+/** modsOf returns the modifier bits of docs/protocol.md: 1 Alt, 2 Ctrl, 4 Meta, 8 Shift. */
+export function modsOf(e) {
+  return (e.altKey ? 1 : 0) | (e.ctrlKey ? 2 : 0) | (e.metaKey ? 4 : 0) | (e.shiftKey ? 8 : 0);
+}
+
+/**
+ * contentBox returns where object-fit: contain draws a vw×vh video inside the
+ * element rectangle rect: the letterboxed content's left, top, width, height
+ * (client CSS px) and its scale. It returns null before the video has a size.
+ */
+export function contentBox(rect, vw, vh) {
+  if (!vw || !vh || !rect.width || !rect.height) return null;
+  const scale = Math.min(rect.width / vw, rect.height / vh);
+  const width = vw * scale;
+  const height = vh * scale;
+  return {
+    left: rect.left + (rect.width - width) / 2,
+    top: rect.top + (rect.height - height) / 2,
+    width,
+    height,
+    scale,
+  };
+}
+
+/**
+ * toRemote maps a client point into the remote viewport (vw×vh px). Points in
+ * the letterbox bars give null, unless clamp is set (a drag that left the
+ * content still needs its button released somewhere).
+ */
+export function toRemote(box, vw, vh, clientX, clientY, clamp) {
+  let x = ((clientX - box.left) / box.width) * vw;
+  let y = ((clientY - box.top) / box.height) * vh;
+  if (clamp) {
+    x = Math.min(Math.max(x, 0), vw - 1);
+    y = Math.min(Math.max(y, 0), vh - 1);
+  } else if (!(x >= 0 && y >= 0 && x < vw && y < vh)) {
+    return null;
+  }
+  return { x: Math.round(x * 10) / 10, y: Math.round(y * 10) / 10 };
+}
+
+/** splitText cuts s into pieces of at most max UTF-8 bytes, never inside a character. */
+export function splitText(s, max = MAX_TEXT_BYTES) {
+  const out = [];
+  let cur = '';
+  let bytes = 0;
+  for (const ch of s) {
+    const n = encoder.encode(ch).length;
+    if (bytes + n > max && cur) {
+      out.push(cur);
+      cur = '';
+      bytes = 0;
+    }
+    cur += ch;
+    bytes += n;
+  }
+  if (cur) out.push(cur);
+  return out;
+}
+
+function clip(s) {
+  s = String(s || '');
+  while (encoder.encode(s).length > MAX_KEY_BYTES) s = s.slice(0, -1);
+  return s;
+}
+
+/** keyText is the text a key press types, or undefined for a key that types nothing. */
+export function keyText(e) {
+  const altGraph = typeof e.getModifierState === 'function' && e.getModifierState('AltGraph');
+  if ((e.ctrlKey || e.metaKey) && !altGraph) return undefined;
+  if (e.key === 'Enter') return '\r';
+  if ([...e.key].length === 1) return e.key;
+  return undefined;
+}
+
+function clampDelta(v) {
+  return Math.round(Math.min(Math.max(v, -MAX_WHEEL), MAX_WHEEL));
+}
+
+/**
+ * RemoteInput listens on the viewer's elements until signal aborts.
+ *
+ *   video, stage, ime, keyboardBtn  the viewer's elements
+ *   role                            'customer' sends its viewport size
+ *   live()                          whether input may go out now
+ *   sendInput(msg), sendPointer(msg) the "input" and "pointer" channels; false when closed
+ */
+export class RemoteInput {
+  constructor({ video, stage, ime, keyboardBtn, role, live, sendInput, sendPointer, signal }) {
+    this.video = video;
+    this.stage = stage;
+    this.ime = ime;
+    this.keyboardBtn = keyboardBtn;
+    this.role = role;
+    this.live = live;
+    this.sendInput = sendInput;
+    this.sendPointer = sendPointer;
+    this.signal = signal;
+
+    this.held = new Map(); // button name -> click count of its down
+    this.keys = new Map(); // code -> key event fields, for keys held down
+    this.lastClick = null;
+    this.lastPoint = null;
+    this.pendingMove = null;
+    this.moveTimer = 0;
+    this.lastMoveAt = 0;
+    this.wheel = null;
+    this.wheelTimer = 0;
+    this.gesture = null;
+    this.touches = new Set();
+    this.lastTouchAt = -Infinity;
+    this.escapeArmed = false;
+    this.composing = false;
+    this.lastViewport = null;
+    this.viewportTimer = 0;
+    this.bindEvents();
+    signal.addEventListener('abort', () => {
+      clearTimeout(this.moveTimer);
+      clearTimeout(this.wheelTimer);
+      clearTimeout(this.viewportTimer);
+    });
+  }
+
+  /** reset forgets held buttons, keys and queued events (the connection is gone). */
+  reset() {
+    clearTimeout(this.moveTimer);
+    clearTimeout(this.wheelTimer);
+    this.moveTimer = 0;
+    this.wheelTimer = 0;
+    this.pendingMove = null;
+    this.wheel = null;
+    this.held.clear();
+    this.keys.clear();
+    this.lastViewport = null;
+  }
+
+  /** scheduleViewport sends the stage size after resizing settles (customer only). */
+  scheduleViewport() {
+    if (this.role !== 'customer') return;
+    clearTimeout(this.viewportTimer);
+    this.viewportTimer = setTimeout(() => this.sendViewport(false), VIEWPORT_DEBOUNCE_MS);
+  }
+
+  box() {
+    return contentBox(this.video.getBoundingClientRect(), this.video.videoWidth, this.video.videoHeight);
+  }
+
+  point(e, clamp) {
+    const box = this.box();
+    if (!box) return null;
+    return toRemote(box, this.video.videoWidth, this.video.videoHeight, e.clientX, e.clientY, clamp);
+  }
+
+  clickCount(button, e) {
+    const last = this.lastClick;
+    const again =
+      last &&
+      last.button === button &&
+      e.timeStamp - last.time < DOUBLE_CLICK_MS &&
+      Math.hypot(e.clientX - last.x, e.clientY - last.y) <= (e.pointerType === 'touch' ? TAP_SLOP * 2 : DOUBLE_CLICK_SLOP);
+    const n = again ? Math.min(last.n + 1, 3) : 1;
+    this.lastClick = { button, time: e.timeStamp, x: e.clientX, y: e.clientY, n };
+    return n;
+  }
+
+  sendButton(action, button, e, p) {
+    let clicks;
+    if (action === 'down') {
+      clicks = this.clickCount(button, e);
+      this.held.set(button, clicks);
+    } else {
+      if (!this.held.has(button)) return;
+      clicks = this.held.get(button);
+      this.held.delete(button);
+    }
+    this.flushMove();
+    this.sendInput({ type: 'mouse', action, x: p.x, y: p.y, button, buttons: e.buttons & 7, clicks, mods: modsOf(e) });
+  }
+
+  releaseAll() {
+    const last = this.lastPoint || { x: 0, y: 0 };
+    for (const [button, clicks] of this.held) {
+      this.sendInput({ type: 'mouse', action: 'up', x: last.x, y: last.y, button, buttons: 0, clicks, mods: 0 });
+    }
+    this.held.clear();
+    for (const k of this.keys.values()) this.sendInput({ ...k, action: 'up', mods: 0 });
+    this.keys.clear();
+  }
+
+  flushMove() {
+    clearTimeout(this.moveTimer);
+    this.moveTimer = 0;
+    if (!this.pendingMove) return;
+    this.sendPointer(this.pendingMove);
+    this.pendingMove = null;
+    this.lastMoveAt = performance.now();
+  }
+
+  queueMove(p, e) {
+    this.pendingMove = { type: 'mouse', action: 'move', x: p.x, y: p.y, buttons: e.buttons & 7, mods: modsOf(e) };
+    if (this.moveTimer) return;
+    const wait = Math.max(0, this.lastMoveAt + MOVE_INTERVAL_MS - performance.now());
+    this.moveTimer = setTimeout(() => this.flushMove(), wait);
+  }
+
+  queueWheel(p, dx, dy, mods) {
+    const w = this.wheel || { dx: 0, dy: 0 };
+    this.wheel = { x: p.x, y: p.y, dx: w.dx + dx, dy: w.dy + dy, mods };
+    if (this.wheelTimer) return;
+    this.wheelTimer = setTimeout(() => {
+      this.wheelTimer = 0;
+      const ev = this.wheel;
+      this.wheel = null;
+      if (!ev) return;
+      const dxr = clampDelta(ev.dx);
+      const dyr = clampDelta(ev.dy);
+      if (dxr || dyr) this.sendInput({ type: 'wheel', x: ev.x, y: ev.y, dx: dxr, dy: dyr, mods: ev.mods });
+    }, WHEEL_INTERVAL_MS);
+  }
+
+  sendText(text) {
+    const clean = text.replace(/\r\n?/g, '\n');
+    for (const piece of splitText(clean)) this.sendInput({ type: 'text', text: piece });
+  }
+
+  sendKey(action, e) {
+    const id = e.code || e.key;
+    if (action === 'down') {
+      const msg = {
+        type: 'key',
+        action,
+        key: clip(e.key),
+        code: clip(e.code),
+        keyCode: e.keyCode > 0 && e.keyCode < 256 ? e.keyCode : 0,
+        mods: modsOf(e),
+      };
+      this.keys.set(id, { type: 'key', key: msg.key, code: msg.code, keyCode: msg.keyCode });
+      const text = keyText(e);
+      if (text) msg.text = text;
+      this.sendInput(msg);
+      return;
+    }
+    const held = this.keys.get(id);
+    if (!held) return;
+    this.keys.delete(id);
+    this.sendInput({ ...held, action: 'up', mods: modsOf(e) });
+  }
+
+  // tapKey sends a press and release that the local keyboard reported only as
+  // an input event (mobile keyboards).
+  tapKey(key, code, keyCode, text) {
+    const down = { type: 'key', action: 'down', key, code, keyCode, mods: 0 };
+    if (text) down.text = text;
+    this.sendInput(down);
+    this.sendInput({ type: 'key', action: 'up', key, code, keyCode, mods: 0 });
+  }
+
+  sendViewport(force) {
+    if (this.role !== 'customer') return;
+    const r = this.stage.getBoundingClientRect();
+    const width = Math.round(r.width);
+    const height = Math.round(r.height);
+    if (!width || !height) return;
+    const last = this.lastViewport;
+    if (!force && last && last.width === width && last.height === height) return;
+    if (this.sendInput({ type: 'viewport', width, height })) this.lastViewport = { width, height };
+  }
+
+  focusKeyboard() {
+    if (document.activeElement !== this.ime) this.ime.focus({ preventScroll: true });
+  }
+
+  placeIme(e) {
+    const r = this.stage.getBoundingClientRect();
+    this.ime.style.left = `${Math.round(Math.min(Math.max(e.clientX - r.left, 0), r.width - 8))}px`;
+    this.ime.style.top = `${Math.round(Math.min(Math.max(e.clientY - r.top, 0), r.height - 8))}px`;
+  }
+
+  // ---- local events ----
+
+  bindEvents() {
+    const opts = { signal: this.signal };
+    const active = { signal: this.signal, passive: false };
+    const v = this.video;
+    v.addEventListener('pointerdown', (e) => this.onPointerDown(e), active);
+    v.addEventListener('pointermove', (e) => this.onPointerMove(e), opts);
+    v.addEventListener('pointerup', (e) => this.onPointerUp(e), opts);
+    v.addEventListener('pointercancel', (e) => this.onPointerCancel(e), opts);
+    v.addEventListener('lostpointercapture', (e) => this.onPointerCancel(e), opts);
+    v.addEventListener('mousedown', (e) => e.preventDefault(), active); // no autoscroll, no drag
+    v.addEventListener('contextmenu', (e) => e.preventDefault(), active);
+    v.addEventListener('dragstart', (e) => e.preventDefault(), active);
+    v.addEventListener('wheel', (e) => this.onWheel(e), active);
+    v.addEventListener('focus', () => {
+      // A tap must not pop up the phone's keyboard; the keyboard button does.
+      if (performance.now() - this.lastTouchAt > TOUCH_FOCUS_MS) this.focusKeyboard();
+    }, opts);
+
+    this.stage.addEventListener('keydown', (e) => this.onKeyDown(e), active);
+    this.stage.addEventListener('keyup', (e) => this.onKeyUp(e), active);
+    this.stage.addEventListener('paste', (e) => this.onPaste(e), active);
+    this.stage.addEventListener('focusout', () => {
+      // Focus went elsewhere: release what the remote still holds.
+      queueMicrotask(() => {
+        if (!this.stage.contains(document.activeElement)) {
+          for (const k of this.keys.values()) this.sendInput({ ...k, action: 'up', mods: 0 });
+          this.keys.clear();
+          this.escapeArmed = false;
+        }
+      });
+    }, opts);
+
+    const ime = this.ime;
+    ime.addEventListener('compositionstart', () => {
+      this.composing = true;
+      this.stage.classList.add('is-composing');
+    }, opts);
+    ime.addEventListener('compositionend', (e) => {
+      this.composing = false;
+      this.stage.classList.remove('is-composing');
+      if (e.data) this.sendText(e.data);
+      ime.value = '';
+    }, opts);
+    ime.addEventListener('input', (e) => this.onImeInput(e), opts);
+
+    this.keyboardBtn.addEventListener('click', () => this.focusKeyboard(), opts);
+  }
+
+  onPointerDown(e) {
+    if (!this.live()) return;
+    if (e.pointerType === 'touch') {
+      this.lastTouchAt = performance.now();
+      this.onTouchDown(e);
+      return;
+    }
+    e.preventDefault();
+    this.focusKeyboard();
+    const p = this.point(e, false);
+    if (!p) return;
+    const button = BUTTONS[e.button];
+    if (!button) return;
+    this.placeIme(e);
+    this.lastPoint = p;
+    this.video.setPointerCapture?.(e.pointerId);
+    this.sendButton('down', button, e, p);
+  }
+
+  onPointerMove(e) {
+    if (!this.live()) return;
+    if (e.pointerType === 'touch') {
+      this.onTouchMove(e);
+      return;
+    }
+    if (e.button >= 0) {
+      // A second button pressed or released while another one is held.
+      const button = BUTTONS[e.button];
+      const p = this.point(e, true);
+      if (button && p) this.sendButton(e.buttons & BUTTON_BITS[button] ? 'down' : 'up', button, e, p);
+      return;
+    }
+    const p = this.point(e, this.held.size > 0);
+    if (!p) return;
+    this.lastPoint = p;
+    this.queueMove(p, e);
+  }
+
+  onPointerUp(e) {
+    if (e.pointerType === 'touch') {
+      this.onTouchUp(e);
+      return;
+    }
+    const button = BUTTONS[e.button];
+    const p = this.point(e, true);
+    if (!button || !p) return;
+    this.lastPoint = p;
+    this.sendButton('up', button, e, p);
+  }
+
+  onPointerCancel(e) {
+    if (e.pointerType === 'touch') {
+      this.touches.delete(e.pointerId);
+      this.gesture = null;
+      return;
+    }
+    if (e.type === 'lostpointercapture' && this.held.size === 0) return;
+    const last = this.lastPoint || { x: 0, y: 0 };
+    for (const [button, clicks] of this.held) {
+      this.sendInput({ type: 'mouse', action: 'up', x: last.x, y: last.y, button, buttons: 0, clicks, mods: modsOf(e) });
+    }
+    this.held.clear();
+  }
+
+  // A finger taps (a left click) or drags (scrolls the remote page, the
+  // content following the finger). Two fingers do nothing remote.
+  onTouchDown(e) {
+    this.touches.add(e.pointerId);
+    if (this.touches.size > 1) {
+      this.gesture = null;
+      return;
+    }
+    const p = this.point(e, false);
+    if (!p) return;
+    this.gesture = { id: e.pointerId, x0: e.clientX, y0: e.clientY, x: e.clientX, y: e.clientY, p, scrolling: false };
+  }
+
+  onTouchMove(e) {
+    const g = this.gesture;
+    if (!g || g.id !== e.pointerId) return;
+    if (!g.scrolling && Math.hypot(e.clientX - g.x0, e.clientY - g.y0) > TAP_SLOP) g.scrolling = true;
+    if (!g.scrolling) return;
+    const box = this.box();
+    if (box) this.queueWheel(g.p, (g.x - e.clientX) / box.scale, (g.y - e.clientY) / box.scale, 0);
+    g.x = e.clientX;
+    g.y = e.clientY;
+  }
+
+  onTouchUp(e) {
+    this.touches.delete(e.pointerId);
+    const g = this.gesture;
+    if (!g || g.id !== e.pointerId) return;
+    this.gesture = null;
+    if (g.scrolling || !this.live()) return;
+    const clicks = this.clickCount('left', e);
+    const { x, y } = g.p;
+    this.lastPoint = g.p;
+    this.sendInput({ type: 'mouse', action: 'down', x, y, button: 'left', buttons: 1, clicks, mods: 0 });
+    this.sendInput({ type: 'mouse', action: 'up', x, y, button: 'left', buttons: 0, clicks, mods: 0 });
+  }
+
+  onWheel(e) {
+    e.preventDefault();
+    if (!this.live()) return;
+    const p = this.point(e, false);
+    const box = this.box();
+    if (!p || !box) return;
+    const unit = e.deltaMode === 1 ? LINE_PX : e.deltaMode === 2 ? this.video.videoHeight : 1;
+    this.queueWheel(p, (e.deltaX * unit) / box.scale, (e.deltaY * unit) / box.scale, modsOf(e));
+  }
+
+  onKeyDown(e) {
+    if (!this.live() || e.target instanceof HTMLButtonElement) return;
+    if (e.isComposing || this.composing || e.keyCode === 229) return; // the IME owns it
+    if (this.escapeArmed && e.key === 'Tab') {
+      // Esc then Tab leaves the remote tab, as in code editors.
+      this.escapeArmed = false;
+      if (e.shiftKey) {
+        this.video.tabIndex = -1; // else Shift+Tab lands on the video and comes back
+        setTimeout(() => {
+          this.video.tabIndex = this.live() ? 0 : -1;
+        }, 0);
+      }
+      return;
+    }
+    this.escapeArmed = e.key === 'Escape' && !modsOf(e);
+    if ((e.ctrlKey || e.metaKey) && !e.altKey && e.key.toLowerCase() === 'v') return; // the paste event carries the text
+    e.preventDefault();
+    this.sendKey('down', e);
+  }
+
+  onKeyUp(e) {
+    if (!this.keys.has(e.code || e.key)) return;
+    e.preventDefault();
+    this.sendKey('up', e);
+  }
+
+  onPaste(e) {
+    if (!this.live()) return;
+    e.preventDefault();
+    const text = e.clipboardData ? e.clipboardData.getData('text/plain') : '';
+    if (text) this.sendText(text);
+  }
+
+  onImeInput(e) {
+    if (e.isComposing || this.composing) return;
+    switch (e.inputType) {
+      case 'insertText':
+      case 'insertReplacementText':
+        if (e.data) this.sendText(e.data);
+        break;
+      case 'deleteContentBackward':
+        this.tapKey('Backspace', 'Backspace', 8);
+        break;
+      case 'deleteContentForward':
+        this.tapKey('Delete', 'Delete', 46);
+        break;
+      case 'insertLineBreak':
+      case 'insertParagraph':
+        this.tapKey('Enter', 'Enter', 13, '\r');
+        break;
+      default:
+        break;
+    }
+    this.ime.value = '';
+  }
+}

@@ -1,0 +1,421 @@
+// The live remote tab, shared by the agent console and the customer view.
+//
+// A Viewer opens the signaling WebSocket of docs/protocol.md, makes one
+// RTCPeerConnection (one recvonly video transceiver, the "input" and
+// "pointer" DataChannels), shows the stream in one <video> with a canvas
+// overlay above it (reserved for cursors and annotations), and hands the
+// visitor's input (input.js) to the DataChannels.
+//
+// The state is on the root element and on the video's container
+// (.viewer-stage) as data-state: connecting, live, reconnecting, failed or
+// ended. window.tandemViewer points at the newest
+// Viewer (its pc, ws and channels) for debugging and tests.
+
+import { t, onLangChange } from './i18n.js';
+import { RemoteInput } from './input.js';
+
+const MAX_ATTEMPTS = 6; // reconnects in a row before "failed"
+const TOAST_MS = 4000;
+
+// The browser's candidate has more fields (usernameFragment) than the
+// protocol's decoder accepts; send the three it knows.
+function candidateInit(c) {
+  const out = { candidate: c.candidate };
+  if (c.sdpMid != null) out.sdpMid = c.sdpMid;
+  if (c.sdpMLineIndex != null) out.sdpMLineIndex = c.sdpMLineIndex;
+  return out;
+}
+
+const TEMPLATE = `
+<div class="viewer-stage">
+  <video class="viewer-video" tabindex="0" autoplay muted playsinline disablepictureinpicture></video>
+  <canvas class="viewer-overlay" aria-hidden="true"></canvas>
+  <textarea class="viewer-ime" tabindex="-1" autocomplete="off" autocorrect="off" autocapitalize="off" spellcheck="false"></textarea>
+  <div class="viewer-status">
+    <span class="spinner" aria-hidden="true"></span>
+    <p class="viewer-status-title"></p>
+    <p class="viewer-status-detail"></p>
+    <button type="button" class="btn btn-primary viewer-retry" hidden></button>
+  </div>
+  <div class="viewer-toast" role="status" aria-live="polite" hidden></div>
+</div>
+<div class="viewer-bar">
+  <p class="viewer-hint"></p>
+  <button type="button" class="btn btn-small viewer-keyboard"></button>
+</div>`;
+
+/**
+ * Viewer is one live view of a session's remote tab inside host.
+ *
+ *   const v = new Viewer(host, { sessionId, role: 'customer', onState, onSession });
+ *   v.start();   // connect (and reconnect on loss)
+ *   v.leave();   // say bye, close, show "you left"
+ *   v.destroy(); // say bye, close and remove the view
+ *
+ * onState(state, reason) follows data-state; onSession(msg) gets the
+ * server's "state" messages (who is watching).
+
+ */
+export class Viewer {
+  constructor(host, { sessionId, role, onState, onSession } = {}) {
+    if (role !== 'customer' && role !== 'agent') throw new Error(`viewer: bad role ${role}`);
+    this.sessionId = sessionId;
+    this.role = role;
+    this.onState = onState || (() => {});
+    this.onSession = onSession || (() => {});
+
+    this.state = '';
+    this.reason = '';
+    this.closed = false;
+    this.gen = 0; // bumped on every (re)connect; stale callbacks compare it
+    this.attempts = 0;
+    this.retryTimer = 0;
+    this.ws = null;
+    this.pc = null;
+    this.input = null;
+    this.pointer = null;
+    this.viewerId = '';
+    this.pendingCandidates = [];
+    this.hasFrame = false;
+    this.remote = null; // {width, height} of the remote viewport, as last told
+
+    this.toastTimer = 0;
+
+    this.root = document.createElement('div');
+    this.root.className = 'viewer';
+    this.root.dataset.role = role;
+    this.root.innerHTML = TEMPLATE;
+    host.replaceChildren(this.root);
+    const q = (sel) => this.root.querySelector(sel);
+    this.stage = q('.viewer-stage');
+    this.video = q('.viewer-video');
+    this.overlay = q('.viewer-overlay');
+    this.ime = q('.viewer-ime');
+    this.status = q('.viewer-status');
+    this.statusTitle = q('.viewer-status-title');
+    this.statusDetail = q('.viewer-status-detail');
+    this.retryBtn = q('.viewer-retry');
+    this.toastEl = q('.viewer-toast');
+    this.hint = q('.viewer-hint');
+    this.keyboardBtn = q('.viewer-keyboard');
+
+    this.abort = new AbortController();
+    this.capture = new RemoteInput({
+      video: this.video,
+      stage: this.stage,
+      ime: this.ime,
+      keyboardBtn: this.keyboardBtn,
+      role,
+      live: () => this.state === 'live',
+      sendInput: (msg) => this.sendInput(msg),
+      sendPointer: (msg) => this.sendPointer(msg),
+      signal: this.abort.signal,
+    });
+    this.retryBtn.addEventListener('click', () => this.start(), { signal: this.abort.signal });
+    this.video.addEventListener('resize', () => this.checkLive(), { signal: this.abort.signal });
+    this.resizeObserver = new ResizeObserver(() => this.onResize());
+    this.resizeObserver.observe(this.stage);
+    this.stopLang = onLangChange(() => this.render());
+    this.setState('connecting');
+    window.tandemViewer = this;
+  }
+
+  /** start connects; the viewer then reconnects by itself until it ends. */
+  start() {
+    this.closed = false;
+    this.attempts = 0;
+    this.connect();
+  }
+
+  /** leave says bye to the server, closes the connection and shows the "you left" state. */
+  leave() {
+    this.sendSignal({ type: 'bye' });
+    this.end('left');
+  }
+
+  /** destroy says bye, closes everything and removes the view from the page. */
+  destroy() {
+    if (this.state !== 'ended') this.sendSignal({ type: 'bye' });
+    this.closed = true;
+    this.teardown();
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.toastTimer);
+    this.abort.abort();
+    this.resizeObserver.disconnect();
+    this.stopLang();
+    this.video.srcObject = null;
+    this.root.remove();
+    if (window.tandemViewer === this) window.tandemViewer = undefined;
+  }
+
+  // ---- connection ----
+
+  connect() {
+    if (this.closed) return;
+    this.teardown();
+    const gen = ++this.gen;
+    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const url = `${scheme}//${location.host}/api/v1/sessions/${encodeURIComponent(this.sessionId)}/ws?role=${this.role}`;
+    let ws;
+    try {
+      ws = new WebSocket(url);
+    } catch {
+      this.lost();
+      return;
+    }
+    this.ws = ws;
+    ws.onmessage = (ev) => {
+      if (gen === this.gen) this.onSignal(ev.data, gen);
+    };
+    ws.onclose = () => {
+      if (gen === this.gen) this.lost();
+    };
+  }
+
+  // teardown closes the current socket and peer without changing the state.
+  teardown() {
+    this.gen++;
+    this.capture.reset();
+    this.pendingCandidates = [];
+    this.hasFrame = false;
+    for (const ch of [this.input, this.pointer]) {
+      if (ch) {
+        ch.onopen = ch.onmessage = null;
+        ch.close();
+      }
+    }
+    this.input = this.pointer = null;
+    if (this.pc) {
+      this.pc.ontrack = this.pc.onicecandidate = this.pc.onconnectionstatechange = null;
+      this.pc.close();
+      this.pc = null;
+    }
+    if (this.ws) {
+      this.ws.onmessage = this.ws.onclose = null;
+      if (this.ws.readyState <= WebSocket.OPEN) this.ws.close(1000);
+      this.ws = null;
+    }
+  }
+
+  // lost handles a socket or peer that went away without "ended".
+  lost() {
+    if (this.closed || this.state === 'ended') return;
+    this.teardown();
+    if (this.attempts >= MAX_ATTEMPTS) {
+      this.setState('failed');
+      return;
+    }
+    const delay = Math.min(500 * 2 ** this.attempts, 8000);
+    this.attempts++;
+    this.setState('reconnecting');
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  end(reason) {
+    if (this.state === 'ended') return;
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    this.capture.releaseAll();
+    this.teardown();
+    this.setState('ended', reason || 'unknown');
+  }
+
+  sendSignal(msg) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
+  }
+
+  async onSignal(data, gen) {
+    let msg;
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      return;
+    }
+    try {
+      switch (msg.type) {
+        case 'hello':
+          this.viewerId = msg.viewer_id || '';
+          if (msg.width > 0 && msg.height > 0) this.setRemote(msg.width, msg.height);
+          if (!this.pc) await this.startPeer(gen);
+          break;
+        case 'answer':
+          if (!this.pc) return;
+          await this.pc.setRemoteDescription({ type: 'answer', sdp: msg.sdp });
+          if (gen !== this.gen) return;
+          for (const c of this.pendingCandidates.splice(0)) await this.pc.addIceCandidate(c);
+          break;
+        case 'candidate': {
+          if (!msg.candidate || !this.pc) return;
+          const c = { ...msg.candidate };
+          if (c.sdpMid == null && c.sdpMLineIndex == null) c.sdpMLineIndex = 0;
+          if (this.pc.remoteDescription) await this.pc.addIceCandidate(c);
+          else this.pendingCandidates.push(c);
+          break;
+        }
+        case 'state':
+          this.root.dataset.session = msg.state || '';
+          this.onSession(msg);
+          break;
+        case 'ended':
+          this.end(msg.reason);
+          break;
+        case 'error':
+          this.toast(msg.message || t('viewer.error'));
+          break;
+        default:
+          break; // a newer server's message: nothing to do
+      }
+    } catch {
+      if (gen === this.gen) this.lost();
+    }
+  }
+
+  async startPeer(gen) {
+    // The API names no ICE servers yet: host candidates (and the worker's
+    // configured addresses) only.
+    const pc = new RTCPeerConnection();
+    this.pc = pc;
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    this.input = pc.createDataChannel('input');
+    this.pointer = pc.createDataChannel('pointer', { ordered: false, maxRetransmits: 0 });
+    this.input.onopen = () => {
+      this.capture.sendViewport(true);
+    };
+    this.input.onmessage = (ev) => this.onNotice(ev.data);
+    pc.ontrack = (ev) => {
+      const stream = ev.streams && ev.streams[0] ? ev.streams[0] : new MediaStream([ev.track]);
+      this.video.srcObject = stream;
+      this.video.play().catch(() => {});
+      this.watchFrames(gen);
+    };
+    pc.onicecandidate = (ev) => {
+      if (ev.candidate && ev.candidate.candidate) this.sendSignal({ type: 'candidate', candidate: candidateInit(ev.candidate) });
+    };
+    pc.onconnectionstatechange = () => {
+      if (gen !== this.gen) return;
+      switch (pc.connectionState) {
+        case 'connected':
+          this.attempts = 0;
+          this.checkLive();
+          break;
+        case 'disconnected':
+          if (this.state === 'live') this.setState('reconnecting');
+          break;
+        case 'failed':
+          this.lost();
+          break;
+        default:
+          break;
+      }
+    };
+    const offer = await pc.createOffer();
+    if (gen !== this.gen) return;
+    await pc.setLocalDescription(offer);
+    if (gen !== this.gen) return;
+    this.sendSignal({ type: 'offer', sdp: pc.localDescription.sdp });
+  }
+
+  // watchFrames marks the first decoded frame of this connection.
+  watchFrames(gen) {
+    const seen = () => {
+      if (gen !== this.gen) return;
+      this.hasFrame = true;
+      this.checkLive();
+    };
+    if (typeof this.video.requestVideoFrameCallback === 'function') {
+      this.video.requestVideoFrameCallback(seen);
+    } else {
+      this.video.addEventListener('loadeddata', seen, { once: true, signal: this.abort.signal });
+    }
+  }
+
+  checkLive() {
+    if (this.closed || !this.pc) return;
+    if (this.pc.connectionState === 'connected' && this.hasFrame && this.video.videoWidth > 0) this.setState('live');
+  }
+
+  onNotice(data) {
+    let msg;
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (msg.type === 'viewport' && msg.width > 0 && msg.height > 0) this.setRemote(msg.width, msg.height);
+    else if (msg.type === 'refused') this.toast(msg.message || t('viewer.refused'));
+  }
+
+  setRemote(width, height) {
+    this.remote = { width, height };
+    this.root.dataset.remoteWidth = String(width);
+    this.root.dataset.remoteHeight = String(height);
+    // The agent's stage takes the remote shape; the customer's fills the page.
+    if (this.role === 'agent') this.stage.style.aspectRatio = `${width} / ${height}`;
+  }
+
+  // ---- state and text ----
+
+  setState(state, reason = '') {
+    this.state = state;
+    this.reason = reason;
+    this.root.dataset.state = state;
+    this.stage.dataset.state = state; // the video's own container, for tests and styles
+    if (reason) this.root.dataset.reason = reason;
+    else delete this.root.dataset.reason;
+    this.render();
+    this.onState(state, reason);
+  }
+
+  render() {
+    const s = this.state;
+    this.status.hidden = s === 'live';
+    this.stage.setAttribute('aria-busy', String(s === 'connecting' || s === 'reconnecting'));
+    this.status.classList.toggle('is-busy', s === 'connecting' || s === 'reconnecting');
+    this.statusTitle.textContent = t(`viewer.state.${s}`);
+    let detail = '';
+    if (s === 'ended') detail = t(`reason.${this.reason}`) === `reason.${this.reason}` ? t('reason.unknown') : t(`reason.${this.reason}`);
+    else if (s === 'failed') detail = t('viewer.failedDetail');
+    this.statusDetail.textContent = detail;
+    this.statusDetail.hidden = !detail;
+    this.retryBtn.hidden = s !== 'failed';
+    this.retryBtn.textContent = t('viewer.retry');
+    this.video.setAttribute('aria-label', t(this.role === 'agent' ? 'viewer.labelAgent' : 'viewer.labelCustomer'));
+    this.ime.setAttribute('aria-label', t('viewer.typeLabel'));
+    this.hint.textContent = t('viewer.hint');
+    this.keyboardBtn.textContent = t('viewer.keyboard');
+    this.video.tabIndex = s === 'live' ? 0 : -1;
+  }
+
+  toast(text) {
+    this.toastEl.textContent = text;
+    this.toastEl.hidden = false;
+    clearTimeout(this.toastTimer);
+    this.toastTimer = setTimeout(() => {
+      this.toastEl.hidden = true;
+    }, TOAST_MS);
+  }
+
+  // ---- sending input ----
+
+  sendInput(msg) {
+    if (!this.input || this.input.readyState !== 'open') return false;
+    this.input.send(JSON.stringify(msg));
+    return true;
+  }
+
+  sendPointer(msg) {
+    if (!this.pointer || this.pointer.readyState !== 'open') return false;
+    this.pointer.send(JSON.stringify(msg));
+    return true;
+  }
+
+
+  onResize() {
+    const dpr = window.devicePixelRatio || 1;
+    const r = this.stage.getBoundingClientRect();
+    this.overlay.width = Math.max(1, Math.round(r.width * dpr));
+    this.overlay.height = Math.max(1, Math.round(r.height * dpr));
+    this.capture.scheduleViewport();
+  }
+}

@@ -1,0 +1,326 @@
+package ui
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	pinput "github.com/tandem-cobrowse/tandem/pkg/input"
+	"github.com/tandem-cobrowse/tandem/pkg/protocol"
+)
+
+// geometry is where the video element sits and what it shows.
+type geometry struct {
+	Left, Top, Width, Height float64 // the element, client CSS px
+	VW, VH                   float64 // the video's intrinsic size
+	StageW, StageH           float64
+}
+
+func videoGeometry(t *testing.T, ctx context.Context) geometry {
+	t.Helper()
+	return eval[geometry](t, ctx, `(() => {
+		const v = document.querySelector('.viewer-video');
+		const r = v.getBoundingClientRect();
+		const s = document.querySelector('.viewer-stage').getBoundingClientRect();
+		return {Left: r.left, Top: r.top, Width: r.width, Height: r.height, VW: v.videoWidth, VH: v.videoHeight, StageW: s.width, StageH: s.height};
+	})()`)
+}
+
+// client maps a remote point to the client point where object-fit: contain
+// draws it.
+func (g geometry) client(x, y float64) (float64, float64) {
+	scale := math.Min(g.Width/g.VW, g.Height/g.VH)
+	left := g.Left + (g.Width-g.VW*scale)/2
+	top := g.Top + (g.Height-g.VH*scale)/2
+	return left + x*scale, top + y*scale
+}
+
+func (g geometry) scale() float64 { return math.Min(g.Width/g.VW, g.Height/g.VH) }
+
+func mouse(t *testing.T, ctx context.Context, typ input.DispatchMouseEventType, x, y float64, button input.MouseButton, buttons, clicks int64) {
+	t.Helper()
+	if _, err := chromedp.Call(ctx, input.DispatchMouseEvent, input.DispatchMouseEventParams{
+		Type: typ, X: x, Y: y, Button: button, Buttons: buttons, ClickCount: clicks,
+	}); err != nil {
+		t.Fatalf("mouse %s at %.0f,%.0f: %v", typ, x, y, err)
+	}
+}
+
+func near(a, b float64) bool { return math.Abs(a-b) <= 0.6 }
+
+func isMouse(action pinput.Action) func(received) bool {
+	return func(r received) bool { return r.Event.Kind == pinput.KindMouse && r.Event.Action == action }
+}
+
+func isKind(kind pinput.Kind) func(received) bool {
+	return func(r received) bool { return r.Event.Kind == kind }
+}
+
+func waitLive(t *testing.T, ctx context.Context) {
+	t.Helper()
+	waitJS(t, ctx, "live video", `document.querySelector('.viewer')?.dataset.state === 'live'`)
+}
+
+// TestCustomerViewer drives the customer's live view against a real pion
+// peer: signaling, the video, and every kind of input, checked as the worker
+// decodes it (pkg/protocol's strict decoders).
+func TestCustomerViewer(t *testing.T) {
+	srv := newFakeServer(t)
+	w := srv.worker
+	// A 4:3 picture in a wide stage: the video is pillarboxed.
+	w.setFrame(encodeFrame(t, srv, nil, 640, 480), 640, 480)
+	ctx, _ := newTab(t, 1280, 800, false)
+	run(t, ctx, "open customer view", chromedp.Navigate(srv.URL+"/s/s_joined"))
+	waitLive(t, ctx)
+	if !eval[bool](t, ctx, `window.tandemViewer.pc instanceof RTCPeerConnection && window.tandemViewer.pc.connectionState === 'connected'`) {
+		t.Errorf("window.tandemViewer.pc is not a connected RTCPeerConnection")
+	}
+	if got := eval[string](t, ctx, `window.tandemViewer.pc.getTransceivers().map(t => t.receiver.track.kind + ':' + t.currentDirection).join()`); got != "video:recvonly" {
+		t.Errorf("transceivers = %q, want one recvonly video", got)
+	}
+	if got := eval[string](t, ctx, `[window.tandemViewer.input.label, window.tandemViewer.input.ordered, window.tandemViewer.pointer.label, window.tandemViewer.pointer.ordered, window.tandemViewer.pointer.maxRetransmits].join()`); got != "input,true,pointer,false,0" {
+		t.Errorf("channels = %q", got)
+	}
+	g := videoGeometry(t, ctx)
+	if g.VW != 640 || g.VH != 480 {
+		t.Fatalf("video is %vx%v, want 640x480", g.VW, g.VH)
+	}
+	from := 0
+
+	// The customer's stage size, on open.
+	vp := w.waitEvent(t, &from, "viewport", isKind(pinput.KindViewport))
+	if vp.Label != "input" || vp.Role != "customer" || vp.Event.Width != int(math.Round(g.StageW)) || vp.Event.Height != int(math.Round(g.StageH)) {
+		t.Errorf("viewport = %+v, want %vx%v on input", vp, g.StageW, g.StageH)
+	}
+
+	// A click in the letterbox bar is dropped; the next one maps into the
+	// remote viewport.
+	if (g.Width - g.VW*g.scale()) < 20 {
+		t.Fatalf("no letterbox bar: %+v", g)
+	}
+	mouse(t, ctx, input.DispatchMouseEventTypeMousePressed, g.Left+4, g.Top+g.Height/2, input.MouseButtonLeft, 1, 1)
+	mouse(t, ctx, input.DispatchMouseEventTypeMouseReleased, g.Left+4, g.Top+g.Height/2, input.MouseButtonLeft, 0, 1)
+	x, y := g.client(160, 120)
+	mouse(t, ctx, input.DispatchMouseEventTypeMousePressed, x, y, input.MouseButtonLeft, 1, 1)
+	mouse(t, ctx, input.DispatchMouseEventTypeMouseReleased, x, y, input.MouseButtonLeft, 0, 1)
+	down := w.waitEvent(t, &from, "mouse down", isMouse(pinput.ActionDown))
+	if e := down.Event; down.Label != "input" || !near(e.X, 160) || !near(e.Y, 120) || e.Button != pinput.ButtonLeft || e.Buttons != 1 || e.Clicks != 1 {
+		t.Errorf("first down = %+v, want left at 160,120 on input (the letterbox click must be dropped)", down)
+	}
+	up := w.waitEvent(t, &from, "mouse up", isMouse(pinput.ActionUp))
+	if e := up.Event; !near(e.X, 160) || e.Buttons != 0 || e.Clicks != 1 {
+		t.Errorf("up = %+v", up)
+	}
+
+	// A double click.
+	x, y = g.client(320, 240)
+	mouse(t, ctx, input.DispatchMouseEventTypeMousePressed, x, y, input.MouseButtonLeft, 1, 1)
+	mouse(t, ctx, input.DispatchMouseEventTypeMouseReleased, x, y, input.MouseButtonLeft, 0, 1)
+	mouse(t, ctx, input.DispatchMouseEventTypeMousePressed, x, y, input.MouseButtonLeft, 1, 2)
+	mouse(t, ctx, input.DispatchMouseEventTypeMouseReleased, x, y, input.MouseButtonLeft, 0, 2)
+	for i, want := range []int{1, 1, 2, 2} {
+		action := pinput.ActionDown
+		if i%2 == 1 {
+			action = pinput.ActionUp
+		}
+		ev := w.waitEvent(t, &from, "double click", isMouse(action))
+		if ev.Event.Clicks != want || !near(ev.Event.X, 320) || !near(ev.Event.Y, 240) {
+			t.Errorf("double click event %d = %+v, want clicks %d at 320,240", i, ev.Event, want)
+		}
+	}
+
+	// A right click.
+	mouse(t, ctx, input.DispatchMouseEventTypeMousePressed, x, y, input.MouseButtonRight, 2, 1)
+	mouse(t, ctx, input.DispatchMouseEventTypeMouseReleased, x, y, input.MouseButtonRight, 0, 1)
+	if ev := w.waitEvent(t, &from, "right down", isMouse(pinput.ActionDown)); ev.Event.Button != pinput.ButtonRight || ev.Event.Buttons != 2 {
+		t.Errorf("right down = %+v", ev.Event)
+	}
+
+	// A move goes on the unordered channel.
+	x, y = g.client(400, 300)
+	mouse(t, ctx, input.DispatchMouseEventTypeMouseMoved, x, y, input.MouseButtonNone, 0, 0)
+	if ev := w.waitEvent(t, &from, "move", isMouse(pinput.ActionMove)); ev.Label != "pointer" || !near(ev.Event.X, 400) || !near(ev.Event.Y, 300) {
+		t.Errorf("move = %+v, want 400,300 on pointer", ev)
+	}
+
+	// The wheel, in remote pixels. CDP wants deltaX present, and a zero
+	// would be omitted.
+	if _, err := chromedp.Call(ctx, input.DispatchMouseEvent, input.DispatchMouseEventParams{Type: input.DispatchMouseEventTypeMouseWheel, X: x, Y: y, DeltaX: 1e-9, DeltaY: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := w.waitEvent(t, &from, "wheel", isKind(pinput.KindWheel)); math.Abs(ev.Event.DeltaY-math.Round(100/g.scale())) > 1 || !near(ev.Event.X, 400) {
+		t.Errorf("wheel = %+v, want dy %.0f at 400,300", ev.Event, 100/g.scale())
+	}
+
+	// Keys: the click gave the remote tab the keyboard.
+	run(t, ctx, "type a", chromedp.KeyEvent("a"))
+	key := w.waitEvent(t, &from, "key a", isKind(pinput.KindKey))
+	if e := key.Event; e.Action != pinput.ActionDown || e.Key != "a" || e.Code != "KeyA" || e.KeyCode != 65 || e.Text != "a" {
+		t.Errorf("key down = %+v", e)
+	}
+	if e := w.waitEvent(t, &from, "key a up", isKind(pinput.KindKey)).Event; e.Action != pinput.ActionUp || e.Key != "a" || e.Text != "" {
+		t.Errorf("key up = %+v", e)
+	}
+	run(t, ctx, "press Enter", chromedp.KeyEvent(kb.Enter))
+	if e := w.waitEvent(t, &from, "Enter", isKind(pinput.KindKey)).Event; e.Key != "Enter" || e.KeyCode != 13 || e.Text != "\r" {
+		t.Errorf("Enter = %+v", e)
+	}
+
+	// IME composition sends the composed text once.
+	if _, err := chromedp.Call(ctx, input.ImeSetComposition, input.ImeSetCompositionParams{Text: "にほんご", SelectionStart: 4, SelectionEnd: 4}); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "composition shown", `document.querySelector('.viewer-stage').classList.contains('is-composing')`)
+	if _, err := chromedp.Call(ctx, input.InsertText, input.InsertTextParams{Text: "日本語"}); err != nil {
+		t.Fatal(err)
+	}
+	if e := w.waitEvent(t, &from, "composed text", isKind(pinput.KindText)).Event; e.Text != "日本語" {
+		t.Errorf("composed text = %q", e.Text)
+	}
+
+	// Paste sends the clipboard's text.
+	run(t, ctx, "paste", chromedp.Evaluate[chromedp.Void](`(() => {
+		const dt = new DataTransfer();
+		dt.setData('text/plain', 'pasted ✓');
+		document.activeElement.dispatchEvent(new ClipboardEvent('paste', {clipboardData: dt, bubbles: true, cancelable: true}));
+	})()`))
+	if e := w.waitEvent(t, &from, "pasted text", isKind(pinput.KindText)).Event; e.Text != "pasted ✓" {
+		t.Errorf("pasted text = %q", e.Text)
+	}
+
+	// The worker refuses something: the viewer says so.
+	if err := w.notice(protocol.Notice{Type: "refused", Reason: "blocked", Message: "Blocked by policy"}); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "refusal toast", `(() => { const e = document.querySelector('.viewer-toast'); return !e.hidden && e.textContent === 'Blocked by policy'; })()`)
+
+	// Esc then Tab moves the keyboard out of the remote tab; Tab is not sent.
+	run(t, ctx, "Esc, Tab", chromedp.KeyEvent(kb.Escape), chromedp.KeyEvent(kb.Tab))
+	waitJS(t, ctx, "focus left the tab", `!document.querySelector('.viewer-stage').contains(document.activeElement)`)
+	if e := w.waitEvent(t, &from, "Escape", isKind(pinput.KindKey)).Event; e.Key != "Escape" {
+		t.Errorf("key after Enter = %+v, want Escape", e)
+	}
+	for _, r := range w.eventsSince(from) {
+		if r.Event.Key == "Tab" {
+			t.Errorf("Tab reached the remote tab after Esc: %+v", r.Event)
+		}
+	}
+
+	// A resize reports the new size.
+	run(t, ctx, "resize", chromedp.EmulateViewport(1000, 700))
+	g = videoGeometry(t, ctx)
+	vp = w.waitEvent(t, &from, "new viewport", func(r received) bool {
+		return r.Event.Kind == pinput.KindViewport && r.Event.Width == int(math.Round(g.StageW))
+	})
+	if vp.Event.Height != int(math.Round(g.StageH)) {
+		t.Errorf("viewport after resize = %+v, want %vx%v", vp.Event, g.StageW, g.StageH)
+	}
+
+	// The session ends.
+	w.end("agent_ended")
+	waitJS(t, ctx, "ended", `document.querySelector('.viewer').dataset.state === 'ended' && !document.getElementById('ended').hidden`)
+	if got := eval[string](t, ctx, "document.getElementById('ended-reason').textContent"); got != "The agent ended the session." {
+		t.Errorf("ended reason = %q", got)
+	}
+	w.checkClean(t)
+}
+
+func TestCustomerReconnectsAndLeaves(t *testing.T) {
+	srv := newFakeServer(t)
+	w := srv.worker
+	w.setFrame(encodeFrame(t, srv, nil, 320, 240), 320, 240)
+	ctx, _ := newTab(t, 1024, 700, false)
+	run(t, ctx, "open customer view", chromedp.Navigate(srv.URL+"/s/s_joined"))
+	waitLive(t, ctx)
+
+	// The socket drops: the viewer reconnects with a new offer.
+	w.close()
+	waitJS(t, ctx, "reconnecting", `document.querySelector('.viewer').dataset.state !== 'live'`)
+	waitLive(t, ctx)
+	if n := w.signalCount(protocol.TypeOffer); n != 2 {
+		t.Errorf("%d offers, want 2 (one per connection)", n)
+	}
+
+	// Leave, confirmed in the dialog.
+	run(t, ctx, "leave", chromedp.Click(chromedp.ID("leave")))
+	waitJS(t, ctx, "dialog", `document.getElementById('leave-dialog').open`)
+	run(t, ctx, "confirm", chromedp.Click(chromedp.CSS(`#leave-dialog button[value="leave"]`)))
+	waitJS(t, ctx, "ended", `!document.getElementById('ended').hidden`)
+	if got := eval[string](t, ctx, "document.getElementById('ended-reason').textContent"); got != "You left the session." {
+		t.Errorf("reason = %q", got)
+	}
+	if n := w.signalCount(protocol.TypeBye); n != 1 {
+		t.Errorf("%d bye messages, want 1", n)
+	}
+	w.checkClean(t)
+}
+
+// TestCustomerLive shows the demo shop as the remote tab would be: sized to
+// the customer's viewport. On the phone a tap clicks and a drag scrolls.
+func TestCustomerLive(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		w, h   int64
+		mobile bool
+	}{
+		{"desktop", 1280, 800, false},
+		{"phone", 390, 844, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newFakeServer(t)
+			w := srv.worker
+			ctx, _ := newTab(t, tc.w, tc.h, tc.mobile)
+			run(t, ctx, "open customer view", chromedp.Navigate(srv.URL+"/s/s_joined"))
+			from := 0
+			vp := w.waitEvent(t, &from, "viewport", isKind(pinput.KindViewport)).Event
+			vw, vh := pinput.ClampViewport(vp.Width, vp.Height)
+			w.setFrame(encodeFrame(t, srv, demoShot(t, srv, "/demo/", vw, vh), vw, vh), vw, vh)
+			waitLive(t, ctx)
+			g := videoGeometry(t, ctx)
+			// The page did not move after going live: the stage still has
+			// the size it reported, so the remote tab fills it.
+			if math.Abs(g.StageW-float64(vw)) > 1 || math.Abs(g.StageH-float64(vh)) > 1 {
+				t.Errorf("stage is %vx%v once live, but reported %dx%d", g.StageW, g.StageH, vw, vh)
+			}
+			x, y := g.client(float64(vw)/2, float64(vh)/2)
+			if tc.mobile {
+				run(t, ctx, "tap", chromedp.TapXY(x, y))
+			} else {
+				run(t, ctx, "click", chromedp.MouseClickXY(x, y))
+			}
+			if ev := w.waitEvent(t, &from, "down", isMouse(pinput.ActionDown)); !near(ev.Event.X, float64(vw)/2) || ev.Event.Clicks != 1 {
+				t.Errorf("click = %+v, want the middle of %dx%d", ev.Event, vw, vh)
+			}
+			w.waitEvent(t, &from, "up", isMouse(pinput.ActionUp))
+			if tc.mobile {
+				drag := []struct{ typ input.DispatchTouchEventType }{{input.DispatchTouchEventTypeTouchStart}, {input.DispatchTouchEventTypeTouchMove}, {input.DispatchTouchEventTypeTouchMove}, {input.DispatchTouchEventTypeTouchEnd}}
+				for i, d := range drag {
+					points := []*input.TouchPoint{{X: x, Y: y - float64(i)*60}}
+					if d.typ == input.DispatchTouchEventTypeTouchEnd {
+						points = []*input.TouchPoint{}
+					}
+					if _, err := chromedp.Call(ctx, input.DispatchTouchEvent, input.DispatchTouchEventParams{Type: d.typ, TouchPoints: points}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if ev := w.waitEvent(t, &from, "scroll", isKind(pinput.KindWheel)); ev.Event.DeltaY <= 0 {
+					t.Errorf("drag up = %+v, want a positive dy (scroll down)", ev.Event)
+				}
+				for _, r := range w.eventsSince(0) {
+					if r.Event.Kind == pinput.KindMouse && r.Event.Action == pinput.ActionDown && !near(r.Event.X, float64(vw)/2) {
+						t.Errorf("the drag clicked: %+v", r.Event)
+					}
+				}
+			}
+			if over := eval[bool](t, ctx, "document.documentElement.scrollWidth > window.innerWidth"); over {
+				t.Errorf("the customer view scrolls sideways")
+			}
+			shot(t, ctx, "customer-"+tc.name)
+			w.checkClean(t)
+		})
+	}
+}
