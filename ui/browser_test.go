@@ -1,45 +1,26 @@
 package ui
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/log"
-	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/tandem-cobrowse/tandem/pkg/browsertest"
 )
 
 var shotsDir = flag.String("ui.shots", "", "write PNG screenshots of the pages into this directory")
-
-// The package's one browser: started by the first test that needs it,
-// stopped by TestMain.
-var (
-	browserOnce sync.Once
-	browserCtx  context.Context
-	browserStop func()
-	browserErr  error
-)
 
 func TestMain(m *testing.M) {
 	flag.Parse()
 	before := runtime.NumGoroutine()
 	code := m.Run()
-	if browserStop != nil {
-		browserStop()
-	}
+	browsertest.Stop()
 	if code == 0 {
 		if err := checkGoroutines(before); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -63,272 +44,31 @@ func checkGoroutines(before int) error {
 	return fmt.Errorf("leaked goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf)
 }
 
-func chromiumPath() string {
-	for _, p := range []string{"/usr/lib/chromium/chromium-headless-shell", "/usr/lib/chromium/chromium"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	for _, name := range []string{"chromium-headless-shell", "chromium", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
 
-// startBrowser launches headless Chromium. As root it runs the browser as
-// nobody with its sandbox on, in a profile directory nobody owns.
-func startBrowser() {
-	path := chromiumPath()
-	if path == "" {
-		browserErr = errors.New("no Chromium found")
-		return
-	}
-	dir, err := os.MkdirTemp("", "tandem-ui-test-")
-	if err != nil {
-		browserErr = err
-		return
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.UserDataDir(dir),
-		chromedp.WindowSize(1280, 800),
-		chromedp.Flag("lang", "en-US"),
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.Flag("disable-features", "Translate,BlinkGenPropertyTrees,WebRtcHideLocalIpsWithMdns"),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.Env("HOME="+dir),
-	)
-	if os.Getuid() == 0 {
-		const nobody = 65534
-		if err := os.Chown(dir, nobody, nobody); err != nil {
-			browserErr = err
-			return
-		}
-		opts = append(opts,
-			chromedp.Flag("no-sandbox", false),
-			chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
-				cmd.SysProcAttr = &syscall.SysProcAttr{
-					Credential: &syscall.Credential{Uid: nobody, Gid: nobody},
-					Pdeathsig:  syscall.SIGKILL,
-				}
-			}),
-		)
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	browserStop = func() {
-		cancel()
-		cancelAlloc()
-		stopBrowserProcesses(dir)
-		// Chromium's helpers may still be writing for a moment.
-		for i := 0; i < 50; i++ {
-			if err := os.RemoveAll(dir); err == nil {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	if err := chromedp.Do(ctx); err != nil {
-		browserErr = fmt.Errorf("start %s: %w", path, err)
-		return
-	}
-	browserCtx = ctx
-}
+// The pages' tests use the shared browser of pkg/browsertest through these.
+type pageErrors = browsertest.PageErrors
 
-// needBrowser starts the package's browser once; without one the test is a
-// loud skip, or a failure in CI.
-func needBrowser(t *testing.T) {
-	t.Helper()
-	browserOnce.Do(startBrowser)
-	if browserErr != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("browser: %v", browserErr)
-		}
-		t.Skipf("SKIPPING BROWSER TEST: %v", browserErr)
-	}
-}
-
-// newTab opens a tab in a fresh browser context (its own cookies and
-// storage), sized w×h CSS px; mobile turns on phone emulation. It records the
-// page's errors; the test fails on any that allow does not excuse.
 func newTab(t *testing.T, w, h int64, mobile bool) (context.Context, *pageErrors) {
 	t.Helper()
-	needBrowser(t)
-	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext())
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() {
-		cancelTimeout()
-		cancel()
-	})
-	errs := &pageErrors{}
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("open tab: %v", err)
-	}
-	if err := chromedp.Listen(ctx, errs.listen); err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	opts := []chromedp.EmulateViewportOption{}
-	if mobile {
-		opts = append(opts, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulateTouch)
-	}
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(w, h, opts...)); err != nil {
-		t.Fatalf("emulate viewport: %v", err)
-	}
-	t.Cleanup(func() { errs.check(t) })
-	return ctx, errs
+	return browsertest.NewTab(t, w, h, mobile)
 }
 
-// pageErrors collects exceptions, console errors and browser log errors
-// (failed loads, CSP violations) of one tab.
-type pageErrors struct {
-	mu      sync.Mutex
-	errs    []string // guarded by mu
-	allowed []string // substrings of errors the test expects; guarded by mu
-}
-
-// allow excuses errors that contain substr.
-func (p *pageErrors) allow(substr string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.allowed = append(p.allowed, substr)
-}
-
-func (p *pageErrors) listen(ev any) {
-	var msg string
-	switch ev := ev.(type) {
-	case *cdpruntime.EventExceptionThrown:
-		msg = "exception: " + ev.ExceptionDetails.Text
-		if ev.ExceptionDetails.Exception != nil {
-			msg += " " + ev.ExceptionDetails.Exception.Description
-		}
-	case *cdpruntime.EventConsoleAPICalled:
-		if ev.Type != cdpruntime.ConsoleAPICalledTypeError && ev.Type != cdpruntime.ConsoleAPICalledTypeAssert {
-			return
-		}
-		var parts []string
-		for _, a := range ev.Args {
-			parts = append(parts, string(a.Value)+a.Description)
-		}
-		msg = "console." + string(ev.Type) + ": " + strings.Join(parts, " ")
-	case *log.EventEntryAdded:
-		if ev.Entry.Level != log.EntryLevelError {
-			return
-		}
-		// The pages expect some API answers to fail (401 before login,
-		// 404 for a wrong PIN, 429); Chromium logs each of them.
-		if ev.Entry.Source == log.EntrySourceNetwork && strings.Contains(ev.Entry.URL, "/api/v1/") {
-			return
-		}
-		msg = fmt.Sprintf("log %s: %s %s", ev.Entry.Source, ev.Entry.Text, ev.Entry.URL)
-	default:
-		return
-	}
-	p.mu.Lock()
-	p.errs = append(p.errs, msg)
-	p.mu.Unlock()
-}
-
-func (p *pageErrors) check(t *testing.T) {
-	t.Helper()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-next:
-	for _, e := range p.errs {
-		for _, a := range p.allowed {
-			if strings.Contains(e, a) {
-				continue next
-			}
-		}
-		t.Errorf("page error: %s", e)
-	}
-}
-
-// run runs chromedp actions, failing the test with what it was doing.
 func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
+	browsertest.Run(t, ctx, what, actions...)
 }
 
-// eval evaluates a JavaScript expression (awaiting a promise) and decodes it.
 func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 	t.Helper()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
-	if err != nil {
-		t.Fatalf("evaluate %s: %v", expr, err)
-	}
-	return v
+	return browsertest.Eval[T](t, ctx, expr)
 }
 
-// waitJS polls a JavaScript predicate until it is true or the deadline.
 func waitJS(t *testing.T, ctx context.Context, what, predicate string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf("Boolean(%s)", predicate)))
-		if err == nil && ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s (%s): err %v", what, predicate, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	browsertest.WaitJS(t, ctx, what, predicate)
 }
 
-// shot writes a screenshot of the tab into -ui.shots, if set.
 func shot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	if *shotsDir == "" {
-		return
-	}
-	// Let fonts and transitions settle before the picture.
-	run(t, ctx, "wait for fonts", chromedp.Evaluate[chromedp.Void]("document.fonts.ready.then(() => new Promise(r => setTimeout(r, 300)))", chromedp.EvalAwaitPromise))
-	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-	if err != nil {
-		t.Fatalf("screenshot %s: %v", name, err)
-	}
-	if err := os.MkdirAll(*shotsDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(*shotsDir, name+".png")
-	if err := os.WriteFile(p, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot %s", p)
-}
-
-// stopBrowserProcesses waits for the processes of the browser that used the
-// profile dir (they carry it on their command line) to exit, and kills the
-// ones still there after a few seconds: Chromium's helpers can outlive the
-// main process for a moment.
-func stopBrowserProcesses(dir string) {
-	want := []byte("--user-data-dir=" + dir + "\x00")
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var left []int
-		entries, _ := os.ReadDir("/proc")
-		for _, e := range entries {
-			pid, err := strconv.Atoi(e.Name())
-			if err != nil {
-				continue
-			}
-			if cmd, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && bytes.Contains(cmd, want) {
-				left = append(left, pid)
-			}
-		}
-		if len(left) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			for _, pid := range left {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-			deadline = time.Now().Add(5 * time.Second)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	browsertest.Shot(t, ctx, *shotsDir, name)
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"github.com/tandem-cobrowse/tandem/pkg/browsertest"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -55,15 +55,7 @@ const encodeJS = `(async (w, h, src) => {
 // its page errors are not the pages' errors.
 func helperTab(t *testing.T, w, h int64) context.Context {
 	t.Helper()
-	needBrowser(t)
-	ctx, cancel := chromedp.NewContext(browserCtx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(func() {
-		cancelTimeout()
-		cancel()
-	})
-	run(t, ctx, "size helper tab", chromedp.EmulateViewport(w, h))
-	return ctx
+	return browsertest.PlainTab(t, w, h)
 }
 
 // encodeFrame returns one VP8 key frame of w×h: a test pattern, or the PNG

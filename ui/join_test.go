@@ -142,7 +142,7 @@ func TestBrowserLanguage(t *testing.T) {
 func TestNotFoundPage(t *testing.T) {
 	srv := newFakeServer(t)
 	ctx, errs := newTab(t, 1280, 800, false)
-	errs.allow("status of 404")
+	errs.Allow("status of 404")
 	run(t, ctx, "open unknown page", chromedp.Navigate(srv.URL+"/nope"))
 	waitJS(t, ctx, "404 page", `document.title === 'Tandem — Page not found' && !document.documentElement.classList.contains('i18n-pending')`)
 }
