@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	cdpinput "github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/log"
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -329,4 +330,34 @@ func PlainTab(t testing.TB, w, h int64) context.Context {
 	})
 	Run(t, ctx, "size tab", chromedp.EmulateViewport(w, h))
 	return ctx
+}
+
+// Type presses and releases a key for each ASCII letter or digit of text,
+// as a physical keyboard does: a keydown that carries the text, then a
+// keyup. (chromedp.KeyEvent also sends a separate "char" event, which
+// inserts text even when the page cancelled the keydown; a real keyboard
+// does not.)
+func Type(t testing.TB, ctx context.Context, text string) {
+	t.Helper()
+	for _, r := range text {
+		var code string
+		switch {
+		case r >= 'a' && r <= 'z':
+			code = "Key" + strings.ToUpper(string(r))
+		case r >= '0' && r <= '9':
+			code = "Digit" + string(r)
+		default:
+			t.Fatalf("Type: %q is not a letter or digit", r)
+		}
+		vk := int64(strings.ToUpper(string(r))[0])
+		down := cdpinput.DispatchKeyEventParams{Type: cdpinput.DispatchKeyEventTypeKeyDown, Key: string(r), Code: code,
+			Text: string(r), UnmodifiedText: string(r), WindowsVirtualKeyCode: vk, NativeVirtualKeyCode: vk}
+		up := down
+		up.Type, up.Text, up.UnmodifiedText = cdpinput.DispatchKeyEventTypeKeyUp, "", ""
+		for _, p := range []cdpinput.DispatchKeyEventParams{down, up} {
+			if _, err := chromedp.Call(ctx, cdpinput.DispatchKeyEvent, p); err != nil {
+				t.Fatalf("type %q: %v", r, err)
+			}
+		}
+	}
 }

@@ -1,0 +1,294 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/tandem-cobrowse/tandem/pkg/browsertest"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	browsertest.Stop()
+	os.Exit(code)
+}
+
+// togglePage turns from red to blue and back on every press on its body; a
+// text field reports what is typed into it.
+const togglePage = `<!doctype html><html><head><meta charset="utf-8"><style>
+html,body{margin:0;height:100%;background:#f00}
+body.blue{background:#00f}
+input{position:absolute;left:20px;top:20px;width:300px;font-size:20px}
+</style></head><body>
+<input id="t" aria-label="text">
+<script>
+document.body.addEventListener('mousedown', e => { if (e.target === document.body) document.body.classList.toggle('blue') });
+document.getElementById('t').addEventListener('input', e => fetch('/typed?v=' + encodeURIComponent(e.target.value)));
+</script></body></html>`
+
+// videoColourJS reads the colour at a point of the viewer's decoded video,
+// in remote viewport fractions.
+const videoColourJS = `(() => {
+  const v = document.querySelector('video');
+  if (!v || !v.videoWidth) return 'none';
+  const c = document.createElement('canvas');
+  c.width = v.videoWidth; c.height = v.videoHeight;
+  const g = c.getContext('2d');
+  g.drawImage(v, 0, 0);
+  const d = g.getImageData(c.width * 0.6 | 0, c.height * 0.6 | 0, 1, 1).data;
+  if (d[0] > 170 && d[1] < 90 && d[2] < 90) return 'red';
+  if (d[2] > 170 && d[0] < 90 && d[1] < 90) return 'blue';
+  return 'other ' + d[0] + ',' + d[1] + ',' + d[2];
+})()`
+
+// videoPointJS returns page coordinates of a point of the remote viewport
+// given in fractions (fx, fy) of it, through the video's letterboxing.
+const videoPointJS = `((fx, fy) => {
+  const v = document.querySelector('video');
+  const r = v.getBoundingClientRect();
+  const s = Math.min(r.width / v.videoWidth, r.height / v.videoHeight);
+  const w = v.videoWidth * s, h = v.videoHeight * s;
+  return [r.left + (r.width - w) / 2 + fx * w, r.top + (r.height - h) / 2 + fy * h];
+})(%v, %v)`
+
+// remotePointJS is the same for a point in remote viewport pixels.
+const remotePointJS = `((x, y) => {
+  const v = document.querySelector('video');
+  const r = v.getBoundingClientRect();
+  const s = Math.min(r.width / v.videoWidth, r.height / v.videoHeight);
+  const w = v.videoWidth * s, h = v.videoHeight * s;
+  return [r.left + (r.width - w) / 2 + x * s, r.top + (r.height - h) / 2 + y * s];
+})(%v, %v)`
+
+// clickTimedJS clicks is measured in the page: it waits for the first video
+// frame (requestVideoFrameCallback) whose colour differs from before.
+const waitChangeJS = `new Promise((resolve, reject) => {
+  const v = document.querySelector('video');
+  const before = %q;
+  const t0 = performance.now();
+  const c = document.createElement('canvas');
+  const check = () => {
+    c.width = v.videoWidth; c.height = v.videoHeight;
+    const g = c.getContext('2d'); g.drawImage(v, 0, 0);
+    const d = g.getImageData(c.width * 0.6 | 0, c.height * 0.6 | 0, 1, 1).data;
+    const now = (d[0] > 170 && d[2] < 90) ? 'red' : (d[2] > 170 && d[0] < 90) ? 'blue' : 'other';
+    if (now !== before && now !== 'other') return resolve(performance.now() - t0);
+    if (performance.now() - t0 > 10000) return reject(new Error('no change'));
+    v.requestVideoFrameCallback(check);
+  };
+  window.__tandemClickAt = t0;
+  v.requestVideoFrameCallback(check);
+})`
+
+type server struct {
+	URL    string
+	typed  chan string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+const (
+	e2ePassword = "e2e-password-1"
+	e2eKey      = "tdm_e2e_key_0123456789abcdefghijklmnop"
+)
+
+// startServe runs `tandem serve --demo` in-process on a random port, with a
+// test page server beside it.
+func startServe(t *testing.T) (*server, *httptest.Server) {
+	t.Helper()
+	s := &server{typed: make(chan string, 64), done: make(chan error, 1)}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, togglePage) })
+	mux.HandleFunc("/typed", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case s.typed <- r.URL.Query().Get("v"):
+		default:
+		}
+	})
+	page := httptest.NewServer(mux)
+	t.Cleanup(page.Close)
+
+	data, err := os.MkdirTemp("", "tandem-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(data) })
+	cfg := serveConfig{Addr: "127.0.0.1:0", Data: data, Demo: true, DemoPassword: e2ePassword, DemoAPIKey: e2eKey,
+		LogLevel: "warn", ICELoopback: "auto"}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	ready := make(chan string, 1)
+	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	go func() { s.done <- serve(ctx, cfg, log, io.Discard, ready) }()
+	select {
+	case addr := <-ready:
+		s.URL = "http://" + addr
+	case err := <-s.done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-s.done; err != nil {
+			t.Errorf("serve returned %v", err)
+		}
+	})
+	return s, page
+}
+
+func (s *server) api(t *testing.T, method, path, body string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest(method, s.URL+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+e2eKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		t.Fatalf("%s %s = %d %s", method, path, resp.StatusCode, b)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return m
+}
+
+func waitColour(t *testing.T, ctx context.Context, who, want string) {
+	t.Helper()
+	browsertest.WaitJS(t, ctx, who+" sees "+want, fmt.Sprintf("%s === %q", videoColourJS, want))
+}
+
+func clickAt(t *testing.T, ctx context.Context, js string) {
+	t.Helper()
+	xy := browsertest.Eval[[]float64](t, ctx, js)
+	browsertest.Run(t, ctx, "click the video", chromedp.MouseClickXY(xy[0], xy[1]))
+}
+
+// clickAndTime clicks on the page's body through the video and returns how
+// long the viewer's decoded video took to show the new colour.
+func clickAndTime(t *testing.T, ctx context.Context, before string) time.Duration {
+	t.Helper()
+	xy := browsertest.Eval[[]float64](t, ctx, fmt.Sprintf(videoPointJS, 0.6, 0.6))
+	type res struct {
+		ms  float64
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		ms, err := chromedp.Run(ctx, chromedp.Evaluate[float64](fmt.Sprintf(waitChangeJS, before), chromedp.EvalAwaitPromise))
+		ch <- res{ms, err}
+	}()
+	time.Sleep(30 * time.Millisecond) // the watcher is installed
+	browsertest.Run(t, ctx, "click", chromedp.MouseClickXY(xy[0], xy[1]))
+	r := <-ch
+	if r.err != nil {
+		t.Fatalf("video never changed after the click: %v", r.err)
+	}
+	return time.Duration(r.ms * float64(time.Millisecond))
+}
+
+// TestEndToEnd is the walking skeleton as a person uses it: an integration
+// creates a session over REST, the customer joins with the PIN through the
+// real join page in a real browser and sees the remote tab in the video, an
+// agent logs in through the console and sees it too, and both operate it
+// through the video.
+func TestEndToEnd(t *testing.T) {
+	s, page := startServe(t)
+	created := time.Now()
+	sess := s.api(t, "POST", "/api/v1/sessions", `{"start_url":"`+page.URL+`/"}`)
+	id, pin := sess["id"].(string), sess["pin"].(string)
+
+	// The customer joins through the join page.
+	cust, _ := browsertest.NewTab(t, 1280, 800, false)
+	browsertest.Run(t, cust, "open join page", chromedp.Navigate(sess["join_url"].(string)))
+	browsertest.Run(t, cust, "type PIN", chromedp.SendKeys("#pin", pin), chromedp.Click("#join-submit"))
+	browsertest.WaitJS(t, cust, "customer view", `location.pathname === "/s/`+id+`"`)
+	browsertest.WaitJS(t, cust, "customer live", `document.querySelector('.viewer-stage')?.dataset.state === 'live'`)
+	waitColour(t, cust, "customer", "red")
+	t.Logf("create → first red frame at the customer: %v", time.Since(created).Round(time.Millisecond))
+
+	// The customer clicks through the video: the remote page turns blue.
+	var lat []time.Duration
+	lat = append(lat, clickAndTime(t, cust, "red"))
+	waitColour(t, cust, "customer", "blue")
+
+	// The customer types into the remote field.
+	clickAt(t, cust, fmt.Sprintf(remotePointJS, 60, 35))
+	browsertest.Type(t, cust, "abc")
+	waitTyped(t, s.typed, "abc")
+
+	// The agent logs in through the console and opens the session.
+	agent, _ := browsertest.NewTab(t, 1280, 900, false)
+	browsertest.Run(t, agent, "open console", chromedp.Navigate(s.URL+"/agent/"))
+	browsertest.Run(t, agent, "log in",
+		chromedp.SendKeys("#login-email", "agent@demo.test"),
+		chromedp.SendKeys("#login-password", e2ePassword),
+		chromedp.Click(`#login-form button[type="submit"]`))
+	browsertest.WaitJS(t, agent, "console", `!document.getElementById('console').hidden`)
+	browsertest.Run(t, agent, "open the session", chromedp.Navigate(sess["agent_url"].(string)))
+	browsertest.WaitJS(t, agent, "agent live", `document.querySelector('.viewer-stage')?.dataset.state === 'live'`)
+	waitColour(t, agent, "agent", "blue")
+
+	// The agent clicks: both see the page turn red again.
+	lat = append(lat, clickAndTime(t, agent, "blue"))
+	waitColour(t, cust, "customer", "red")
+
+	// More customer clicks for a latency figure (logged, not asserted).
+	colour := "red"
+	for range 8 {
+		lat = append(lat, clickAndTime(t, cust, colour))
+		colour = map[string]string{"red": "blue", "blue": "red"}[colour]
+		waitColour(t, agent, "agent", colour)
+	}
+	slices.Sort(lat)
+	t.Logf("click → visible in the viewer's video: median %v over %d clicks (min %v, max %v)",
+		lat[len(lat)/2].Round(time.Millisecond), len(lat), lat[0].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
+
+	// Ending the session shows the end in both viewers.
+	ended := s.api(t, "DELETE", "/api/v1/sessions/"+id, "")
+	if ended["state"] != "ended" {
+		t.Fatalf("DELETE answered %v", ended)
+	}
+	for who, ctx := range map[string]context.Context{"customer": cust, "agent": agent} {
+		browsertest.WaitJS(t, ctx, who+" sees the end", `document.querySelector('.viewer-stage')?.dataset.state === 'ended'`)
+	}
+	got := s.api(t, "GET", "/api/v1/sessions/"+id, "")
+	if got["state"] != "ended" || got["end_reason"] != "agent_ended" {
+		t.Errorf("session after end = %v", got)
+	}
+}
+
+func waitTyped(t *testing.T, typed <-chan string, want string) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	var last string
+	for {
+		select {
+		case last = <-typed:
+			if last == want {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("the remote field has %q, want %q", last, want)
+		}
+	}
+}
+
