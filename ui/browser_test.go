@@ -44,7 +44,6 @@ func checkGoroutines(before int) error {
 	return fmt.Errorf("leaked goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf)
 }
 
-
 // The pages' tests use the shared browser of pkg/browsertest through these.
 type pageErrors = browsertest.PageErrors
 

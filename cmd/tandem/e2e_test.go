@@ -291,4 +291,3 @@ func waitTyped(t *testing.T, typed <-chan string, want string) {
 		}
 	}
 }
-
