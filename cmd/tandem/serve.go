@@ -175,7 +175,7 @@ func serve(ctx context.Context, cfg serveConfig, log *zap.Logger, stdout io.Writ
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), wk)
 	extra := map[string]http.Handler{}
 	if cfg.Demo {
 		extra["/demo/"] = demo.Handler()
@@ -198,6 +198,11 @@ func serve(ctx context.Context, cfg serveConfig, log *zap.Logger, stdout io.Writ
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
+	select {
+	case <-wk.Ready():
+	case <-gctx.Done():
+		return g.Wait()
+	}
 	log.Info("tandem is up", zap.String("addr", addr))
 	printWelcome(stdout, "http://"+addr, cfg.Demo, creds)
 	if ready != nil {

@@ -71,6 +71,7 @@ type RoleStats struct {
 	EncodeErrors  uint64        // encoder start or encode failures (the frame is skipped)
 	WriteErrors   uint64        // WriteRTP calls that failed
 	LastEncode    time.Duration // wall time of the last VP8 encode
+	EncodeTime    time.Duration // wall time of all VP8 encodes
 	Width, Height int           // size of the running encoder; zero when none
 }
 
@@ -337,6 +338,7 @@ func (e *RoleEncoder) encode(f *Frame, stamp, now time.Time, force, repeat bool)
 	s.Packets += uint64(len(pkts))
 	s.WriteErrors += writeErrs
 	s.LastEncode = took
+	s.EncodeTime += took
 	if repeat {
 		s.Repeats++
 	}

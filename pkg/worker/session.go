@@ -59,6 +59,8 @@ type session struct {
 
 	inputs       chan queuedInput
 	droppedInput atomic.Int64
+	captured     atomic.Uint64
+	decodeErrors atomic.Uint64
 	ended        chan struct{}
 	endOnce      sync.Once
 	started      time.Time
@@ -230,9 +232,12 @@ func (s *session) captureLoop(ctx context.Context) error {
 			}
 			f, err := s.dec.Decode(c.JPEG, s.pool)
 			if err != nil {
-				s.log.Warn("decode screencast frame", zap.Error(err))
+				if s.decodeErrors.Add(1) == 1 {
+					s.log.Warn("decode screencast frame", zap.Error(err))
+				}
 				continue
 			}
+			s.captured.Add(1)
 			f.Meta, f.Received, f.Seq = c.Meta, c.Received, c.Seq
 			for _, role := range roles {
 				s.enc[role].Offer(f)

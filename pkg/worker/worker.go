@@ -66,6 +66,7 @@ func (c Config) withDefaults() Config {
 // browsers is what the worker needs of browserpool.Pool.
 type browsers interface {
 	Lease(ctx context.Context, o browserpool.LeaseOptions) (*browserpool.Lease, error)
+	Stats() browserpool.PoolStats
 }
 
 // Worker hosts sessions. Build it with New and serve with Run.
@@ -80,6 +81,7 @@ type Worker struct {
 	sessions map[string]*session // guarded by mu; key company/session
 	reserved int                 // guarded by mu; leases being started
 	draining bool                // guarded by mu
+	done     totals              // guarded by mu; counters of ended sessions
 	wg       sync.WaitGroup      // session goroutines
 	ready    chan struct{}       // closed once Run listens
 }
@@ -231,8 +233,16 @@ func (w *Worker) handleLease(ctx context.Context, m *nats.Msg) {
 	go func() {
 		defer w.wg.Done()
 		reason := s.run(ctx)
+		var final totals
+		s.addTo(&final)
 		w.mu.Lock()
 		delete(w.sessions, key)
+		w.done.captured += final.captured
+		w.done.decodeErrors += final.decodeErrors
+		w.done.droppedInput += final.droppedInput
+		for _, st := range final.roles {
+			w.done.addRole(st)
+		}
 		w.mu.Unlock()
 		w.publishEvent(Event{Type: "ended", Company: req.Company, SessionID: req.SessionID, Reason: reason})
 		w.publishStatus()

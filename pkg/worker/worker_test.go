@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
@@ -211,6 +212,49 @@ func TestSessionStreamsAndTakesInput(t *testing.T) {
 		}
 	}
 	waitTyped(ctx, t, h.typed, "h日本")
+
+	// The metrics count what happened.
+	got := gather(t, h.w)
+	for name, min := range map[string]float64{
+		"tandem_worker_sessions":                1,
+		"tandem_frames_captured_total":          2,
+		`tandem_frames_encoded_total{customer}`: 2,
+		`tandem_frames_encoded_total{agent}`:    2,
+		`tandem_key_frames_total{customer}`:     1,
+		`tandem_viewers{customer}`:              1,
+		`tandem_video_bytes_total{agent}`:       1000,
+	} {
+		if got[name] < min {
+			t.Errorf("metric %s = %v, want at least %v", name, got[name], min)
+		}
+	}
+}
+
+// gather scrapes the worker's collector into name{label} → value.
+func gather(t *testing.T, w *Worker) map[string]float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(w)
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range fams {
+		for _, m := range f.GetMetric() {
+			name := f.GetName()
+			for _, l := range m.GetLabel() {
+				name += "{" + l.GetValue() + "}"
+			}
+			switch {
+			case m.Gauge != nil:
+				out[name] = m.GetGauge().GetValue()
+			case m.Counter != nil:
+				out[name] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	return out
 }
 
 func waitTyped(ctx context.Context, t *testing.T, typed <-chan string, want string) {

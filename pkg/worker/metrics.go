@@ -1,0 +1,112 @@
+package worker
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tandem-cobrowse/tandem/pkg/media"
+)
+
+// totals accumulates the counters of ended sessions, so that the worker's
+// counters stay monotonic when a session goes away. Guarded by Worker.mu.
+type totals struct {
+	captured, decodeErrors, droppedInput uint64
+	roles                                map[string]media.RoleStats
+}
+
+func (t *totals) addRole(st media.RoleStats) {
+	if t.roles == nil {
+		t.roles = make(map[string]media.RoleStats)
+	}
+	r := t.roles[st.Role]
+	r.Role = st.Role
+	r.Frames += st.Frames
+	r.KeyFrames += st.KeyFrames
+	r.Repeats += st.Repeats
+	r.Bytes += st.Bytes
+	r.Packets += st.Packets
+	r.Dropped += st.Dropped
+	r.EncodeErrors += st.EncodeErrors
+	r.EncodeTime += st.EncodeTime
+	r.Viewers += st.Viewers
+	t.roles[st.Role] = r
+}
+
+var (
+	descSessions = prometheus.NewDesc("tandem_worker_sessions", "Sessions hosted now.", nil, nil)
+	descCapacity = prometheus.NewDesc("tandem_worker_max_sessions", "Sessions this worker may host at once.", nil, nil)
+	descViewers  = prometheus.NewDesc("tandem_viewers", "Viewers watching now, by role.", []string{"role"}, nil)
+	descCaptured = prometheus.NewDesc("tandem_frames_captured_total", "Screencast frames received from Chromium and decoded.", nil, nil)
+	descDecodeEr = prometheus.NewDesc("tandem_frame_decode_errors_total", "Screencast frames that did not decode.", nil, nil)
+	descInputDr  = prometheus.NewDesc("tandem_input_dropped_total", "Viewer input events refused as malformed or dropped under load.", nil, nil)
+	descEncoded  = prometheus.NewDesc("tandem_frames_encoded_total", "VP8 frames encoded and sent, by role.", []string{"role"}, nil)
+	descKeys     = prometheus.NewDesc("tandem_key_frames_total", "VP8 key frames sent, by role.", []string{"role"}, nil)
+	descDropped  = prometheus.NewDesc("tandem_frames_dropped_total", "Frames replaced by a newer one before encoding, by role.", []string{"role"}, nil)
+	descBytes    = prometheus.NewDesc("tandem_video_bytes_total", "VP8 bytes sent, by role (once per role, whatever the viewer count).", []string{"role"}, nil)
+	descEncodeS  = prometheus.NewDesc("tandem_encode_seconds_total", "Time spent in the VP8 encoder, by role.", []string{"role"}, nil)
+	descWarm     = prometheus.NewDesc("tandem_browsers_warm", "Started browsers waiting for a session.", nil, nil)
+	descStarts   = prometheus.NewDesc("tandem_browser_starts_total", "Browser starts, by kind (warm, cold, failed).", []string{"kind"}, nil)
+	descStartS   = prometheus.NewDesc("tandem_browser_last_start_seconds", "How long the latest browser start took.", nil, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (w *Worker) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descSessions, descCapacity, descViewers, descCaptured, descDecodeEr,
+		descInputDr, descEncoded, descKeys, descDropped, descBytes, descEncodeS, descWarm, descStarts, descStartS} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector: the ended sessions' totals plus
+// the live sessions' counters, read at scrape time.
+func (w *Worker) Collect(ch chan<- prometheus.Metric) {
+	w.mu.Lock()
+	sum := totals{captured: w.done.captured, decodeErrors: w.done.decodeErrors, droppedInput: w.done.droppedInput}
+	for _, st := range w.done.roles {
+		st.Viewers = 0
+		sum.addRole(st)
+	}
+	live := make([]*session, 0, len(w.sessions))
+	for _, s := range w.sessions {
+		live = append(live, s)
+	}
+	w.mu.Unlock()
+	for _, s := range live {
+		s.addTo(&sum)
+	}
+	gauge := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
+	}
+	counter := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, l...)
+	}
+	gauge(descSessions, float64(len(live)))
+	gauge(descCapacity, float64(w.cfg.MaxSessions))
+	counter(descCaptured, float64(sum.captured))
+	counter(descDecodeEr, float64(sum.decodeErrors))
+	counter(descInputDr, float64(sum.droppedInput))
+	for _, role := range roles {
+		st := sum.roles[role]
+		gauge(descViewers, float64(st.Viewers), role)
+		counter(descEncoded, float64(st.Frames), role)
+		counter(descKeys, float64(st.KeyFrames), role)
+		counter(descDropped, float64(st.Dropped), role)
+		counter(descBytes, float64(st.Bytes), role)
+		counter(descEncodeS, st.EncodeTime.Seconds(), role)
+	}
+	st := w.pool.Stats()
+	gauge(descWarm, float64(st.Warm))
+	counter(descStarts, float64(st.WarmStarts), "warm")
+	counter(descStarts, float64(st.ColdStarts), "cold")
+	counter(descStarts, float64(st.FailedStarts), "failed")
+	gauge(descStartS, st.LastStart.Seconds())
+}
+
+// addTo adds the session's counters to sum.
+func (s *session) addTo(sum *totals) {
+	sum.captured += s.captured.Load()
+	sum.decodeErrors += s.decodeErrors.Load()
+	sum.droppedInput += uint64(s.droppedInput.Load())
+	for _, role := range roles {
+		sum.addRole(s.enc[role].Stats())
+	}
+}
