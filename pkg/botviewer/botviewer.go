@@ -17,7 +17,6 @@ import (
 
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
 
 	"github.com/tandem-cobrowse/tandem/pkg/input"
 	"github.com/tandem-cobrowse/tandem/pkg/media"
@@ -204,32 +203,58 @@ func (v *Viewer) wake() {
 	v.mu.Unlock()
 }
 
+// readTrack reassembles VP8 frames from RTP and decodes each as soon as its
+// last packet (the marker bit) arrives: waiting for the next frame, as a
+// jitter buffer does, would add a whole frame interval on a still page.
 func (v *Viewer) readTrack(tr *webrtc.TrackRemote) {
 	dec, err := media.NewVP8Decoder()
 	if err != nil {
 		return
 	}
 	defer dec.Close() //nolint:errcheck
-	sb := samplebuilder.New(256, &codecs.VP8Packet{}, 90000)
-	n := 0
+	var (
+		frame  []byte
+		ts     uint32
+		next   uint16
+		intact bool
+		n      int
+		vp8    codecs.VP8Packet
+	)
 	for {
 		pkt, _, err := tr.ReadRTP()
 		if err != nil {
 			return
 		}
-		sb.Push(pkt)
-		for s := sb.Pop(); s != nil; s = sb.Pop() {
-			img, err := dec.Decode(s.Data)
-			if err != nil || img == nil {
-				continue
-			}
-			n++
-			v.mu.Lock()
-			v.latest = Picture{Image: img, At: time.Now(), N: n}
-			close(v.changed)
-			v.changed = make(chan struct{})
-			v.mu.Unlock()
+		payload, err := vp8.Unmarshal(pkt.Payload)
+		if err != nil {
+			intact = false
+			continue
 		}
+		switch {
+		case vp8.S == 1 && vp8.PID == 0: // first packet of a frame
+			frame, ts, intact = frame[:0], pkt.Timestamp, true
+		case pkt.Timestamp != ts || pkt.SequenceNumber != next:
+			intact = false // a packet of this frame was lost: skip to the next frame
+		}
+		next = pkt.SequenceNumber + 1
+		if !intact {
+			continue
+		}
+		frame = append(frame, payload...)
+		if !pkt.Marker {
+			continue
+		}
+		intact = false
+		img, err := dec.Decode(frame)
+		if err != nil || img == nil {
+			continue
+		}
+		n++
+		v.mu.Lock()
+		v.latest = Picture{Image: img, At: time.Now(), N: n}
+		close(v.changed)
+		v.changed = make(chan struct{})
+		v.mu.Unlock()
 	}
 }
 

@@ -2,6 +2,7 @@ package rtc
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/pion/logging"
 	"go.uber.org/zap"
@@ -32,7 +33,19 @@ type leveledLogger struct {
 	log *zap.Logger
 }
 
+// closingNoise are pion warnings that every ordinary hang-up produces (the
+// transports close while their readers still run); they are Debug here.
+var closingNoise = []string{"already closed", "conn is closed", "use of closed network connection"}
+
 func (l *leveledLogger) emit(lvl zapcore.Level, msg string) {
+	if lvl >= zapcore.WarnLevel {
+		for _, n := range closingNoise {
+			if strings.Contains(msg, n) {
+				lvl = zapcore.DebugLevel
+				break
+			}
+		}
+	}
 	if ce := l.log.Check(lvl, msg); ce != nil {
 		ce.Write()
 	}
@@ -42,7 +55,7 @@ func (l *leveledLogger) emitf(lvl zapcore.Level, format string, args ...any) {
 	if !l.log.Core().Enabled(lvl) {
 		return
 	}
-	l.emit(lvl, fmt.Sprintf(format, args...))
+	l.emit(lvl, fmt.Sprintf(format, args...)) // emit may still lower a closing warning to Debug
 }
 
 func (l *leveledLogger) Trace(string)              {}

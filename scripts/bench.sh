@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs Tandem's benchmarks and writes docs/benchmarks.md: the Go benchmarks
+# of the media path, and the latency harness (the real tandem binary in its
+# own process, Go WebRTC viewers over loopback). Numbers are medians of what
+# one run on this machine saw; the machine and the command are written too.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=$(mktemp)
+go build -o bin/tandem ./cmd/tandem
+{
+	go test -run '^$' -bench . -benchtime 100x ./pkg/media/
+	TANDEM_BENCH_BIN="$PWD/bin/tandem" go test -run '^$' -bench 'ClickToVisible' -benchtime 100x ./cmd/tandem/
+	TANDEM_BENCH_BIN="$PWD/bin/tandem" go test -run '^$' -bench 'SessionCPU' -benchtime 3x ./cmd/tandem/
+} 2>/dev/null | tee "$out"
+
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+{
+	cat docs/benchmarks.head.md
+	echo
+	echo "## Latest run"
+	echo
+	echo "- date: $(date -u +%Y-%m-%dT%H:%MZ)"
+	echo "- machine: $(nproc) cores ($cpu), $(free -g | awk '/^Mem:/{print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME")"
+	echo "- $(go version), $(/usr/lib/chromium/chromium-headless-shell --version 2>/dev/null | head -1)"
+	echo "- command: \`go tool task bench\`"
+	echo
+	echo '```'
+	grep -E '^(Benchmark|goos|goarch|cpu)' "$out"
+	echo '```'
+} > docs/benchmarks.md
+rm -f "$out"
+echo "wrote docs/benchmarks.md"
