@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -14,52 +13,13 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/tandem-cobrowse/tandem/pkg/leakcheck"
 	"github.com/tandem-cobrowse/tandem/pkg/protocol"
 	"github.com/tandem-cobrowse/tandem/signaling"
 )
 
 // TestMain fails the package if a test left goroutines running.
-func TestMain(m *testing.M) {
-	base := len(liveGoroutines())
-	code := m.Run()
-	if code == 0 {
-		if err := waitGoroutines(base, 15*time.Second); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// liveGoroutines returns the stacks of the running goroutines, without the
-// caller's and the runtime's signal loop (started by the fuzzing engine).
-func liveGoroutines() []string {
-	buf := make([]byte, 4<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "liveGoroutines") || strings.Contains(g, "os/signal.loop") {
-			continue
-		}
-		out = append(out, g)
-	}
-	return out
-}
-
-// waitGoroutines polls until at most n goroutines run, or reports them.
-func waitGoroutines(n int, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for {
-		live := liveGoroutines()
-		if len(live) <= n {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d goroutines left, want at most %d:\n%s", len(live), n, strings.Join(live, "\n\n"))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+func TestMain(m *testing.M) { os.Exit(leakcheck.Run(m)) }
 
 // waitFor polls cond until it holds or fails the test after d.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandem-cobrowse/tandem/pkg/leakcheck"
+
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
@@ -227,7 +229,7 @@ func (b *browser) snapshot() (state webrtc.PeerConnectionState, packets int, ssr
 // of pkg/rtc through Relay.Bridge, a real NATS server and Host, then checks
 // media, input, key-frame requests, ending and cleanup.
 func TestWebRTCThroughSignaling(t *testing.T) {
-	base := len(liveGoroutines())
+	base := len(leakcheck.Live())
 	func() {
 		gw, worker, stopNATS := launchNATS(t)
 		defer stopNATS()
@@ -332,7 +334,7 @@ func TestWebRTCThroughSignaling(t *testing.T) {
 		})
 	}()
 	// Everything is closed: no goroutine of pion, NATS or ours is left.
-	if err := waitGoroutines(base, 15*time.Second); err != nil {
+	if err := leakcheck.Settle(base, 15*time.Second); err != nil {
 		t.Fatal(err)
 	}
 }

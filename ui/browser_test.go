@@ -3,45 +3,29 @@ package ui
 import (
 	"context"
 	"flag"
-	"fmt"
 	"os"
-	"runtime"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/tandem-cobrowse/tandem/pkg/browsertest"
+	"github.com/tandem-cobrowse/tandem/pkg/leakcheck"
 )
 
 var shotsDir = flag.String("ui.shots", "", "write PNG screenshots of the pages into this directory")
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	before := runtime.NumGoroutine()
-	code := m.Run()
-	browsertest.Stop()
-	if code == 0 {
-		if err := checkGoroutines(before); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(leakcheck.Run(&stopBrowserAfter{m}))
 }
 
-// checkGoroutines waits for the goroutines the tests started to end.
-func checkGoroutines(before int) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if runtime.NumGoroutine() <= before {
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	return fmt.Errorf("leaked goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf)
+// stopBrowserAfter stops the shared browser after the tests, before the
+// goroutine check.
+type stopBrowserAfter struct{ m *testing.M }
+
+func (s *stopBrowserAfter) Run() int {
+	defer browsertest.Stop()
+	return s.m.Run()
 }
 
 // The pages' tests use the shared browser of pkg/browsertest through these.

@@ -21,6 +21,7 @@ import (
 	"github.com/tandem-cobrowse/tandem/pkg/botviewer"
 	"github.com/tandem-cobrowse/tandem/pkg/bus"
 	"github.com/tandem-cobrowse/tandem/pkg/input"
+	"github.com/tandem-cobrowse/tandem/pkg/leakcheck"
 	"github.com/tandem-cobrowse/tandem/pkg/rtc"
 	"github.com/tandem-cobrowse/tandem/signaling"
 )
@@ -39,9 +40,16 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "SKIP: no Chromium:", err)
 		os.Exit(0)
 	}
-	code := m.Run()
-	_ = testPool.Close()
-	os.Exit(code)
+	os.Exit(leakcheck.Run(closePoolAfter{m}))
+}
+
+// closePoolAfter closes the package's browser pool after the tests, before
+// the goroutine check.
+type closePoolAfter struct{ m *testing.M }
+
+func (c closePoolAfter) Run() int {
+	defer testPool.Close() //nolint:errcheck
+	return c.m.Run()
 }
 
 // colourPage is red until it is clicked, then blue; a text field records keys.
@@ -313,10 +321,25 @@ func TestEndRequestEndsSessionAndFreesBrowser(t *testing.T) {
 	if err != nil || reason != ReasonAgentEnded {
 		t.Fatalf("viewer ended = %q, %v; want %q", reason, err, ReasonAgentEnded)
 	}
+	// The viewer's join and leave are published (for the audit trail) before
+	// the session's end.
+	var joined, left bool
 	for {
 		select {
 		case ev := <-h.events:
-			if ev.Type == "ended" && ev.SessionID == "s_end" {
+			if ev.SessionID != "s_end" {
+				continue
+			}
+			switch ev.Type {
+			case EventViewerJoined:
+				joined = ev.Company == "acme" && ev.Role == RoleCustomer && strings.HasPrefix(ev.ViewerID, "v_customer") && ev.Name == RoleCustomer
+			case EventViewerLeft:
+				left = joined && ev.Role == RoleCustomer && strings.HasPrefix(ev.ViewerID, "v_customer")
+			}
+			if ev.Type == "ended" {
+				if !joined || !left {
+					t.Errorf("before the end: viewer joined %v, left %v; want both, in that order", joined, left)
+				}
 				if ev.Reason != ReasonAgentEnded || ev.Company != "acme" {
 					t.Errorf("ended event = %+v", ev)
 				}
