@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -57,6 +58,14 @@ func TestAgentConsole(t *testing.T) {
 		t.Errorf("join link = %q", got)
 	}
 	waitJS(t, ctx, "listed", `document.querySelectorAll('#session-list li').length === 1`)
+	// The activity: who did what, from the session's audit trail.
+	waitJS(t, ctx, "activity of the new session", `document.querySelectorAll('#activity-list li').length === 2 && document.getElementById('activity-empty').hidden`)
+	if got := eval[[]string](t, ctx, `[...document.querySelectorAll('#activity-list li')].map(li => li.querySelector('.activity-actor').textContent + ' | ' + li.querySelector('.activity-what').textContent)`); len(got) != 2 || got[0] != "You | Started the session" || got[1] != "You | PIN issued" {
+		t.Errorf("activity = %q", got)
+	}
+	if got := eval[string](t, ctx, `document.querySelector('#activity-list time').dateTime`); got == "" {
+		t.Errorf("activity time has no dateTime")
+	}
 	if got := eval[string](t, ctx, "document.getElementById('session-state').textContent"); got != "Waiting" {
 		t.Errorf("state badge = %q", got)
 	}
@@ -74,6 +83,10 @@ func TestAgentConsole(t *testing.T) {
 	}
 	if !eval[bool](t, ctx, "document.getElementById('pin-card').hidden") {
 		t.Errorf("the PIN still shows after the customer joined")
+	}
+	waitJS(t, ctx, "activity of the joined session", `document.querySelectorAll('#activity-list li').length === 5`)
+	if got := eval[[]string](t, ctx, `[...document.querySelectorAll('#activity-list .activity-actor')].slice(2).map(e => e.textContent)`); len(got) != 3 || got[0] != "Customer" || got[1] != "Customer" || got[2] != "Ken Sato" {
+		t.Errorf("actors after the join = %q", got)
 	}
 	g := videoGeometry(t, ctx)
 	x, y := g.client(640, 360)
@@ -104,6 +117,16 @@ func TestAgentConsole(t *testing.T) {
 		t.Errorf("%d DELETE calls, want 1", n)
 	}
 	waitJS(t, ctx, "list shows ended", `document.querySelector('#session-list .badge').textContent === '終了'`)
+	waitJS(t, ctx, "activity shows the end", `[...document.querySelectorAll('#activity-list li')].some(li => li.textContent.includes('あなた') && li.textContent.includes('セッションを終了'))`)
+	if n := len(srv.calls("GET", "/api/v1/sessions/s_1/audit")); n < 3 {
+		t.Errorf("%d audit calls for the open session, want it refreshed with the session", n)
+	}
+
+	// A session the system ended shows why.
+	srv.addSession(fakeSession{ID: "s_idle", Company: "demo", State: "ended", EndReason: "idle", StartURL: srv.URL + "/demo/",
+		CreatedAt: time.Now().UTC().Format(time.RFC3339), ExpiresAt: time.Now().UTC().Format(time.RFC3339)})
+	run(t, ctx, "open the idle session", chromedp.Navigate(srv.URL+"/agent/s/s_idle"))
+	waitJS(t, ctx, "system end with its reason", `[...document.querySelectorAll('#activity-list li')].some(li => li.querySelector('.activity-actor').textContent === 'システム' && li.querySelector('.activity-detail')?.textContent.includes('しばらく'))`)
 
 	// An unknown session, then log out.
 	run(t, ctx, "open unknown session", chromedp.Navigate(srv.URL+"/agent/s/s_nope"))

@@ -207,6 +207,15 @@ func (f *fakeServer) sessionsAPI(w http.ResponseWriter, r *http.Request, path st
 		writeJSON(w, 201, s)
 	case r.Method == "GET" && path == "/sessions":
 		writeJSON(w, 200, map[string]any{"sessions": f.sessions})
+	case r.Method == "GET" && strings.HasPrefix(path, "/sessions/") && strings.HasSuffix(path, "/audit"):
+		id := strings.TrimSuffix(strings.TrimPrefix(path, "/sessions/"), "/audit")
+		for _, s := range f.sessions {
+			if s.ID == id {
+				writeJSON(w, 200, map[string]any{"events": fakeAudit(s)})
+				return
+			}
+		}
+		apiError(w, 404, "not_found", "no such session")
 	case strings.HasPrefix(path, "/sessions/"):
 		id := strings.TrimPrefix(path, "/sessions/")
 		for _, s := range f.sessions {
@@ -223,6 +232,37 @@ func (f *fakeServer) sessionsAPI(w http.ResponseWriter, r *http.Request, path st
 	default:
 		apiError(w, 404, "not_found", "no such route")
 	}
+}
+
+// fakeAudit is the audit trail of docs/api.md that a session in its state
+// would have: made and ended by the signed-in agent (a_1), joined by the
+// customer and by another agent, ended by the agent or by the system.
+func fakeAudit(s *fakeSession) []map[string]any {
+	t0, _ := time.Parse(time.RFC3339, s.CreatedAt)
+	var out []map[string]any
+	add := func(actor, typ string, details map[string]string) {
+		out = append(out, map[string]any{
+			"id": fmt.Sprintf("e_%d", len(out)+1), "time": t0.Add(time.Duration(len(out)) * time.Second).Format(time.RFC3339),
+			"company": s.Company, "session": s.ID, "actor": actor, "type": typ, "details": details,
+		})
+	}
+	add("agent:a_1", "session.created", map[string]string{"start_url": s.StartURL})
+	add("agent:a_1", "pin.issued", map[string]string{"expires_at": s.ExpiresAt})
+	if s.State == "waiting" {
+		return out
+	}
+	add("customer", "pin.redeemed", map[string]string{"network": "127.0.0.0/24"})
+	add("customer", "customer.joined", map[string]string{"viewer_id": "v_c"})
+	add("agent:a_2", "agent.joined", map[string]string{"viewer_id": "a_2-v_x", "name": "Ken Sato"})
+	if s.State == "ended" {
+		ender := "system"
+		if s.EndReason == "agent_ended" {
+			ender = "agent:a_1"
+		}
+		add(ender, "session.ended", map[string]string{"reason": s.EndReason})
+		add("agent:a_2", "agent.left", map[string]string{"viewer_id": "a_2-v_x", "name": "Ken Sato"})
+	}
+	return out
 }
 
 // received is one DataChannel message from a viewer.

@@ -319,6 +319,10 @@ func TestKeysUsedExist(t *testing.T) {
 	for _, s := range []string{"connecting", "live", "reconnecting", "failed", "ended"} {
 		need["viewer.state."+s] = "viewer states"
 	}
+	for _, s := range []string{"session.created", "session.ended", "pin.issued", "pin.redeemed", "pin.failed",
+		"customer.joined", "customer.left", "agent.joined", "agent.left"} {
+		need["audit.type."+s] = "audit event types"
+	}
 	if len(need) < 50 {
 		t.Fatalf("found only %d keys in use; the scan is broken", len(need))
 	}

@@ -296,4 +296,3 @@ func latestN(v *botviewer.Viewer) int {
 	p, _ := v.WaitPicture(context.Background(), func(botviewer.Picture) bool { return true })
 	return p.N
 }
-

@@ -274,6 +274,35 @@ func TestEndToEnd(t *testing.T) {
 	if got["state"] != "ended" || got["end_reason"] != "agent_ended" {
 		t.Errorf("session after end = %v", got)
 	}
+	waitAudit(t, s, id)
+}
+
+// waitAudit waits for the session's audit trail to hold the customer's and
+// the agent's joins (reported by the worker) and exactly one end.
+func waitAudit(t *testing.T, s *server, id string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var seen []string
+		count := map[string]int{}
+		events, _ := s.api(t, "GET", "/api/v1/sessions/"+id+"/audit", "")["events"].([]any)
+		for _, e := range events {
+			ev, _ := e.(map[string]any)
+			typ, actor := fmt.Sprint(ev["type"]), fmt.Sprint(ev["actor"])
+			seen = append(seen, actor+" "+typ)
+			if typ == "agent.joined" && !strings.HasPrefix(actor, "agent:a_") {
+				t.Errorf("agent.joined by %q, want the agent's id", actor)
+			}
+			count[typ]++
+		}
+		if count["customer.joined"] >= 1 && count["agent.joined"] >= 1 && count["session.ended"] == 1 {
+			return
+		}
+		if count["session.ended"] > 1 || time.Now().After(deadline) {
+			t.Fatalf("audit trail = %v; want customer.joined, agent.joined and one session.ended", seen)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func waitTyped(t *testing.T, typed <-chan string, want string) {

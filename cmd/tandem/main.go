@@ -1,6 +1,7 @@
 // Command tandem runs Tandem: `tandem serve` runs everything in one process
-// (gateway, worker and an embedded NATS server); `tandem version` prints the
-// version. Every flag has a TANDEM_* environment variable (the flag's name in
+// (gateway, worker and an embedded NATS server); `tandem admin` manages
+// companies, agents and API keys of a running server with the operator
+// token; `tandem version` prints the version. Every flag has a TANDEM_* environment variable (the flag's name in
 // upper case with dashes as underscores); a flag on the command line wins.
 package main
 
@@ -21,9 +22,10 @@ const usage = `tandem — co-browsing in a hosted browser
 
 Usage:
   tandem serve [flags]     run gateway, worker and embedded NATS in one process
+  tandem admin ...         manage companies, agents and API keys of a running server
   tandem version           print the version
 
-Run "tandem serve -h" for the flags. Every flag can also be set with a
+Run "tandem serve -h" for the flags, "tandem admin help" for the admin commands. Every flag can also be set with a
 TANDEM_* environment variable, e.g. --demo-password as TANDEM_DEMO_PASSWORD.
 `
 
@@ -43,6 +45,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		err = serveCommand(ctx, args[1:], stdout, stderr)
+	case "admin":
+		err = adminCommand(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "tandem", version)
 	case "help", "-h", "--help":

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tandem-cobrowse/tandem/browserpool"
+	"github.com/tandem-cobrowse/tandem/pkg/audit"
 	"github.com/tandem-cobrowse/tandem/pkg/bus"
 	"github.com/tandem-cobrowse/tandem/pkg/demo"
 	"github.com/tandem-cobrowse/tandem/pkg/gateway"
@@ -47,6 +48,7 @@ type serveConfig struct {
 	UDPPort      int
 	PublicIPs    listFlag
 	ICELoopback  string
+	AdminToken   string
 }
 
 func serveFlags(cfg *serveConfig) *flag.FlagSet {
@@ -69,6 +71,7 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.IntVar(&cfg.UDPPort, "udp-port", 0, "single UDP port for all WebRTC media (0: ephemeral ports)")
 	fs.Var(&cfg.PublicIPs, "public-ip", "comma-separated public IPs to advertise for media (NAT 1:1)")
 	fs.StringVar(&cfg.ICELoopback, "ice-loopback", "auto", "offer loopback ICE candidates: true, false, or auto (when --addr is loopback)")
+	fs.StringVar(&cfg.AdminToken, "admin-token", "", "operator token for /api/v1/admin/... and tandem admin (at least 16 characters); empty: those routes are off")
 	return fs
 }
 
@@ -86,6 +89,9 @@ func (c serveConfig) validate() error {
 	}
 	if c.UDPPort < 0 || c.UDPPort > 65535 {
 		return fmt.Errorf("%w: --udp-port %d out of range", errUsage, c.UDPPort)
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < minAdminToken {
+		return fmt.Errorf("%w: --admin-token must have at least %d characters", errUsage, minAdminToken)
 	}
 	if c.DemoPassword != "" && len(c.DemoPassword) < 8 {
 		return fmt.Errorf("%w: --demo-password must have at least 8 characters", errUsage)
@@ -144,6 +150,10 @@ func serve(ctx context.Context, cfg serveConfig, log *zap.Logger, stdout io.Writ
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
+	auditLog, err := audit.Open(ctx, b.JetStream(), audit.Config{}, log)
+	if err != nil {
+		return fmt.Errorf("open audit log: %w", err)
+	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -180,7 +190,7 @@ func serve(ctx context.Context, cfg serveConfig, log *zap.Logger, stdout io.Writ
 	if cfg.Demo {
 		extra["/demo/"] = demo.Handler()
 	}
-	gw := gateway.New(gateway.Config{BaseURL: cfg.BaseURL, Pages: ui.Handler(), Extra: extra}, store, b.Conn(), reg, log)
+	gw := gateway.New(gateway.Config{BaseURL: cfg.BaseURL, Pages: ui.Handler(), Extra: extra, Audit: auditLog, AdminToken: cfg.AdminToken}, store, b.Conn(), reg, log)
 	srv := &http.Server{Handler: gw.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(log.Named("http"))}
 
 	g, gctx := errgroup.WithContext(ctx)

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/tandem-cobrowse/tandem/pkg/audit"
 	"github.com/tandem-cobrowse/tandem/pkg/tenant"
 	"github.com/tandem-cobrowse/tandem/pkg/worker"
 	"github.com/tandem-cobrowse/tandem/signaling"
@@ -30,6 +31,8 @@ type Config struct {
 	LeaseTimeout time.Duration           // waiting for a worker to start a session; 0 → 25s
 	Pages        http.Handler            // the embedded pages (ui.Handler); nil → none
 	Extra        map[string]http.Handler // more handlers by path prefix, e.g. "/demo/"
+	AdminToken   string                  // operator token for /api/v1/admin/...; "" → those routes answer 404
+	Audit        *audit.Log              // where audit events go; nil → none are recorded (tests of other parts)
 }
 
 const (
@@ -103,8 +106,10 @@ func (g *Gateway) routes() *echo.Echo {
 	api.GET("/sessions/:id", g.getSession, g.requireCaller)
 	api.DELETE("/sessions/:id", g.endSession, g.requireCaller)
 	api.GET("/sessions/:id/ws", g.signal)
+	api.GET("/sessions/:id/audit", g.sessionAudit, g.requireCaller)
 	api.POST("/join", g.join)
 	api.GET("/companies/:slug", g.publicCompany)
+	g.manageRoutes(api)
 	api.Any("/*", g.noRoute)
 
 	for prefix, h := range g.cfg.Extra {
@@ -157,7 +162,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return fmt.Errorf("subscribe worker status: %w", err)
 	}
 	defer status.Unsubscribe() //nolint:errcheck
-	events := make(chan worker.Event, 64)
+	// Room for bursts: each event can become an audit record.
+	events := make(chan worker.Event, 1024)
 	// One gateway of the cluster records each event.
 	sub, err := g.nc.QueueSubscribe(worker.SubjectEventsAll, "gateways", func(m *nats.Msg) {
 		var ev worker.Event
@@ -179,12 +185,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case ev := <-events:
-			if ev.Type != "ended" {
-				continue
-			}
-			if _, err := g.store.EndSession(ctx, ev.Company, ev.SessionID, ev.Reason); err != nil && !errors.Is(err, tenant.ErrNotFound) {
-				g.log.Warn("record ended session", zap.String("session_id", ev.SessionID), zap.Error(err))
-			}
+			g.handleEvent(ctx, ev)
 		}
 	}
 }

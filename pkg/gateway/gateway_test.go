@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/tandem-cobrowse/tandem/pkg/audit"
 	"github.com/tandem-cobrowse/tandem/pkg/bus"
 	"github.com/tandem-cobrowse/tandem/pkg/tenant"
 	"github.com/tandem-cobrowse/tandem/pkg/worker"
@@ -30,9 +31,14 @@ type env struct {
 	keyA   string
 	keyB   string
 	leases chan worker.LeaseRequest
+	audit  *audit.Log
+	dir    string // the embedded NATS server's store
 }
 
-const password = "correct horse battery"
+const (
+	password      = "correct horse battery"
+	operatorToken = "operator-token-for-tests-0123456789"
+)
 
 // newEnv starts a real embedded NATS, the store, and the gateway with two
 // companies. With a worker stand-in, lease requests are answered by a NATS
@@ -42,7 +48,8 @@ func newEnv(t *testing.T, withWorker bool) *env {
 	t.Helper()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	ctx := context.Background()
-	b, err := bus.Start(ctx, bus.Config{Dir: t.TempDir(), Port: -1}, log)
+	dir := t.TempDir()
+	b, err := bus.Start(ctx, bus.Config{Dir: dir, Port: -1}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +58,11 @@ func newEnv(t *testing.T, withWorker bool) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{store: store, nc: b.Conn(), leases: make(chan worker.LeaseRequest, 16)}
+	auditLog, err := audit.Open(ctx, b.JetStream(), audit.Config{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{store: store, nc: b.Conn(), leases: make(chan worker.LeaseRequest, 16), audit: auditLog, dir: dir}
 	for _, c := range []string{"acme", "beta"} {
 		if _, err := store.CreateCompany(ctx, tenant.Company{Slug: c, Name: strings.ToUpper(c)}); err != nil {
 			t.Fatal(err)
@@ -81,7 +92,7 @@ func newEnv(t *testing.T, withWorker bool) *env {
 		}
 		t.Cleanup(func() { _ = sub.Unsubscribe() })
 	}
-	e.g = New(Config{}, store, b.Conn(), prometheus.NewRegistry(), log)
+	e.g = New(Config{AdminToken: operatorToken, Audit: auditLog}, store, b.Conn(), prometheus.NewRegistry(), log)
 	e.srv = httptest.NewServer(e.g.Handler())
 	t.Cleanup(e.srv.Close)
 	return e

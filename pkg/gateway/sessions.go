@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
+	"github.com/tandem-cobrowse/tandem/pkg/audit"
 	"github.com/tandem-cobrowse/tandem/pkg/auth"
 	"github.com/tandem-cobrowse/tandem/pkg/tenant"
 	"github.com/tandem-cobrowse/tandem/pkg/worker"
@@ -87,9 +88,11 @@ func (g *Gateway) createSession(c echo.Context) error {
 		return err
 	}
 	log := g.log.With(zap.String("company_id", s.Company), zap.String("session_id", s.ID))
+	g.record(ctx, audit.Event{Company: s.Company, Session: s.ID, Actor: who.actor(), Type: audit.TypeSessionCreated,
+		Details: map[string]string{"start_url": auditURL(s.StartURL)}})
 	workerID, err := g.lease(ctx, s)
 	if err != nil {
-		if _, e := g.store.EndSession(context.WithoutCancel(ctx), s.Company, s.ID, worker.ReasonError); e != nil {
+		if _, e := g.endAndRecord(context.WithoutCancel(ctx), s.Company, s.ID, worker.ReasonError, audit.ActorSystem); e != nil {
 			log.Warn("record failed session", zap.Error(e))
 		}
 		return err
@@ -104,6 +107,8 @@ func (g *Gateway) createSession(c echo.Context) error {
 		return err
 	}
 	s.PIN = pin
+	g.record(ctx, audit.Event{Company: s.Company, Session: s.ID, Actor: who.actor(), Type: audit.TypePINIssued,
+		Details: map[string]string{"expires_at": s.PINExpiresAt.UTC().Format(time.RFC3339Nano)}})
 	log.Info("session created", zap.String("worker_id", workerID))
 	return c.JSON(http.StatusCreated, g.toSessionJSON(c, s))
 }
@@ -183,7 +188,7 @@ func (g *Gateway) endSession(c echo.Context) error {
 		return err
 	}
 	if s.State != tenant.SessionEnded {
-		s, err = g.store.EndSession(c.Request().Context(), s.Company, s.ID, worker.ReasonAgentEnded)
+		s, err = g.endAndRecord(c.Request().Context(), s.Company, s.ID, worker.ReasonAgentEnded, callerOf(c).actor())
 		if err != nil {
 			return err
 		}
@@ -228,6 +233,7 @@ func (g *Gateway) join(c echo.Context) error {
 	pin := strings.ReplaceAll(strings.TrimSpace(body.PIN), " ", "")
 	if !slugRE.MatchString(body.Company) || !pinRE.MatchString(pin) {
 		g.limiter.fail("join", client, now)
+		g.recordPINFailed(c, body.Company)
 		return invalidPIN(c)
 	}
 	ctx := c.Request().Context()
@@ -235,10 +241,13 @@ func (g *Gateway) join(c echo.Context) error {
 	if errors.Is(err, tenant.ErrInvalidPIN) {
 		g.limiter.fail("join", client, now)
 		g.limiter.fail("join-company", body.Company, now)
+		g.recordPINFailed(c, body.Company)
 		return invalidPIN(c)
 	} else if err != nil {
 		return err
 	}
+	g.record(ctx, audit.Event{Company: s.Company, Session: s.ID, Actor: audit.ActorCustomer, Type: audit.TypePINRedeemed,
+		Details: map[string]string{"network": clientNetwork(c)}})
 	token, err := g.store.CreateCustomerToken(ctx, s.Company, s.ID)
 	if err != nil {
 		return err

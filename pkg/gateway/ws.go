@@ -66,6 +66,7 @@ func (g *Gateway) signal(c echo.Context) error {
 			return errorf(http.StatusForbidden, "forbidden", "only agents who logged in can watch")
 		}
 		v.Company, v.Name = who.Company, who.Agent.Name
+		v.ID = agentViewerID(who.Agent.ID) // names the agent in the worker's viewer events (audit)
 	default:
 		return errorf(http.StatusBadRequest, "invalid_role", "role must be customer or agent")
 	}

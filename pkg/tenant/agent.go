@@ -41,6 +41,7 @@ type Agent struct {
 	PasswordHash string    `json:"password_hash"` // auth.HashPassword
 	Disabled     bool      `json:"disabled,omitempty"`
 	CreatedAt    time.Time `json:"created_at"`
+	LoginsSince  time.Time `json:"logins_since,omitzero"` // login tokens issued before this are void; SetPassword moves it
 }
 
 // MinPasswordLen is the shortest password CreateAgent and SetPassword
@@ -186,8 +187,9 @@ func (s *Store) UpdateAgent(ctx context.Context, company, id string, fn func(*Ag
 	return a, nil
 }
 
-// SetPassword replaces an agent's password (MinPasswordLen characters).
-// Existing login tokens stay valid; delete them to log the agent out.
+// SetPassword replaces an agent's password (MinPasswordLen characters) and
+// voids every login token issued before, so that a changed password also
+// logs out whoever knew the old one.
 func (s *Store) SetPassword(ctx context.Context, company, id, password string) error {
 	if err := checkPassword(password); err != nil {
 		return fmt.Errorf("set password: %w", err)
@@ -196,8 +198,9 @@ func (s *Store) SetPassword(ctx context.Context, company, id, password string) e
 	if err != nil {
 		return fmt.Errorf("set password: %w", err)
 	}
+	now := s.now().UTC()
 	_, err = s.UpdateAgent(ctx, company, id, func(a *Agent) error {
-		a.PasswordHash = hash
+		a.PasswordHash, a.LoginsSince = hash, now
 		return nil
 	})
 	return err
@@ -258,6 +261,7 @@ func (s *Store) dummyVerify(password string) {
 type loginRecord struct {
 	Company   string    `json:"company"`
 	AgentID   string    `json:"agent_id"`
+	IssuedAt  time.Time `json:"issued_at"`
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
@@ -276,8 +280,9 @@ func (s *Store) CreateLogin(ctx context.Context, a Agent) (string, time.Time, er
 		return "", time.Time{}, fmt.Errorf("create login: agent %s is disabled: %w", a.ID, ErrNotFound)
 	}
 	token := auth.NewToken()
-	expires := s.now().UTC().Add(s.cfg.LoginLifetime)
-	rec := loginRecord{Company: cur.Company, AgentID: cur.ID, ExpiresAt: expires}
+	now := s.now().UTC()
+	expires := now.Add(s.cfg.LoginLifetime)
+	rec := loginRecord{Company: cur.Company, AgentID: cur.ID, IssuedAt: now, ExpiresAt: expires}
 	if _, err := createJSON(ctx, s.secrets, loginKey(token), rec, jetstream.KeyTTL(s.cfg.LoginLifetime+markerTTL)); err != nil {
 		return "", time.Time{}, fmt.Errorf("create login: %w", err)
 	}
@@ -285,8 +290,8 @@ func (s *Store) CreateLogin(ctx context.Context, a Agent) (string, time.Time, er
 }
 
 // LookupLogin returns the agent a login token belongs to. An unknown or
-// expired token, or one whose agent or company is now disabled or gone, is
-// ErrNotFound.
+// expired token, one issued before the agent's password last changed, or one
+// whose agent or company is now disabled or gone, is ErrNotFound.
 func (s *Store) LookupLogin(ctx context.Context, token string) (Agent, error) {
 	if token == "" {
 		return Agent{}, ErrNotFound
@@ -304,6 +309,9 @@ func (s *Store) LookupLogin(ctx context.Context, token string) (Agent, error) {
 	}
 	if a.Disabled {
 		return Agent{}, fmt.Errorf("lookup login: agent disabled: %w", ErrNotFound)
+	}
+	if rec.IssuedAt.Before(a.LoginsSince) {
+		return Agent{}, fmt.Errorf("lookup login: issued before the password changed: %w", ErrNotFound)
 	}
 	if _, err := s.activeCompany(ctx, a.Company); err != nil {
 		return Agent{}, fmt.Errorf("lookup login: %w", err)

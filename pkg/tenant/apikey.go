@@ -121,6 +121,19 @@ func (s *Store) LookupAPIKey(ctx context.Context, secret string) (APIKey, error)
 	return rec.APIKey, nil
 }
 
+// GetAPIKey returns a key of company (revoked or not), without its secret,
+// or ErrNotFound.
+func (s *Store) GetAPIKey(ctx context.Context, company, id string) (APIKey, error) {
+	if !validSlug(company) || !validID(id) {
+		return APIKey{}, ErrNotFound
+	}
+	var rec apiKeyRecord
+	if _, err := getJSON(ctx, s.apiKeys, objKey(company, id), &rec); err != nil {
+		return APIKey{}, fmt.Errorf("get API key %s: %w", id, err)
+	}
+	return rec.APIKey, nil
+}
+
 // ListAPIKeys returns the company's keys, revoked ones included, oldest
 // first.
 func (s *Store) ListAPIKeys(ctx context.Context, company string) ([]APIKey, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -12,21 +13,48 @@ import (
 )
 
 // Company is a tenant: its agents, API keys and sessions live under its slug.
+// Durations are stored as nanoseconds (time.Duration); zero means "the
+// server's default" for every setting that has one.
 type Company struct {
-	Slug           string        `json:"slug"` // ^[a-z0-9][a-z0-9-]{1,39}$, fixed at creation
-	Name           string        `json:"name"`
-	AllowedOrigins []string      `json:"allowed_origins,omitempty"` // web origins ("https://shop.example") that may embed or call Tandem for this company
-	PINLength      int           `json:"pin_length,omitempty"`      // 0: the store's Config.PINLength
-	PINLifetime    time.Duration `json:"pin_lifetime,omitempty"`    // 0: the store's Config.PINLifetime
-	CreatedAt      time.Time     `json:"created_at"`
-	Disabled       bool          `json:"disabled,omitempty"` // a disabled company's agents, keys and logins stop working and it gets no new sessions
+	Slug             string        `json:"slug"` // ^[a-z0-9][a-z0-9-]{1,39}$, fixed at creation
+	Name             string        `json:"name"`
+	AllowedOrigins   []string      `json:"allowed_origins,omitempty"`    // web origins ("https://shop.example") that may embed or call Tandem for this company
+	Branding         Branding      `json:"branding,omitzero"`            // how the join page presents the company
+	PINLength        int           `json:"pin_length,omitempty"`         // 0: the store's Config.PINLength
+	PINLifetime      time.Duration `json:"pin_lifetime,omitempty"`       // 0: the store's Config.PINLifetime
+	IdleTimeout      time.Duration `json:"idle_timeout,omitempty"`       // end a session nobody used this long; 0: the server's default
+	MaxSessionLength time.Duration `json:"max_session_length,omitempty"` // end a session this long after it started; 0: the server's default
+	AgentMustAdmit   bool          `json:"agent_must_admit,omitempty"`   // a customer who entered the PIN waits until an agent admits them
+	AuditRetention   time.Duration `json:"audit_retention,omitempty"`    // how long audit events are kept; 0: the server's default
+	CreatedAt        time.Time     `json:"created_at"`
+	Disabled         bool          `json:"disabled,omitempty"` // a disabled company's agents, keys and logins stop working and it gets no new sessions
 }
 
-// maxPINLifetime bounds a company's PIN lifetime: a PIN is meant to be read
-// out and typed within minutes.
-const maxPINLifetime = 24 * time.Hour
+// Branding is what the company's join page shows. Every field is optional.
+type Branding struct {
+	Name    string `json:"name,omitempty"`     // shown instead of Company.Name; at most 100 bytes
+	Colour  string `json:"colour,omitempty"`   // accent colour, "#rrggbb"
+	LogoURL string `json:"logo_url,omitempty"` // absolute https (or http) URL of the logo image
+}
 
-// validate checks the fields a caller may set.
+// Bounds of a company's settings.
+const (
+	// maxPINLifetime bounds a company's PIN lifetime: a PIN is meant to be
+	// read out and typed within minutes.
+	maxPINLifetime    = 24 * time.Hour
+	minSetting        = time.Minute // shortest PIN lifetime, idle timeout or session length
+	maxIdleTimeout    = 24 * time.Hour
+	maxSessionLength  = 7 * 24 * time.Hour
+	minAuditRetention = 24 * time.Hour
+	maxAuditRetention = 10 * 365 * 24 * time.Hour
+	maxOrigins        = 50
+	maxLogoURL        = 2048
+)
+
+var colourRe = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
+
+// validate checks the fields a caller may set, and normalises them (names
+// trimmed, origins and colour lower-cased).
 func (c *Company) validate() error {
 	if !validSlug(c.Slug) {
 		return fmt.Errorf("%w: company slug %q must match %s", ErrInvalid, c.Slug, slugRe)
@@ -38,8 +66,22 @@ func (c *Company) validate() error {
 	if c.PINLength != 0 && (c.PINLength < MinPINLength || c.PINLength > MaxPINLength) {
 		return fmt.Errorf("%w: PIN length %d (want %d to %d)", ErrInvalid, c.PINLength, MinPINLength, MaxPINLength)
 	}
-	if c.PINLifetime < 0 || c.PINLifetime > maxPINLifetime {
-		return fmt.Errorf("%w: PIN lifetime %s (want 0 to %s)", ErrInvalid, c.PINLifetime, maxPINLifetime)
+	for _, d := range []struct {
+		what     string
+		v        time.Duration
+		min, max time.Duration
+	}{
+		{"PIN lifetime", c.PINLifetime, minSetting, maxPINLifetime},
+		{"idle timeout", c.IdleTimeout, minSetting, maxIdleTimeout},
+		{"maximum session length", c.MaxSessionLength, minSetting, maxSessionLength},
+		{"audit retention", c.AuditRetention, minAuditRetention, maxAuditRetention},
+	} {
+		if d.v != 0 && (d.v < d.min || d.v > d.max) {
+			return fmt.Errorf("%w: %s %s (want 0 for the default, or %s to %s)", ErrInvalid, d.what, d.v, d.min, d.max)
+		}
+	}
+	if len(c.AllowedOrigins) > maxOrigins {
+		return fmt.Errorf("%w: more than %d allowed origins", ErrInvalid, maxOrigins)
 	}
 	for i, o := range c.AllowedOrigins {
 		u, err := url.Parse(o)
@@ -48,6 +90,24 @@ func (c *Company) validate() error {
 			return fmt.Errorf("%w: allowed origin %q is not scheme://host[:port]", ErrInvalid, o)
 		}
 		c.AllowedOrigins[i] = u.Scheme + "://" + strings.ToLower(u.Host)
+	}
+	return c.Branding.validate()
+}
+
+func (b *Branding) validate() error {
+	b.Name = strings.TrimSpace(b.Name)
+	if len(b.Name) > 100 {
+		return fmt.Errorf("%w: branding name longer than 100 bytes", ErrInvalid)
+	}
+	if b.Colour != "" && !colourRe.MatchString(b.Colour) {
+		return fmt.Errorf("%w: branding colour %q is not #rrggbb", ErrInvalid, b.Colour)
+	}
+	b.Colour = strings.ToLower(b.Colour)
+	if b.LogoURL != "" {
+		u, err := url.Parse(b.LogoURL)
+		if err != nil || len(b.LogoURL) > maxLogoURL || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+			return fmt.Errorf("%w: branding logo_url must be an absolute http or https URL", ErrInvalid)
+		}
 	}
 	return nil
 }

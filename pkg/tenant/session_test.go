@@ -462,9 +462,9 @@ func TestUpdateSession(t *testing.T) {
 func TestNoRawSecretsStored(t *testing.T) {
 	e := newEnv(t, Config{})
 	ctx, s := e.ctx, e.store
-	// 12-digit PINs: a shorter one could turn up by chance inside a hash
-	// or a timestamp.
-	if _, err := s.CreateCompany(ctx, Company{Slug: "acme", Name: "Acme", PINLength: 12}); err != nil {
+	// 10-digit PINs (the longest): a shorter one could turn up by chance
+	// inside a hash or a timestamp.
+	if _, err := s.CreateCompany(ctx, Company{Slug: "acme", Name: "Acme", PINLength: MaxPINLength}); err != nil {
 		t.Fatal(err)
 	}
 	const password = "Very-Secret-Password-42"

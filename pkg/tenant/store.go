@@ -30,10 +30,11 @@ var (
 	ErrInvalid = errors.New("tenant: invalid")
 )
 
-// PIN length bounds; SECURITY.md asks for at least six digits.
+// PIN length bounds; SECURITY.md asks for at least six digits, and the join
+// page takes at most ten.
 const (
 	MinPINLength = 6
-	MaxPINLength = 12
+	MaxPINLength = 10
 )
 
 // Config tunes a Store. The zero value is ready to use.

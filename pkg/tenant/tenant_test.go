@@ -240,7 +240,7 @@ func TestCreateCompanyInvalid(t *testing.T) {
 		{Slug: strings.Repeat("a", 41), Name: "x"},
 		{Slug: "ok", Name: "  "},
 		{Slug: "ok", Name: "x", PINLength: 5},
-		{Slug: "ok", Name: "x", PINLength: 13},
+		{Slug: "ok", Name: "x", PINLength: 11},
 		{Slug: "ok", Name: "x", PINLifetime: -time.Second},
 		{Slug: "ok", Name: "x", PINLifetime: 25 * time.Hour},
 		{Slug: "ok", Name: "x", AllowedOrigins: []string{"ftp://x"}},

@@ -53,14 +53,24 @@ type EndRequest struct {
 
 // Event is a session event published by the hosting worker.
 type Event struct {
-	Type      string    `json:"type"` // "viewers", "ended"
+	Type      string    `json:"type"` // "viewers", "ended", EventViewerJoined, EventViewerLeft
 	Company   string    `json:"company"`
 	SessionID string    `json:"session_id"`
 	Reason    string    `json:"reason,omitempty"`
 	Customers int       `json:"customers"`
 	Agents    int       `json:"agents"`
+	ViewerID  string    `json:"viewer_id,omitempty"` // of a viewer event
+	Role      string    `json:"role,omitempty"`      // of a viewer event: RoleCustomer or RoleAgent
+	Name      string    `json:"name,omitempty"`      // of a viewer event: the viewer's display name
 	At        time.Time `json:"at"`
 }
+
+// Viewer events: a viewer's join was admitted, and the viewer left (its bye,
+// or the session closing). Each admitted viewer gets one of each, in order.
+const (
+	EventViewerJoined = "viewer_joined"
+	EventViewerLeft   = "viewer_left"
+)
 
 // Status is a worker's periodic heartbeat.
 type Status struct {

@@ -27,7 +27,15 @@ func (s *session) Join(_ context.Context, v signaling.Viewer) error {
 	}
 	s.mu.Unlock()
 	s.log.Info("viewer joined", zap.String("viewer_id", v.ID), zap.String("role", v.Role))
+	s.publishViewer(EventViewerJoined, v)
 	return nil
+}
+
+// publishViewer tells the gateways (and through them the audit trail) that
+// a viewer joined or left.
+func (s *session) publishViewer(typ string, v signaling.Viewer) {
+	s.w.publishEvent(Event{Type: typ, Company: s.req.Company, SessionID: s.req.SessionID,
+		ViewerID: v.ID, Role: v.Role, Name: v.Name})
 }
 
 // Offer answers a viewer's offer with a new peer connection that carries the
@@ -101,6 +109,7 @@ func (s *session) Leave(v signaling.Viewer) {
 		_ = vw.peer.Close()
 	}
 	s.log.Info("viewer left", zap.String("viewer_id", v.ID), zap.String("role", v.Role))
+	s.publishViewer(EventViewerLeft, v)
 	s.viewersChanged()
 }
 

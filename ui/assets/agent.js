@@ -8,6 +8,7 @@ import { Viewer } from './viewer.js';
 
 const LIST_REFRESH_MS = 5000;
 const SESSION_REFRESH_MS = 3000;
+const ACTIVITY_LATE_MS = 2000;
 
 const $ = (id) => document.getElementById(id);
 
@@ -47,12 +48,16 @@ const el = {
   message: $('session-message'),
   viewerHost: $('viewer-host'),
   viewers: $('session-viewers'),
+  activityList: $('activity-list'),
+  activityEmpty: $('activity-empty'),
+  activityError: $('activity-error'),
 };
 
 const app = {
   me: null,
   sessions: [],
   current: null, // the open session (as the API answered it)
+  activity: [], // the open session's audit events, oldest first
   viewer: null,
   listTimer: 0,
   sessionTimer: 0,
@@ -95,6 +100,12 @@ function timeText(iso) {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return '';
   return new Intl.DateTimeFormat(getLang(), { hour: 'numeric', minute: '2-digit' }).format(d);
+}
+
+function clockText(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '';
+  return new Intl.DateTimeFormat(getLang(), { hour: 'numeric', minute: '2-digit', second: '2-digit' }).format(d);
 }
 
 function shortUrl(u) {
@@ -347,7 +358,10 @@ function openSession(s) {
   el.notFound.hidden = true;
   el.view.hidden = false;
   el.copyStatus.textContent = '';
+  app.activity = [];
+  renderActivity();
   updateSession(s);
+  refreshActivity();
   renderList();
   clearInterval(app.sessionTimer);
   app.sessionTimer = setInterval(pollSession, SESSION_REFRESH_MS);
@@ -383,6 +397,7 @@ async function pollSession() {
   } catch (err) {
     handleAuth(err);
   }
+  refreshActivity();
 }
 
 function updateSession(s) {
@@ -432,7 +447,89 @@ function updateSession(s) {
     app.viewer.start();
   }
   el.viewerHost.hidden = !app.viewer;
-  if (prev && prev.id === s.id && prev.state !== s.state) renderList();
+  if (prev && prev.id === s.id && prev.state !== s.state) {
+    renderList();
+    refreshActivity();
+    // The viewers' leaving reaches the trail shortly after the end.
+    if (s.state === 'ended') setTimeout(refreshActivity, ACTIVITY_LATE_MS);
+  }
+}
+
+// ---- the open session's activity (its audit trail) ----
+
+let activitySeq = 0;
+
+async function refreshActivity() {
+  const cur = app.current;
+  if (!cur) return;
+  const seq = ++activitySeq;
+  try {
+    const res = await api('GET', `/api/v1/sessions/${encodeURIComponent(cur.id)}/audit`);
+    if (seq !== activitySeq || !app.current || app.current.id !== cur.id) return; // a newer answer or another session
+    app.activity = Array.isArray(res?.events) ? res.events : [];
+    showError(el.activityError, '');
+    renderActivity();
+  } catch (err) {
+    if (seq === activitySeq && !handleAuth(err)) showError(el.activityError, errorText(err));
+  }
+}
+
+/** actorText names who did something: "You", an agent's name when the trail knows it, a customer, a key, the system. */
+function actorText(ev, names) {
+  const actor = String(ev.actor || '');
+  const [kind, id] = actor.split(':');
+  switch (kind) {
+    case 'agent':
+      if (id && app.me?.agent?.id === id) return t('audit.actor.you');
+      return names.get(actor) || t('audit.actor.agent');
+    case 'apikey':
+      return t('audit.actor.apikey');
+    case 'customer':
+      return t('audit.actor.customer');
+    case 'system':
+      return t('audit.actor.system');
+    default:
+      return actor;
+  }
+}
+
+function renderActivity() {
+  const events = app.activity;
+  // Agents' names come with their joins; use them for the agents' other events too.
+  const names = new Map();
+  for (const ev of events) {
+    if (ev.details?.name && String(ev.actor).startsWith('agent:')) names.set(ev.actor, ev.details.name);
+  }
+  el.activityEmpty.hidden = events.length > 0;
+  el.activityList.replaceChildren(
+    ...events.map((ev) => {
+      const li = document.createElement('li');
+      li.className = 'activity-item';
+      li.dataset.type = ev.type || '';
+      const time = document.createElement('time');
+      time.className = 'activity-time';
+      time.dateTime = ev.time || '';
+      time.textContent = clockText(ev.time);
+      const who = document.createElement('span');
+      who.className = 'activity-actor';
+      who.textContent = actorText(ev, names);
+      const what = document.createElement('span');
+      what.className = 'activity-what';
+      const key = `audit.type.${ev.type}`;
+      const text = t(key);
+      what.textContent = text === key ? String(ev.type || '') : text;
+      li.append(time, who, what);
+      // Why the system ended it (an agent's own end needs no reason).
+      const reasonKey = `reason.${ev.details?.reason}`;
+      if (ev.type === 'session.ended' && ev.actor === 'system' && t(reasonKey) !== reasonKey) {
+        const why = document.createElement('span');
+        why.className = 'activity-detail';
+        why.textContent = t(reasonKey);
+        li.append(why);
+      }
+      return li;
+    }),
+  );
 }
 
 function renderViewers(v) {
@@ -502,6 +599,7 @@ onLangChange(() => {
   if (!app.me) return;
   renderList();
   if (app.current) updateSession(app.current);
+  renderActivity();
 });
 
 initPage();
