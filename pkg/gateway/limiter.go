@@ -27,15 +27,34 @@ const (
 )
 
 // Failure budgets per 10 minutes. One client network (a /24 or /64) gets 20
-// wrong PINs or passwords; a whole company's join page gets 300, so that a
-// distributed guesser slows down every guesser, while a real customer on
-// another network keeps their own budget of 20.
+// wrong PINs or passwords. A company's join page as a whole gets 300; past
+// that, someone is guessing from many networks, and every network's budget
+// drops to 3 until the window moves on: the guesser slows to a crawl, while
+// a real customer, who types the PIN right within three tries, still gets
+// in rather than being locked out.
+const (
+	companyJoinBudget = 300
+	underAttackBudget = 3
+)
+
 func newLimiter() *limiter {
 	return &limiter{
 		window:  10 * time.Minute,
-		budgets: map[string]int{"join-company": 300},
+		budgets: map[string]int{"join-company": companyJoinBudget},
 		hits:    make(map[string][]time.Time),
 	}
+}
+
+// allowJoin says whether a client network may try a PIN on a company's join
+// page now.
+func (l *limiter) allowJoin(client, company string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	budget := defaultBudget
+	if len(l.prune("join-company|"+company, now)) >= companyJoinBudget {
+		budget = underAttackBudget
+	}
+	return len(l.prune("join|"+client, now)) < budget
 }
 
 func (l *limiter) prune(k string, now time.Time) []time.Time {

@@ -227,7 +227,7 @@ func (g *Gateway) join(c echo.Context) error {
 	}
 	now := time.Now()
 	client := clientKey(c)
-	if !g.limiter.allow("join", client, now) || !g.limiter.allow("join-company", body.Company, now) {
+	if !g.limiter.allowJoin(client, body.Company, now) {
 		return g.tooMany(c)
 	}
 	pin := strings.ReplaceAll(strings.TrimSpace(body.PIN), " ", "")
