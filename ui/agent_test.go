@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	pinput "github.com/tandem-cobrowse/tandem/pkg/input"
+	"github.com/tandem-cobrowse/tandem/pkg/protocol"
 )
 
 func login(t *testing.T, ctx context.Context, password string) {
@@ -74,19 +76,52 @@ func TestAgentConsole(t *testing.T) {
 	}
 	shot(t, ctx, "agent-waiting-desktop")
 
-	// The customer joins: the console polls, sees "active" and opens the tab.
+	// The customer joins: the console polls, sees them arrive and opens the
+	// tab, which shows nothing until the customer agrees (the worker holds
+	// the agents' frames until then).
 	w.setFrame(encodeFrame(t, srv, demoShot(t, srv, "/demo/checkout?item=tea", 1280, 720), 1280, 720), 1280, 720)
-	srv.setState("s_1", "active")
+	w.hold("agent", true)
+	joined := time.Now().UTC()
+	srv.update("s_1", func(s *fakeSession) {
+		s.State, s.PIN = "active", ""
+		s.Customer = map[string]string{"joined_at": joined.Format(time.RFC3339), "browser": "Chrome", "os": "Android", "device": "phone"}
+	})
+	waitJS(t, ctx, "arrival", `!document.getElementById('arrival').hidden && document.querySelector('.viewer')`)
+	if got, want := eval[string](t, ctx, "document.getElementById('arrival-text').textContent"), "using Chrome on Android (phone)."; !strings.HasSuffix(got, want) || !strings.HasPrefix(got, "The customer joined at ") {
+		t.Errorf("arrival = %q, want the time and %q", got, want)
+	}
+	if got := eval[string](t, ctx, "document.getElementById('arrival-status').textContent"); !strings.HasPrefix(got, "Waiting for the customer to agree") {
+		t.Errorf("arrival status = %q", got)
+	}
+	waitJS(t, ctx, "the viewer waits for the consent", `document.querySelector('.viewer-status-title').textContent === 'Waiting for the customer to agree to share…'`)
+	if !eval[bool](t, ctx, "document.getElementById('admit').hidden") {
+		t.Errorf("an Admit button shows where the company does not ask for it")
+	}
+	waitJS(t, ctx, "the list says the consent is awaited", `document.querySelector('#session-list .session-item-meta').textContent.includes('awaiting consent')`)
+	// The worker's refusal of an early click is told in the page's words.
+	waitJS(t, ctx, "input channel", `window.tandemViewer?.input?.readyState === 'open'`)
+	if err := w.notice(protocol.Notice{Type: "refused", Reason: "no_consent", Message: "worker text"}); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "refusal toast", `(() => { const e = document.querySelector('.viewer-toast'); return !e.hidden && e.textContent === 'The customer has not agreed to share yet.'; })()`)
+	shot(t, ctx, "agent-awaiting-consent-desktop")
+	time.Sleep(time.Second) // a second more without a picture
+	if got := eval[string](t, ctx, "document.querySelector('.viewer').dataset.state"); got == "live" {
+		t.Fatalf("the agent's view went live before the consent")
+	}
+	srv.update("s_1", func(s *fakeSession) { s.ConsentAt = time.Now().UTC().Format(time.RFC3339) })
+	w.hold("agent", false)
 	waitLive(t, ctx)
+	waitJS(t, ctx, "sharing", `document.getElementById('arrival').dataset.gate === 'sharing' && document.getElementById('arrival-status').textContent.startsWith('The customer agreed to share at ')`)
 	if got := eval[string](t, ctx, "document.querySelector('.viewer').dataset.role"); got != "agent" {
 		t.Errorf("viewer role = %q", got)
 	}
 	if !eval[bool](t, ctx, "document.getElementById('pin-card').hidden") {
 		t.Errorf("the PIN still shows after the customer joined")
 	}
-	waitJS(t, ctx, "activity of the joined session", `document.querySelectorAll('#activity-list li').length === 5`)
-	if got := eval[[]string](t, ctx, `[...document.querySelectorAll('#activity-list .activity-actor')].slice(2).map(e => e.textContent)`); len(got) != 3 || got[0] != "Customer" || got[1] != "Customer" || got[2] != "Ken Sato" {
-		t.Errorf("actors after the join = %q", got)
+	waitJS(t, ctx, "activity of the joined session", `document.querySelectorAll('#activity-list li').length === 6`)
+	if got := eval[[]string](t, ctx, `[...document.querySelectorAll('#activity-list li')].slice(2).map(li => li.querySelector('.activity-actor').textContent + ' | ' + li.querySelector('.activity-what').textContent)`); len(got) != 4 || got[0] != "Customer | Entered the PIN" || got[2] != "Ken Sato | Joined" || got[3] != "Customer | Agreed to share the tab" {
+		t.Errorf("activity after the join = %q", got)
 	}
 	g := videoGeometry(t, ctx)
 	x, y := g.client(640, 360)
@@ -158,4 +193,56 @@ func TestAgentConsolePhone(t *testing.T) {
 		t.Errorf("the session panel is not above the list on a phone")
 	}
 	shot(t, ctx, "agent-waiting-phone")
+}
+
+// TestAgentAdmits: where the company makes agents admit customers, the
+// console shows an Admit button until an agent lets the customer in.
+func TestAgentAdmits(t *testing.T) {
+	srv := newFakeServer(t)
+	w := srv.worker
+	w.setFrame(encodeFrame(t, srv, nil, 640, 480), 640, 480)
+	w.hold("agent", true)
+	now := time.Now().UTC()
+	srv.addSession(fakeSession{ID: "s_adm", Company: "demo", State: "active", StartURL: srv.URL + "/demo/", MustAdmit: true,
+		CreatedAt: now.Format(time.RFC3339), ExpiresAt: now.Add(10 * time.Minute).Format(time.RFC3339),
+		Customer: map[string]string{"joined_at": now.Format(time.RFC3339), "browser": "Safari", "os": "iOS", "device": "phone"}})
+	ctx, _ := newTab(t, 1280, 800, false)
+	run(t, ctx, "open console", chromedp.Navigate(srv.URL+"/agent/s/s_adm"))
+	waitJS(t, ctx, "login form", `!document.getElementById('login').hidden`)
+	login(t, ctx, "secret")
+	waitJS(t, ctx, "admit button", `!document.getElementById('admit').hidden && document.getElementById('arrival').dataset.gate === 'consent'`)
+	if got := eval[string](t, ctx, "document.getElementById('arrival-status').textContent"); !strings.Contains(got, "You can let them in now") {
+		t.Errorf("status before the consent = %q", got)
+	}
+	if got := eval[string](t, ctx, `document.getElementById('arrival-text').textContent`); !strings.HasSuffix(got, "using Safari on iOS (phone).") {
+		t.Errorf("arrival = %q", got)
+	}
+
+	// The customer agrees: now they wait for the agent.
+	srv.update("s_adm", func(s *fakeSession) { s.ConsentAt = time.Now().UTC().Format(time.RFC3339) })
+	waitJS(t, ctx, "waiting for the agent", `document.getElementById('arrival').dataset.gate === 'admit'`)
+	if got := eval[string](t, ctx, "document.getElementById('arrival-status').textContent"); got != "The customer agreed to share and is waiting for you to let them in." {
+		t.Errorf("status after the consent = %q", got)
+	}
+	waitJS(t, ctx, "the viewer waits for the admission", `document.querySelector('.viewer-status-title').textContent === 'Waiting for you to let the customer in…'`)
+	waitJS(t, ctx, "the list says the customer waits", `document.querySelector('#session-list .session-item-meta').textContent.includes('waiting to be let in')`)
+	shot(t, ctx, "agent-admit-desktop")
+
+	// In Japanese, then admit.
+	run(t, ctx, "switch to Japanese", chromedp.Click(chromedp.CSS(`.lang-switch button[data-lang="ja"]`)))
+	waitJS(t, ctx, "Japanese", `document.getElementById('admit').textContent === 'お客様を入室させる'`)
+	if got := eval[string](t, ctx, `document.getElementById('arrival-text').textContent`); !strings.Contains(got, "iOS の Safari（スマートフォン）") {
+		t.Errorf("Japanese arrival = %q", got)
+	}
+	shot(t, ctx, "agent-admit-desktop-ja")
+	run(t, ctx, "admit", chromedp.Click(chromedp.ID("admit")))
+	waitJS(t, ctx, "admitted", `document.getElementById('admit').hidden && document.getElementById('arrival').dataset.gate === 'sharing'`)
+	if n := len(srv.calls("POST", "/api/v1/sessions/s_adm/admit")); n != 1 {
+		t.Errorf("%d admit calls, want 1", n)
+	}
+	waitJS(t, ctx, "activity shows the admission", `[...document.querySelectorAll('#activity-list li')].some(li => li.textContent.includes('あなた') && li.textContent.includes('お客様を入室させました'))`)
+	w.hold("agent", false)
+	waitLive(t, ctx)
+
+	w.checkClean(t)
 }

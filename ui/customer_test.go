@@ -60,9 +60,12 @@ func isKind(kind pinput.Kind) func(received) bool {
 	return func(r received) bool { return r.Event.Kind == kind }
 }
 
+// waitLive waits for the live video and, on the customer's page, for the
+// consent screen to be gone.
 func waitLive(t *testing.T, ctx context.Context) {
 	t.Helper()
-	waitJS(t, ctx, "live video", `document.querySelector('.viewer')?.dataset.state === 'live'`)
+	waitJS(t, ctx, "live video", `document.querySelector('.viewer')?.dataset.state === 'live' &&
+		[undefined, 'sharing'].includes(document.body.dataset.consent)`)
 }
 
 // TestCustomerViewer drives the customer's live view against a real pion

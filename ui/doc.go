@@ -1,6 +1,9 @@
 // Package ui serves Tandem's web pages: the agent console (/agent/), the
 // customer's PIN form (/join/{company}) and the customer's live view
-// (/s/{id}), with their static assets under /assets/.
+// (/s/{id}), with their static assets under /assets/, and the one-line
+// embed script for a company's own site (/embed.js, from embed/): a help
+// button, shown only on the company's allowed origins, that opens its PIN
+// entry in a new tab.
 //
 // The pages are plain HTML, CSS and JavaScript modules embedded with go:embed,
 // so the binary needs no front-end build step. They talk to the server only

@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-//go:embed pages assets
+//go:embed pages assets embed
 var files embed.FS
 
 // Security headers sent with every response of the pages. The CSP allows no
@@ -65,13 +65,14 @@ type file struct {
 //	GET /agent/, /agent/s/{id}    the agent console
 //	GET /join/{company}           the PIN form for that company
 //	GET /s/{id}                   the customer's live view
+//	GET /embed.js                 the help button for a company's own site
 //	GET /                         redirect to /agent/
 //
 // Other paths answer a 404 page, other methods 405. Every response carries
 // the security headers (CSP without inline scripts, frame-ancestors 'none',
 // nosniff, no referrer). The handler is safe for concurrent use.
 func Handler() http.Handler {
-	s := &site{assets: loadFiles("assets"), pages: loadFiles("pages")}
+	s := &site{assets: loadFiles("assets"), pages: loadFiles("pages"), embed: loadFiles("embed")}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", redirectTo("/agent/"))
 	mux.HandleFunc("GET /agent", redirectTo("/agent/"))
@@ -80,6 +81,7 @@ func Handler() http.Handler {
 	mux.Handle("GET /join/{company}", s.page("join.html", "company", companyPattern))
 	mux.Handle("GET /s/{id}", s.page("customer.html", "id", sessionIDPattern))
 	mux.HandleFunc("GET /assets/", s.serveAsset)
+	mux.HandleFunc("GET /embed.js", func(w http.ResponseWriter, r *http.Request) { serveFile(w, r, s.embed["embed.js"]) })
 	mux.HandleFunc("/", s.fallback)
 	return secure(mux)
 }
@@ -88,6 +90,7 @@ func Handler() http.Handler {
 type site struct {
 	assets map[string]file // by path below assets/
 	pages  map[string]file // by file name below pages/
+	embed  map[string]file // the script for other sites, below embed/
 }
 
 // loadFiles reads every embedded file under dir, keyed by its path below dir.

@@ -53,6 +53,8 @@ func TestRoutes(t *testing.T) {
 		{name: "join page", method: "GET", target: "/join/demo", status: 200, contains: `src="/assets/join.js"`},
 		{name: "join page odd slug", method: "GET", target: "/join/acme.co-jp", status: 200, contains: `src="/assets/join.js"`},
 		{name: "customer view", method: "GET", target: "/s/s_abc", status: 200, contains: `src="/assets/customer.js"`},
+		{name: "embed script", method: "GET", target: "/embed.js", status: 200, contains: "/api/v1/companies/", ctype: "text/javascript; charset=utf-8"},
+		{name: "embed script is not an asset", method: "GET", target: "/assets/embed.js", status: 404},
 		{name: "asset js", method: "GET", target: "/assets/viewer.js", status: 200, contains: "export class Viewer", ctype: "text/javascript; charset=utf-8"},
 		{name: "asset css", method: "GET", target: "/assets/style.css", status: 200, ctype: "text/css; charset=utf-8"},
 		{name: "asset json", method: "GET", target: "/assets/i18n/ja.json", status: 200, ctype: "application/json; charset=utf-8"},
@@ -320,8 +322,13 @@ func TestKeysUsedExist(t *testing.T) {
 		need["viewer.state."+s] = "viewer states"
 	}
 	for _, s := range []string{"session.created", "session.ended", "pin.issued", "pin.redeemed", "pin.failed",
-		"customer.joined", "customer.left", "agent.joined", "agent.left"} {
+		"customer.joined", "customer.left", "agent.joined", "agent.left", "consent.given", "customer.admitted"} {
 		need["audit.type."+s] = "audit event types"
+	}
+	for _, k := range []string{"agent.list.consent", "agent.list.admit", "viewer.waiting.consent", "viewer.waiting.admit",
+		"client.device.phone", "client.device.tablet", "client.device.desktop",
+		"viewer.refusedReason.no_consent", "viewer.refusedReason.not_admitted"} {
+		need[k] = "keys built at run time"
 	}
 	if len(need) < 50 {
 		t.Fatalf("found only %d keys in use; the scan is broken", len(need))

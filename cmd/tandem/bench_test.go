@@ -115,6 +115,8 @@ func (s *benchServer) session(b *testing.B, ctx context.Context, path string) (c
 		b.Fatal(err)
 	}
 	firstFrame = time.Since(t0)
+	// The agent sees the tab only once the customer agreed.
+	s.post(b, custJar, "/api/v1/sessions/"+sess["id"]+"/consent", "", "", nil)
 	agentJar, _ := cookiejar.New(nil)
 	s.post(b, agentJar, "/api/v1/auth/login", `{"email":"agent@demo.test","password":"bench-password"}`, "", nil)
 	agent = s.dial(b, ctx, agentJar, sess["id"], "agent")

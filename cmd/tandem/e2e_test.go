@@ -205,37 +205,49 @@ func clickAndTime(t *testing.T, ctx context.Context, before string) time.Duratio
 	return time.Duration(r.ms * float64(time.Millisecond))
 }
 
+// noPictureJS watches the viewer's video for %d ms and answers "none" if no
+// RTP packet, no decoded frame and no picture size arrived, or what did.
+const noPictureJS = `new Promise(async (resolve) => {
+  const end = performance.now() + %d;
+  while (performance.now() < end) {
+    const v = document.querySelector('.viewer-video');
+    let packets = 0, frames = 0;
+    const stats = await window.tandemViewer.pc.getStats();
+    stats.forEach((r) => {
+      if (r.type === 'inbound-rtp' && r.kind === 'video') { packets += r.packetsReceived || 0; frames += r.framesDecoded || 0; }
+    });
+    if (v.videoWidth > 0 || packets > 0 || frames > 0) return resolve('picture ' + v.videoWidth + 'x' + v.videoHeight + ', ' + packets + ' packets, ' + frames + ' frames');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  resolve('none');
+})`
+
 // TestEndToEnd is the walking skeleton as a person uses it: an integration
 // creates a session over REST, the customer joins with the PIN through the
-// real join page in a real browser and sees the remote tab in the video, an
-// agent logs in through the console and sees it too, and both operate it
-// through the video.
+// real join page in a real browser and is asked to agree; an agent who logs
+// in through the console and opens the session meanwhile gets no picture
+// at all; the customer starts sharing, both see the remote tab in the video
+// and operate it through the video.
 func TestEndToEnd(t *testing.T) {
 	s, page := startServe(t)
 	created := time.Now()
 	sess := s.api(t, "POST", "/api/v1/sessions", `{"start_url":"`+page.URL+`/"}`)
 	id, pin := sess["id"].(string), sess["pin"].(string)
 
-	// The customer joins through the join page.
+	// The customer joins through the join page and is asked to agree; their
+	// own tab already plays behind the question.
 	cust, _ := browsertest.NewTab(t, 1280, 800, false)
 	browsertest.Run(t, cust, "open join page", chromedp.Navigate(sess["join_url"].(string)))
 	browsertest.Run(t, cust, "type PIN", chromedp.SendKeys("#pin", pin), chromedp.Click("#join-submit"))
 	browsertest.WaitJS(t, cust, "customer view", `location.pathname === "/s/`+id+`"`)
-	browsertest.WaitJS(t, cust, "customer live", `document.querySelector('.viewer-stage')?.dataset.state === 'live'`)
+	browsertest.WaitJS(t, cust, "consent screen", `document.body.dataset.consent === 'asking' && !document.getElementById('consent').hidden`)
+	browsertest.WaitJS(t, cust, "customer's own tab", `document.querySelector('.viewer-stage')?.dataset.state === 'live'`)
 	waitColour(t, cust, "customer", "red")
 	t.Logf("create → first red frame at the customer: %v", time.Since(created).Round(time.Millisecond))
 
-	// The customer clicks through the video: the remote page turns blue.
-	var lat []time.Duration
-	lat = append(lat, clickAndTime(t, cust, "red"))
-	waitColour(t, cust, "customer", "blue")
-
-	// The customer types into the remote field.
-	clickAt(t, cust, fmt.Sprintf(remotePointJS, 60, 35))
-	browsertest.Type(t, cust, "abc")
-	waitTyped(t, s.typed, "abc")
-
-	// The agent logs in through the console and opens the session.
+	// The agent logs in through the console and opens the session before
+	// the customer agreed: the console says it waits, and the agent's
+	// connected video gets not a single packet.
 	agent, _ := browsertest.NewTab(t, 1280, 900, false)
 	browsertest.Run(t, agent, "open console", chromedp.Navigate(s.URL+"/agent/"))
 	browsertest.Run(t, agent, "log in",
@@ -244,8 +256,35 @@ func TestEndToEnd(t *testing.T) {
 		chromedp.Click(`#login-form button[type="submit"]`))
 	browsertest.WaitJS(t, agent, "console", `!document.getElementById('console').hidden`)
 	browsertest.Run(t, agent, "open the session", chromedp.Navigate(sess["agent_url"].(string)))
+	browsertest.WaitJS(t, agent, "the customer arrived", `document.getElementById('arrival-text').textContent.includes('Chrome on Linux')`)
+	browsertest.WaitJS(t, agent, "waiting for the consent", `document.getElementById('arrival-status').textContent.startsWith('Waiting for the customer to agree') &&
+		window.tandemViewer?.pc?.connectionState === 'connected'`)
+	// The customer's screen names the agent who opened the session.
+	browsertest.WaitJS(t, cust, "the agent is named", `[...document.querySelectorAll('#consent-people li')].some(li => li.textContent.startsWith('Demo Agent'))`)
+	if got := browsertest.Eval[string](t, agent, fmt.Sprintf(noPictureJS, 3000)); got != "none" {
+		t.Fatalf("the agent's video got a %s before the customer agreed", got)
+	}
+	if got := browsertest.Eval[string](t, agent, "document.querySelector('.viewer-stage').dataset.state"); got == "live" {
+		t.Fatalf("the agent's view is live before the customer agreed")
+	}
+	waitColour(t, cust, "customer", "red") // while the customer's own video plays on
+
+	// The customer starts sharing: the agent sees the tab.
+	browsertest.Run(t, cust, "start sharing", chromedp.Click("#consent-start"))
+	browsertest.WaitJS(t, cust, "sharing", `document.body.dataset.consent === 'sharing' && document.getElementById('consent').hidden`)
 	browsertest.WaitJS(t, agent, "agent live", `document.querySelector('.viewer-stage')?.dataset.state === 'live'`)
+	waitColour(t, agent, "agent", "red")
+
+	// The customer clicks through the video: the remote page turns blue for both.
+	var lat []time.Duration
+	lat = append(lat, clickAndTime(t, cust, "red"))
+	waitColour(t, cust, "customer", "blue")
 	waitColour(t, agent, "agent", "blue")
+
+	// The customer types into the remote field.
+	clickAt(t, cust, fmt.Sprintf(remotePointJS, 60, 35))
+	browsertest.Type(t, cust, "abc")
+	waitTyped(t, s.typed, "abc")
 
 	// The agent clicks: both see the page turn red again.
 	lat = append(lat, clickAndTime(t, agent, "blue"))
@@ -271,14 +310,15 @@ func TestEndToEnd(t *testing.T) {
 		browsertest.WaitJS(t, ctx, who+" sees the end", `document.querySelector('.viewer-stage')?.dataset.state === 'ended'`)
 	}
 	got := s.api(t, "GET", "/api/v1/sessions/"+id, "")
-	if got["state"] != "ended" || got["end_reason"] != "agent_ended" {
+	if got["state"] != "ended" || got["end_reason"] != "agent_ended" || got["consent_at"] == nil {
 		t.Errorf("session after end = %v", got)
 	}
 	waitAudit(t, s, id)
 }
 
 // waitAudit waits for the session's audit trail to hold the customer's and
-// the agent's joins (reported by the worker) and exactly one end.
+// the agent's joins (reported by the worker), exactly one consent and
+// exactly one end.
 func waitAudit(t *testing.T, s *server, id string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -295,11 +335,11 @@ func waitAudit(t *testing.T, s *server, id string) {
 			}
 			count[typ]++
 		}
-		if count["customer.joined"] >= 1 && count["agent.joined"] >= 1 && count["session.ended"] == 1 {
+		if count["customer.joined"] >= 1 && count["agent.joined"] >= 1 && count["consent.given"] == 1 && count["session.ended"] == 1 {
 			return
 		}
-		if count["session.ended"] > 1 || time.Now().After(deadline) {
-			t.Fatalf("audit trail = %v; want customer.joined, agent.joined and one session.ended", seen)
+		if count["session.ended"] > 1 || count["consent.given"] > 1 || time.Now().After(deadline) {
+			t.Fatalf("audit trail = %v; want customer.joined, agent.joined, one consent.given and one session.ended", seen)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

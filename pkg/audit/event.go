@@ -29,15 +29,17 @@ type Event struct {
 
 // Event types.
 const (
-	TypeSessionCreated = "session.created" // details: start_url (without query or fragment)
-	TypeSessionEnded   = "session.ended"   // details: reason
-	TypePINIssued      = "pin.issued"      // details: expires_at; never the PIN
-	TypePINRedeemed    = "pin.redeemed"    // details: network
-	TypePINFailed      = "pin.failed"      // of the company, not a session; details: network; never the PIN
-	TypeCustomerJoined = "customer.joined" // details: viewer_id
-	TypeCustomerLeft   = "customer.left"   // details: viewer_id
-	TypeAgentJoined    = "agent.joined"    // details: viewer_id, name
-	TypeAgentLeft      = "agent.left"      // details: viewer_id, name
+	TypeSessionCreated   = "session.created"   // details: start_url (without query or fragment)
+	TypeSessionEnded     = "session.ended"     // details: reason
+	TypePINIssued        = "pin.issued"        // details: expires_at; never the PIN
+	TypePINRedeemed      = "pin.redeemed"      // details: network; browser, os, device (reduced, never the User-Agent) when known
+	TypePINFailed        = "pin.failed"        // of the company, not a session; details: network; never the PIN
+	TypeCustomerJoined   = "customer.joined"   // details: viewer_id
+	TypeCustomerLeft     = "customer.left"     // details: viewer_id
+	TypeAgentJoined      = "agent.joined"      // details: viewer_id, name
+	TypeAgentLeft        = "agent.left"        // details: viewer_id, name
+	TypeConsentGiven     = "consent.given"     // by the customer: agents may now see the tab
+	TypeCustomerAdmitted = "customer.admitted" // by an agent, when the company makes agents admit customers
 )
 
 // Actors without an ID.

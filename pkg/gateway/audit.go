@@ -137,6 +137,9 @@ func (g *Gateway) handleEvent(ctx context.Context, ev worker.Event) {
 			g.log.Warn("record ended session", zap.String("session_id", ev.SessionID), zap.Error(err))
 		}
 	case worker.EventViewerJoined, worker.EventViewerLeft:
+		if ev.Type == worker.EventViewerJoined && ev.Role == worker.RoleAgent {
+			g.noteAgent(ctx, ev) // for the customer's consent page (consent.go)
+		}
 		if a, ok := viewerAudit(ev); ok {
 			g.record(ctx, a)
 		}

@@ -107,8 +107,12 @@ func (g *Gateway) routes() *echo.Echo {
 	api.DELETE("/sessions/:id", g.endSession, g.requireCaller)
 	api.GET("/sessions/:id/ws", g.signal)
 	api.GET("/sessions/:id/audit", g.sessionAudit, g.requireCaller)
+	api.GET("/sessions/:id/consent", g.consentView)
+	api.POST("/sessions/:id/consent", g.giveConsent)
+	api.POST("/sessions/:id/admit", g.admit, g.requireAgent)
 	api.POST("/join", g.join)
 	api.GET("/companies/:slug", g.publicCompany)
+	api.GET("/companies/:slug/embed", g.companyEmbed)
 	g.manageRoutes(api)
 	api.Any("/*", g.noRoute)
 

@@ -31,6 +31,7 @@ type env struct {
 	keyA   string
 	keyB   string
 	leases chan worker.LeaseRequest
+	gates  chan worker.Gate // what the worker stand-in was told (consent.go); full: dropped
 	audit  *audit.Log
 	dir    string // the embedded NATS server's store
 }
@@ -62,7 +63,8 @@ func newEnv(t *testing.T, withWorker bool) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{store: store, nc: b.Conn(), leases: make(chan worker.LeaseRequest, 16), audit: auditLog, dir: dir}
+	e := &env{store: store, nc: b.Conn(), leases: make(chan worker.LeaseRequest, 16), gates: make(chan worker.Gate, 16),
+		audit: auditLog, dir: dir}
 	for _, c := range []string{"acme", "beta"} {
 		if _, err := store.CreateCompany(ctx, tenant.Company{Slug: c, Name: strings.ToUpper(c)}); err != nil {
 			t.Fatal(err)
@@ -91,6 +93,19 @@ func newEnv(t *testing.T, withWorker bool) *env {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = sub.Unsubscribe() })
+		gates, err := b.Conn().Subscribe(worker.GateSubject("w_test"), func(m *nats.Msg) {
+			var g worker.Gate
+			_ = json.Unmarshal(m.Data, &g)
+			select {
+			case e.gates <- g:
+			default:
+			}
+			_ = m.Respond([]byte(`{}`))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = gates.Unsubscribe() })
 	}
 	e.g = New(Config{AdminToken: operatorToken, Audit: auditLog}, store, b.Conn(), prometheus.NewRegistry(), log)
 	e.srv = httptest.NewServer(e.g.Handler())

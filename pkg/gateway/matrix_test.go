@@ -21,6 +21,7 @@ type routeClass int
 const (
 	classPublic     routeClass = iota + 1 // anyone
 	classViewer                           // the session's customer (role=customer) or a logged-in agent of its company (role=agent)
+	classCustomer                         // the session's customer only (the tandem_customer cookie)
 	classCaller                           // a logged-in agent of any role, or an API key
 	classAgent                            // a logged-in agent of any role
 	classSupervisor                       // a logged-in supervisor or admin
@@ -66,6 +67,10 @@ func routeTable(ids matrixIDs) map[string]routeCase {
 		"DELETE /api/v1/sessions/:id":                      {classCaller, "/api/v1/sessions/" + ids.waiting, ``, 200},
 		"GET /api/v1/sessions/:id/audit":                   {classCaller, "/api/v1/sessions/" + ids.active + "/audit", ``, 200},
 		"GET /api/v1/sessions/:id/ws":                      {classViewer, "/api/v1/sessions/" + ids.active + "/ws", ``, http.StatusUpgradeRequired},
+		"GET /api/v1/sessions/:id/consent":                 {classCustomer, "/api/v1/sessions/" + ids.active + "/consent", ``, 200},
+		"POST /api/v1/sessions/:id/consent":                {classCustomer, "/api/v1/sessions/" + ids.active + "/consent", ``, 200},
+		"POST /api/v1/sessions/:id/admit":                  {classAgent, "/api/v1/sessions/" + ids.active + "/admit", ``, 200},
+		"GET /api/v1/companies/:slug/embed":                {classPublic, "/api/v1/companies/acme/embed", ``, http.StatusForbidden}, // no Origin header
 		"POST /api/v1/join":                                {classPublic, "/api/v1/join", `{"company":1}`, 400},
 		"GET /api/v1/companies/:slug":                      {classPublic, "/api/v1/companies/acme", ``, 200},
 		"GET /api/v1/openapi.json":                         {classPublic, "/api/v1/openapi.json", ``, 200},
@@ -112,6 +117,7 @@ func expected(kind string, rc routeCase, namesObject bool) int {
 	admitted := map[routeClass][]string{
 		classPublic:     {"anonymous", "customer", "agent", "supervisor", "admin", "apikey", "operator", "other-admin"},
 		classViewer:     {"customer", "agent", "supervisor", "admin", "other-admin"},
+		classCustomer:   {"customer"},
 		classCaller:     {"agent", "supervisor", "admin", "apikey", "other-admin"},
 		classAgent:      {"agent", "supervisor", "admin", "other-admin"},
 		classSupervisor: {"supervisor", "admin", "other-admin"},
@@ -124,7 +130,7 @@ func expected(kind string, rc routeCase, namesObject bool) int {
 			return http.StatusNotFound
 		}
 		return rc.allowed
-	case rc.class == classOperator:
+	case rc.class == classOperator, rc.class == classCustomer:
 		return http.StatusUnauthorized
 	case kind == "anonymous" || kind == "customer" || kind == "operator":
 		return http.StatusUnauthorized

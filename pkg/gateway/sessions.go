@@ -34,6 +34,20 @@ type sessionJSON struct {
 	ExpiresAt time.Time           `json:"expires_at"`
 	EndedAt   *time.Time          `json:"ended_at,omitempty"`
 	EndReason string              `json:"end_reason,omitempty"`
+	// The customer's arrival, consent and admission (consent.go).
+	Customer   *customerJSON `json:"customer,omitempty"` // once the customer redeemed the PIN
+	ConsentAt  *time.Time    `json:"consent_at,omitempty"`
+	MustAdmit  bool          `json:"must_admit"`
+	AdmittedAt *time.Time    `json:"admitted_at,omitempty"`
+}
+
+// customerJSON is the customer as agents see them arrive: when, and with
+// what browser, reduced from its User-Agent.
+type customerJSON struct {
+	JoinedAt time.Time `json:"joined_at"`
+	Browser  string    `json:"browser,omitempty"`
+	OS       string    `json:"os,omitempty"`
+	Device   string    `json:"device,omitempty"`
 }
 
 func (g *Gateway) toSessionJSON(c echo.Context, s tenant.Session) sessionJSON {
@@ -43,9 +57,16 @@ func (g *Gateway) toSessionJSON(c echo.Context, s tenant.Session) sessionJSON {
 		JoinURL:   base + "/join/" + s.Company,
 		AgentURL:  base + "/agent/s/" + s.ID,
 		CreatedAt: s.CreatedAt, ExpiresAt: s.PINExpiresAt, EndedAt: s.EndedAt, EndReason: s.EndReason,
+		ConsentAt: s.ConsentAt, MustAdmit: s.MustAdmit, AdmittedAt: s.AdmittedAt,
 	}
 	if s.State == tenant.SessionWaiting {
 		out.PIN = s.PIN
+	}
+	if s.JoinedAt != nil {
+		out.Customer = &customerJSON{JoinedAt: *s.JoinedAt}
+		if c := s.Customer; c != nil {
+			out.Customer.Browser, out.Customer.OS, out.Customer.Device = c.Browser, c.OS, c.Device
+		}
 	}
 	return out
 }
@@ -116,7 +137,7 @@ func (g *Gateway) createSession(c echo.Context) error {
 // lease asks a worker to host the session and returns its id.
 func (g *Gateway) lease(ctx context.Context, s tenant.Session) (string, error) {
 	req, _ := json.Marshal(worker.LeaseRequest{
-		Company: s.Company, SessionID: s.ID, StartURL: s.StartURL, JoinBy: s.PINExpiresAt,
+		Company: s.Company, SessionID: s.ID, StartURL: s.StartURL, JoinBy: s.PINExpiresAt, MustAdmit: s.MustAdmit,
 	})
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.LeaseTimeout)
 	defer cancel()
@@ -246,8 +267,20 @@ func (g *Gateway) join(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
+	// The agent sees the customer arrive with their browser, reduced.
+	browser := clientOf(c.Request().UserAgent())
+	if browser != nil {
+		if s, err = g.store.UpdateSession(ctx, s.Company, s.ID, func(r *tenant.Session) error {
+			r.Customer = browser
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	details := map[string]string{"network": clientNetwork(c)}
+	clientDetails(browser, details)
 	g.record(ctx, audit.Event{Company: s.Company, Session: s.ID, Actor: audit.ActorCustomer, Type: audit.TypePINRedeemed,
-		Details: map[string]string{"network": clientNetwork(c)}})
+		Details: details})
 	token, err := g.store.CreateCustomerToken(ctx, s.Company, s.ID)
 	if err != nil {
 		return err

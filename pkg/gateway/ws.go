@@ -80,6 +80,11 @@ func (g *Gateway) signal(c echo.Context) error {
 	if s.WorkerID == "" {
 		return errorf(http.StatusServiceUnavailable, "not_ready", "the session is still starting")
 	}
+	if s.ConsentAt != nil || s.AdmittedAt != nil {
+		// The worker heard of these when they were given; tell it again in
+		// case that message was lost (consent.go). A failure is logged there.
+		_ = g.sendGate(ctx, s)
+	}
 
 	conn, err := websocket.Accept(c.Response(), c.Request(), nil) // same-origin only
 	if err != nil {

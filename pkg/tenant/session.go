@@ -46,12 +46,39 @@ type Session struct {
 	EndReason    string       `json:"end_reason,omitempty"`
 	WorkerID     string       `json:"worker_id,omitempty"`
 	PIN          string       `json:"pin,omitempty"` // only while waiting; cleared when redeemed or ended
+
+	// The customer's arrival and consent (SECURITY.md P3). Once set, the
+	// times and MustAdmit never change.
+	MustAdmit  bool       `json:"must_admit,omitempty"`  // the company's "agent must admit" when the session was created
+	JoinedAt   *time.Time `json:"joined_at,omitempty"`   // when the customer redeemed the PIN
+	Customer   *Client    `json:"customer,omitempty"`    // the customer's browser, reduced; nil until known
+	ConsentAt  *time.Time `json:"consent_at,omitempty"`  // when the customer agreed to share the tab
+	AdmittedAt *time.Time `json:"admitted_at,omitempty"` // when an agent let the customer in (MustAdmit only)
+	AdmittedBy string     `json:"admitted_by,omitempty"` // who did: "agent:<id>"
 }
+
+// Client is what Tandem keeps of a customer's browser: a reduced form of
+// its User-Agent from a fixed vocabulary, never the header itself.
+type Client struct {
+	Browser string `json:"browser,omitempty"` // "Chrome", "Safari", "Firefox", "Edge", ...; "" unknown
+	OS      string `json:"os,omitempty"`      // "Android", "iOS", "Windows", "macOS", ...; "" unknown
+	Device  string `json:"device,omitempty"`  // "phone", "tablet" or "desktop"; "" unknown
+}
+
+// SessionAgent is an agent who joined a session's viewers.
+type SessionAgent struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// maxSessionAgents bounds the agents one session record keeps.
+const maxSessionAgents = 32
 
 // sessionRecord is what the sessions bucket holds.
 type sessionRecord struct {
 	Session
-	CustomerTokens []string `json:"customer_tokens,omitempty"` // auth.HashToken of each live customer token
+	CustomerTokens []string       `json:"customer_tokens,omitempty"` // auth.HashToken of each live customer token
+	Agents         []SessionAgent `json:"agents,omitempty"`          // agents who joined, in order; see AddSessionAgent
 }
 
 // pinRecord is a live PIN's value.
@@ -98,7 +125,8 @@ func validPIN(pin string) bool {
 // lifetime (or the store's). sess.ID may be empty (a new "s_" ID is made) or
 // a caller-chosen ID (ErrExists if taken); StartURL must be an absolute http
 // or https URL; CreatedBy and WorkerID are kept; every other field is set
-// here. The returned session carries the PIN.
+// here (MustAdmit from the company's AgentMustAdmit). The returned session
+// carries the PIN.
 func (s *Store) CreateSession(ctx context.Context, sess Session) (Session, error) {
 	c, err := s.GetCompany(ctx, sess.Company)
 	if err != nil {
@@ -127,6 +155,8 @@ func (s *Store) CreateSession(ctx context.Context, sess Session) (Session, error
 	sess.CreatedAt = now
 	sess.PINExpiresAt = now.Add(lifetime)
 	sess.EndedAt, sess.EndReason = nil, ""
+	sess.MustAdmit = c.AgentMustAdmit
+	sess.JoinedAt, sess.Customer, sess.ConsentAt, sess.AdmittedAt, sess.AdmittedBy = nil, nil, nil, nil, ""
 
 	pin, pinRev, err := s.issuePIN(ctx, sess.Company, sess.ID, length, sess.PINExpiresAt, lifetime)
 	if err != nil {
@@ -167,8 +197,8 @@ func (s *Store) issuePIN(ctx context.Context, company, sessionID string, length 
 	return "", 0, fmt.Errorf("issue PIN: no free %d-digit PIN in %d tries", length, maxPINTries)
 }
 
-// RedeemPIN spends a company's PIN and returns its session, now active and
-// without PIN. The PIN's entry is removed by compare-and-swap, so of any
+// RedeemPIN spends a company's PIN and returns its session, now active,
+// without PIN, and with JoinedAt set. The PIN's entry is removed by compare-and-swap, so of any
 // number of concurrent redemptions (on any gateways) exactly one succeeds. A
 // wrong, used, expired, malformed or other company's PIN, or one whose
 // session is no longer waiting, gives exactly ErrInvalidPIN; other errors are
@@ -204,6 +234,8 @@ func (s *Store) RedeemPIN(ctx context.Context, company, pin string) (Session, er
 		}
 		r.State = SessionActive
 		r.PIN = ""
+		t := s.now().UTC()
+		r.JoinedAt = &t
 		return nil
 	})
 	if errors.Is(err, ErrInvalidPIN) || errors.Is(err, ErrNotFound) {
@@ -258,7 +290,8 @@ func (s *Store) ListSessions(ctx context.Context, company string) ([]Session, er
 
 // UpdateSession changes a session with fn under compare-and-swap; fn may run
 // more than once and must depend only on its argument. ID, Company,
-// CreatedAt and StartURL are fixed, the PIN can only be cleared, an ended
+// CreatedAt, StartURL and MustAdmit are fixed, JoinedAt, ConsentAt and
+// AdmittedAt cannot change once set, the PIN can only be cleared, an ended
 // session cannot be revived, and the state must be one of the three
 // (ErrInvalid). Leaving the waiting state
 // clears the PIN and removes it; entering the ended state (use EndSession)
@@ -279,15 +312,27 @@ func (s *Store) updateSession(ctx context.Context, company, id string, fn func(*
 		revoke = nil
 		old = *r
 		old.CustomerTokens = slices.Clone(r.CustomerTokens)
-		if r.EndedAt != nil {
-			t := *r.EndedAt
-			r.EndedAt = &t // fn must not reach into old
+		// fn must not reach into old.
+		r.Agents = slices.Clone(r.Agents)
+		for _, p := range []**time.Time{&r.EndedAt, &r.JoinedAt, &r.ConsentAt, &r.AdmittedAt} {
+			if *p != nil {
+				t := **p
+				*p = &t
+			}
+		}
+		if r.Customer != nil {
+			c := *r.Customer
+			r.Customer = &c
 		}
 		if err := fn(r); err != nil {
 			return err
 		}
-		if r.ID != old.ID || r.Company != old.Company || !r.CreatedAt.Equal(old.CreatedAt) || r.StartURL != old.StartURL {
-			return fmt.Errorf("%w: id, company, creation time and start URL are fixed", ErrInvalid)
+		if r.ID != old.ID || r.Company != old.Company || !r.CreatedAt.Equal(old.CreatedAt) || r.StartURL != old.StartURL ||
+			r.MustAdmit != old.MustAdmit {
+			return fmt.Errorf("%w: id, company, creation time, start URL and must-admit are fixed", ErrInvalid)
+		}
+		if !keptTime(old.JoinedAt, r.JoinedAt) || !keptTime(old.ConsentAt, r.ConsentAt) || !keptTime(old.AdmittedAt, r.AdmittedAt) {
+			return fmt.Errorf("%w: the join, consent and admission times are fixed once set", ErrInvalid)
 		}
 		if !r.State.valid() {
 			return fmt.Errorf("%w: state %q", ErrInvalid, r.State)
@@ -334,6 +379,55 @@ func (s *Store) updateSession(ctx context.Context, company, id string, fn func(*
 		}
 	}
 	return rec.Session, nil
+}
+
+// keptTime reports whether a time that may be set once was left alone:
+// unset before, or the same after.
+func keptTime(old, now *time.Time) bool {
+	return old == nil || (now != nil && now.Equal(*old))
+}
+
+// AddSessionAgent records that agent a joined the session's viewers. An
+// agent already recorded keeps its place and gets a's name; past
+// maxSessionAgents agents, new ones are not recorded. An ended session
+// changes nothing.
+func (s *Store) AddSessionAgent(ctx context.Context, company, id string, a SessionAgent) error {
+	if !validID(a.ID) || len(a.Name) > 200 {
+		return fmt.Errorf("add session agent: %w: id %q or a name over 200 bytes", ErrInvalid, a.ID)
+	}
+	_, err := s.updateSession(ctx, company, id, func(r *sessionRecord) error {
+		if r.State == SessionEnded {
+			return errNoChange
+		}
+		for i := range r.Agents {
+			if r.Agents[i].ID == a.ID {
+				if r.Agents[i].Name == a.Name {
+					return errNoChange
+				}
+				r.Agents[i].Name = a.Name
+				return nil
+			}
+		}
+		if len(r.Agents) >= maxSessionAgents {
+			return errNoChange
+		}
+		r.Agents = append(r.Agents, a)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("add session agent: %w", err)
+	}
+	return nil
+}
+
+// SessionAgents returns the agents who joined the session's viewers, in the
+// order they first joined, or ErrNotFound.
+func (s *Store) SessionAgents(ctx context.Context, company, id string) ([]SessionAgent, error) {
+	rec, _, err := s.getSession(ctx, company, id)
+	if err != nil {
+		return nil, err
+	}
+	return rec.Agents, nil
 }
 
 // EndSession ends a session with reason (such as "agent_ended"): the state

@@ -152,7 +152,8 @@ func TestRedeemPIN(t *testing.T) {
 		t.Fatalf("RedeemPIN: %v", err)
 	}
 	want := sess
-	want.State, want.PIN = SessionActive, ""
+	joined := e.clock.Now()
+	want.State, want.PIN, want.JoinedAt = SessionActive, "", &joined
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("RedeemPIN (-want +got):\n%s", d)
 	}

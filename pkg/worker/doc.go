@@ -6,6 +6,12 @@
 // whose shared track feeds every viewer of that role, and one rtc.Peer per
 // viewer, negotiated through a signaling.Host.
 //
+// Each session has a gate (gate.go, SECURITY.md P3): agents get no frame and
+// no input of theirs is dispatched until a gateway's Gate message
+// (tandem.worker.<id>.gate) says the customer agreed; with the lease's
+// MustAdmit, nobody gets a frame or has input dispatched until a Gate says
+// an agent admitted the customer. Gates only open.
+//
 // Lifecycle: New builds a Worker; Run serves until its context ends, then ends
 // every hosted session and returns after all their goroutines have returned.
 // A session ends when a gateway asks (tandem.worker.<id>.end), when its

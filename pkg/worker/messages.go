@@ -11,6 +11,7 @@ const (
 	SubjectLease      = "tandem.pool.lease"
 	QueueWorkers      = "workers"
 	subjectEndFmt     = "tandem.worker.%s.end"
+	subjectGateFmt    = "tandem.worker.%s.gate"
 	subjectEventFmt   = "tandem.session.%s.%s.event"
 	SubjectEventsAll  = "tandem.session.*.*.event"
 	subjectStatusFmt  = "tandem.worker.%s.status"
@@ -21,6 +22,10 @@ const (
 
 // EndSubject is where a gateway asks worker id to end a session.
 func EndSubject(workerID string) string { return fmt.Sprintf(subjectEndFmt, workerID) }
+
+// GateSubject is where a gateway tells worker id what a session's customer
+// allowed (a Gate, as a NATS request answered with a GateReply).
+func GateSubject(workerID string) string { return fmt.Sprintf(subjectGateFmt, workerID) }
 
 // EventSubject is where the worker hosting a session publishes its events.
 func EventSubject(company, session string) string {
@@ -34,7 +39,8 @@ type LeaseRequest struct {
 	StartURL  string    `json:"start_url"`
 	Width     int       `json:"width,omitempty"`
 	Height    int       `json:"height,omitempty"`
-	JoinBy    time.Time `json:"join_by"` // no customer by then: the session ends as pin_expired
+	JoinBy    time.Time `json:"join_by"`              // no customer by then: the session ends as pin_expired
+	MustAdmit bool      `json:"must_admit,omitempty"` // nothing is shown to anyone until a Gate says Admitted
 }
 
 // LeaseReply answers a LeaseRequest.
@@ -49,6 +55,26 @@ type EndRequest struct {
 	Company   string `json:"company"`
 	SessionID string `json:"session_id"`
 	Reason    string `json:"reason"`
+}
+
+// Gate is what a session's customer allowed, as a gateway read it from the
+// session's record (SECURITY.md P3). Until Consented, agents get no frame of
+// the tab and their input is refused; with the lease's MustAdmit, until
+// Admitted, nobody gets a frame and all input is refused. A gate only
+// opens: false never takes back what an earlier Gate allowed (the customer
+// takes everything back by leaving, which ends the session). Sending the
+// same Gate again changes nothing.
+type Gate struct {
+	Company   string `json:"company"`
+	SessionID string `json:"session_id"`
+	Consented bool   `json:"consented"` // the customer agreed to share the tab
+	Admitted  bool   `json:"admitted"`  // an agent let the customer in
+}
+
+// GateReply answers a Gate: empty when applied, else the error
+// ("unknown_session": this worker does not host it; "invalid_request").
+type GateReply struct {
+	Error string `json:"error,omitempty"`
 }
 
 // Event is a session event published by the hosting worker.
@@ -91,6 +117,12 @@ const (
 	ReasonBrowserLost  = "browser_lost"
 	ReasonError        = "error"
 	ReasonShutdown     = "worker_shutdown"
+)
+
+// Reasons of a {"type":"refused"} notice for input the gate held back.
+const (
+	RefusedNoConsent   = "no_consent"   // an agent's input before the customer agreed
+	RefusedNotAdmitted = "not_admitted" // anyone's input before an agent admitted the customer
 )
 
 var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)

@@ -9,8 +9,8 @@ import (
 // totals accumulates the counters of ended sessions, so that the worker's
 // counters stay monotonic when a session goes away. Guarded by Worker.mu.
 type totals struct {
-	captured, decodeErrors, droppedInput uint64
-	roles                                map[string]media.RoleStats
+	captured, decodeErrors, droppedInput, refusedInput uint64
+	roles                                              map[string]media.RoleStats
 }
 
 func (t *totals) addRole(st media.RoleStats) {
@@ -38,6 +38,7 @@ var (
 	descCaptured = prometheus.NewDesc("tandem_frames_captured_total", "Screencast frames received from Chromium and decoded.", nil, nil)
 	descDecodeEr = prometheus.NewDesc("tandem_frame_decode_errors_total", "Screencast frames that did not decode.", nil, nil)
 	descInputDr  = prometheus.NewDesc("tandem_input_dropped_total", "Viewer input events refused as malformed or dropped under load.", nil, nil)
+	descInputRf  = prometheus.NewDesc("tandem_input_refused_total", "Viewer input events held back because the customer had not agreed or been admitted.", nil, nil)
 	descEncoded  = prometheus.NewDesc("tandem_frames_encoded_total", "VP8 frames encoded and sent, by role.", []string{"role"}, nil)
 	descKeys     = prometheus.NewDesc("tandem_key_frames_total", "VP8 key frames sent, by role.", []string{"role"}, nil)
 	descDropped  = prometheus.NewDesc("tandem_frames_dropped_total", "Frames replaced by a newer one before encoding, by role.", []string{"role"}, nil)
@@ -51,7 +52,7 @@ var (
 // Describe implements prometheus.Collector.
 func (w *Worker) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSessions, descCapacity, descViewers, descCaptured, descDecodeEr,
-		descInputDr, descEncoded, descKeys, descDropped, descBytes, descEncodeS, descWarm, descStarts, descStartS} {
+		descInputDr, descInputRf, descEncoded, descKeys, descDropped, descBytes, descEncodeS, descWarm, descStarts, descStartS} {
 		ch <- d
 	}
 }
@@ -60,7 +61,8 @@ func (w *Worker) Describe(ch chan<- *prometheus.Desc) {
 // the live sessions' counters, read at scrape time.
 func (w *Worker) Collect(ch chan<- prometheus.Metric) {
 	w.mu.Lock()
-	sum := totals{captured: w.done.captured, decodeErrors: w.done.decodeErrors, droppedInput: w.done.droppedInput}
+	sum := totals{captured: w.done.captured, decodeErrors: w.done.decodeErrors, droppedInput: w.done.droppedInput,
+		refusedInput: w.done.refusedInput}
 	for _, st := range w.done.roles {
 		st.Viewers = 0
 		sum.addRole(st)
@@ -84,6 +86,7 @@ func (w *Worker) Collect(ch chan<- prometheus.Metric) {
 	counter(descCaptured, float64(sum.captured))
 	counter(descDecodeEr, float64(sum.decodeErrors))
 	counter(descInputDr, float64(sum.droppedInput))
+	counter(descInputRf, float64(sum.refusedInput))
 	for _, role := range roles {
 		st := sum.roles[role]
 		gauge(descViewers, float64(st.Viewers), role)
@@ -106,6 +109,7 @@ func (s *session) addTo(sum *totals) {
 	sum.captured += s.captured.Load()
 	sum.decodeErrors += s.decodeErrors.Load()
 	sum.droppedInput += uint64(s.droppedInput.Load())
+	sum.refusedInput += uint64(s.refusedInput.Load())
 	for _, role := range roles {
 		sum.addRole(s.enc[role].Stats())
 	}

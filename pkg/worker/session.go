@@ -35,13 +35,17 @@ const inputQueue = 256
 var ErrUnknownRole = errors.New("worker: unknown viewer role")
 
 type viewer struct {
-	v    signaling.Viewer
-	peer *rtc.Peer // nil until the viewer's offer
+	v           signaling.Viewer
+	peer        *rtc.Peer // nil until the viewer's offer
+	lastRefusal time.Time // when the viewer was last told its input was held back
 }
 
+// queuedInput is an event for the browser, or a notice for one viewer.
 type queuedInput struct {
-	role string
-	ev   input.Event
+	role     string
+	ev       input.Event
+	viewerID string // of notice
+	notice   []byte // when set: send this to viewerID instead of dispatching ev
 }
 
 // session is one hosted co-browse session: a leased browser, its media
@@ -58,7 +62,9 @@ type session struct {
 	track map[string]*webrtc.TrackLocalStaticRTP
 
 	inputs       chan queuedInput
+	gateWake     chan struct{} // cap 1: a gate opened; captureLoop offers the newest frame (gate.go)
 	droppedInput atomic.Int64
+	refusedInput atomic.Int64
 	captured     atomic.Uint64
 	decodeErrors atomic.Uint64
 	ended        chan struct{}
@@ -71,20 +77,24 @@ type session struct {
 	customerSeen   bool               // guarded by mu
 	customerGoneAt time.Time          // guarded by mu; zero while a customer watches
 	emptySince     time.Time          // guarded by mu; zero while anyone watches
+	consented      bool               // guarded by mu; the customer agreed to share (gate.go)
+	admitted       bool               // guarded by mu; an agent let the customer in, or the lease did not ask for it
 }
 
 func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Logger) (s *session, err error) {
 	s = &session{
-		w:       w,
-		req:     req,
-		log:     log,
-		pool:    media.NewFramePool(),
-		enc:     make(map[string]*media.RoleEncoder, len(roles)),
-		track:   make(map[string]*webrtc.TrackLocalStaticRTP, len(roles)),
-		inputs:  make(chan queuedInput, inputQueue),
-		ended:   make(chan struct{}),
-		viewers: make(map[string]*viewer),
-		started: time.Now(),
+		w:        w,
+		req:      req,
+		log:      log,
+		pool:     media.NewFramePool(),
+		enc:      make(map[string]*media.RoleEncoder, len(roles)),
+		track:    make(map[string]*webrtc.TrackLocalStaticRTP, len(roles)),
+		inputs:   make(chan queuedInput, inputQueue),
+		gateWake: make(chan struct{}, 1),
+		ended:    make(chan struct{}),
+		viewers:  make(map[string]*viewer),
+		started:  time.Now(),
+		admitted: !req.MustAdmit,
 	}
 	s.emptySince = s.started
 	defer func() {
@@ -218,14 +228,25 @@ func (s *session) closeParts() {
 	}
 }
 
-// captureLoop decodes each screencast frame once and offers it to every role's
-// encoder; an encoder with no viewer drops it.
+// captureLoop decodes each screencast frame once and offers it to the
+// encoder of every role whose gate is open (gate.go); an encoder with no
+// viewer only keeps it. The newest frame is held, for a gate that opens.
 func (s *session) captureLoop(ctx context.Context) error {
 	frames := s.lease.Frames()
+	var latest *media.Frame
+	defer func() {
+		if latest != nil {
+			latest.Release()
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-s.gateWake:
+			if latest != nil {
+				s.offer(latest)
+			}
 		case c, ok := <-frames:
 			if !ok {
 				return nil
@@ -239,10 +260,11 @@ func (s *session) captureLoop(ctx context.Context) error {
 			}
 			s.captured.Add(1)
 			f.Meta, f.Received, f.Seq = c.Meta, c.Received, c.Seq
-			for _, role := range roles {
-				s.enc[role].Offer(f)
+			s.offer(f)
+			if latest != nil {
+				latest.Release()
 			}
-			f.Release()
+			latest = f // our reference
 		}
 	}
 }
@@ -254,6 +276,10 @@ func (s *session) inputLoop(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case in := <-s.inputs:
+			if in.notice != nil {
+				s.notify(in.viewerID, in.notice)
+				continue
+			}
 			if in.ev.Kind == input.KindViewport {
 				s.resize(ctx, in.ev.Width, in.ev.Height)
 				continue
@@ -305,8 +331,16 @@ func (s *session) onInput(v signaling.Viewer, data []byte) {
 	if ev.Kind == input.KindViewport && v.Role != RoleCustomer {
 		return // only the customer's window sizes the remote tab
 	}
+	in := queuedInput{role: v.Role, ev: ev}
+	if ok, reason := s.mayInput(v, ev); !ok {
+		s.refusedInput.Add(1)
+		in = queuedInput{viewerID: v.ID, notice: s.refusal(v, ev, reason)}
+		if in.notice == nil {
+			return
+		}
+	}
 	select {
-	case s.inputs <- queuedInput{role: v.Role, ev: ev}:
+	case s.inputs <- in:
 	default:
 		s.droppedInput.Add(1)
 	}

@@ -106,7 +106,7 @@ func New(cfg Config, nc *nats.Conn, pool *browserpool.Pool, api *rtc.API, log *z
 // ID is the worker's id in NATS subjects.
 func (w *Worker) ID() string { return w.cfg.ID }
 
-// Run serves lease and end requests until ctx ends, then ends every hosted
+// Run serves lease, end and gate requests until ctx ends, then ends every hosted
 // session and returns once all of them have stopped.
 func (w *Worker) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
@@ -128,6 +128,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("subscribe %s: %w", EndSubject(w.cfg.ID), err)
 	}
 	defer ends.Unsubscribe() //nolint:errcheck
+	gates, err := w.nc.Subscribe(GateSubject(w.cfg.ID), w.handleGate)
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", GateSubject(w.cfg.ID), err)
+	}
+	defer gates.Unsubscribe() //nolint:errcheck
 	if err := w.nc.FlushTimeout(10 * time.Second); err != nil {
 		return fmt.Errorf("register with NATS: %w", err)
 	}
@@ -240,6 +245,7 @@ func (w *Worker) handleLease(ctx context.Context, m *nats.Msg) {
 		w.done.captured += final.captured
 		w.done.decodeErrors += final.decodeErrors
 		w.done.droppedInput += final.droppedInput
+		w.done.refusedInput += final.refusedInput
 		for _, st := range final.roles {
 			w.done.addRole(st)
 		}

@@ -133,7 +133,14 @@ func newHarness(t *testing.T, cfg Config) *harness {
 
 func (h *harness) lease(t *testing.T, company, id string) LeaseReply {
 	t.Helper()
-	req, _ := json.Marshal(LeaseRequest{Company: company, SessionID: id, StartURL: h.page.URL, JoinBy: time.Now().Add(time.Minute)})
+	return h.leaseWith(t, LeaseRequest{Company: company, SessionID: id})
+}
+
+// leaseWith asks for a session of r, on the harness's page, joinable for a minute.
+func (h *harness) leaseWith(t *testing.T, r LeaseRequest) LeaseReply {
+	t.Helper()
+	r.StartURL, r.JoinBy = h.page.URL, time.Now().Add(time.Minute)
+	req, _ := json.Marshal(r)
 	m, err := h.nc.Request(SubjectLease, req, 30*time.Second)
 	if err != nil {
 		t.Fatalf("lease request: %v", err)
@@ -185,6 +192,7 @@ func TestSessionStreamsAndTakesInput(t *testing.T) {
 	}
 	customer := h.join(ctx, t, "acme", "s_stream", RoleCustomer)
 	agent := h.join(ctx, t, "acme", "s_stream", RoleAgent)
+	h.gate(t, Gate{Company: "acme", SessionID: "s_stream", Consented: true}, "")
 
 	for name, v := range map[string]*botviewer.Viewer{"customer": customer, "agent": agent} {
 		p, err := v.WaitPicture(ctx, func(p botviewer.Picture) bool { return botviewer.IsRed(centre(p)) })
@@ -288,6 +296,7 @@ func TestCustomerViewportResizesTab(t *testing.T) {
 	}
 	customer := h.join(ctx, t, "acme", "s_resize", RoleCustomer)
 	agent := h.join(ctx, t, "acme", "s_resize", RoleAgent)
+	h.gate(t, Gate{Company: "acme", SessionID: "s_resize", Consented: true}, "")
 	if err := agent.Send(ctx, input.Event{Kind: input.KindViewport, Width: 400, Height: 300}); err != nil {
 		t.Fatal(err)
 	}

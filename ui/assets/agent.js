@@ -5,6 +5,8 @@
 import { t, getLang, initPage, onLangChange } from './i18n.js';
 import { api, ApiError } from './api.js';
 import { Viewer } from './viewer.js';
+import { renderActivityList } from './activity.js';
+import { renderArrival, gateOf } from './arrival.js';
 
 const LIST_REFRESH_MS = 5000;
 const SESSION_REFRESH_MS = 3000;
@@ -51,6 +53,11 @@ const el = {
   activityList: $('activity-list'),
   activityEmpty: $('activity-empty'),
   activityError: $('activity-error'),
+  arrival: $('arrival'),
+  arrivalText: $('arrival-text'),
+  arrivalStatus: $('arrival-status'),
+  arrivalError: $('arrival-error'),
+  admit: $('admit'),
 };
 
 const app = {
@@ -100,12 +107,6 @@ function timeText(iso) {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return '';
   return new Intl.DateTimeFormat(getLang(), { hour: 'numeric', minute: '2-digit' }).format(d);
-}
-
-function clockText(iso) {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return '';
-  return new Intl.DateTimeFormat(getLang(), { hour: 'numeric', minute: '2-digit', second: '2-digit' }).format(d);
 }
 
 function shortUrl(u) {
@@ -290,6 +291,7 @@ function renderList() {
     meta.className = 'session-item-meta';
     const parts = [timeText(s.created_at)];
     if (s.state === 'waiting' && s.pin) parts.push(`${t('agent.pinShort')} ${groupPin(s.pin).join(' ')}`);
+    if (gateOf(s) === 'consent' || gateOf(s) === 'admit') parts.push(t(`agent.list.${gateOf(s)}`));
     if (s.state === 'ended' && s.end_reason) parts.push(t(`reason.${s.end_reason}`));
     meta.textContent = parts.filter(Boolean).join(' · ');
     main.append(b, url, meta);
@@ -430,8 +432,12 @@ function updateSession(s) {
   else el.message.textContent = '';
   el.message.hidden = !el.message.textContent;
 
-  // The agent sees the tab only once the customer is in (docs: nothing is
-  // shown before the customer joined).
+  renderArrival({ box: el.arrival, text: el.arrivalText, status: el.arrivalStatus, admit: el.admit }, s);
+  if (prev?.id !== s.id) showError(el.arrivalError, '');
+
+  // The agent's viewer connects once the customer is in; the worker sends
+  // it no picture until the customer agreed (and was admitted, where the
+  // company asks for it), so until then it says what it waits for.
   if (s.state === 'active' && !app.viewer) {
     app.viewer = new Viewer(el.viewerHost, {
       sessionId: s.id,
@@ -446,6 +452,8 @@ function updateSession(s) {
     });
     app.viewer.start();
   }
+  const gate = gateOf(s);
+  if (app.viewer) app.viewer.setWaiting(gate === 'consent' || gate === 'admit' ? t(`viewer.waiting.${gate}`) : '');
   el.viewerHost.hidden = !app.viewer;
   if (prev && prev.id === s.id && prev.state !== s.state) {
     renderList();
@@ -474,62 +482,8 @@ async function refreshActivity() {
   }
 }
 
-/** actorText names who did something: "You", an agent's name when the trail knows it, a customer, a key, the system. */
-function actorText(ev, names) {
-  const actor = String(ev.actor || '');
-  const [kind, id] = actor.split(':');
-  switch (kind) {
-    case 'agent':
-      if (id && app.me?.agent?.id === id) return t('audit.actor.you');
-      return names.get(actor) || t('audit.actor.agent');
-    case 'apikey':
-      return t('audit.actor.apikey');
-    case 'customer':
-      return t('audit.actor.customer');
-    case 'system':
-      return t('audit.actor.system');
-    default:
-      return actor;
-  }
-}
-
 function renderActivity() {
-  const events = app.activity;
-  // Agents' names come with their joins; use them for the agents' other events too.
-  const names = new Map();
-  for (const ev of events) {
-    if (ev.details?.name && String(ev.actor).startsWith('agent:')) names.set(ev.actor, ev.details.name);
-  }
-  el.activityEmpty.hidden = events.length > 0;
-  el.activityList.replaceChildren(
-    ...events.map((ev) => {
-      const li = document.createElement('li');
-      li.className = 'activity-item';
-      li.dataset.type = ev.type || '';
-      const time = document.createElement('time');
-      time.className = 'activity-time';
-      time.dateTime = ev.time || '';
-      time.textContent = clockText(ev.time);
-      const who = document.createElement('span');
-      who.className = 'activity-actor';
-      who.textContent = actorText(ev, names);
-      const what = document.createElement('span');
-      what.className = 'activity-what';
-      const key = `audit.type.${ev.type}`;
-      const text = t(key);
-      what.textContent = text === key ? String(ev.type || '') : text;
-      li.append(time, who, what);
-      // Why the system ended it (an agent's own end needs no reason).
-      const reasonKey = `reason.${ev.details?.reason}`;
-      if (ev.type === 'session.ended' && ev.actor === 'system' && t(reasonKey) !== reasonKey) {
-        const why = document.createElement('span');
-        why.className = 'activity-detail';
-        why.textContent = t(reasonKey);
-        li.append(why);
-      }
-      return li;
-    }),
-  );
+  renderActivityList(el.activityList, el.activityEmpty, app.activity, app.me?.agent?.id);
 }
 
 function renderViewers(v) {
@@ -568,6 +522,22 @@ async function endSession(id) {
   }
   refreshList();
 }
+
+el.admit.addEventListener('click', async () => {
+  const cur = app.current;
+  if (!cur) return;
+  showError(el.arrivalError, '');
+  el.admit.disabled = true;
+  try {
+    const s = await api('POST', `/api/v1/sessions/${encodeURIComponent(cur.id)}/admit`);
+    if (s && app.current && app.current.id === s.id) updateSession(s);
+    refreshActivity();
+  } catch (err) {
+    if (!handleAuth(err)) showError(el.arrivalError, errorText(err));
+  } finally {
+    el.admit.disabled = false;
+  }
+});
 
 el.end.addEventListener('click', () => {
   if (app.current) endSession(app.current.id);

@@ -53,7 +53,9 @@ const TEMPLATE = `
  *   v.destroy(); // say bye, close and remove the view
  *
  * onState(state, reason) follows data-state; onSession(msg) gets the
- * server's "state" messages (who is watching).
+ * server's "state" messages (who is watching). setWaiting(text) says, while
+ * the view is connecting, what it waits for (the agent's view gets no
+ * picture until the customer agreed).
 
  */
 export class Viewer {
@@ -78,6 +80,7 @@ export class Viewer {
     this.pendingCandidates = [];
     this.hasFrame = false;
     this.remote = null; // {width, height} of the remote viewport, as last told
+    this.waiting = ''; // what a connecting view waits for (setWaiting)
 
     this.toastTimer = 0;
 
@@ -131,6 +134,15 @@ export class Viewer {
   leave() {
     this.sendSignal({ type: 'bye' });
     this.end('left');
+  }
+
+  /** setWaiting shows text instead of "Connecting…" until the first picture; '' goes back. */
+  setWaiting(text) {
+    if (this.waiting === text) return;
+    this.waiting = text || '';
+    if (this.waiting) this.root.dataset.waiting = 'true';
+    else delete this.root.dataset.waiting;
+    this.render();
   }
 
   /** destroy says bye, closes everything and removes the view from the page. */
@@ -343,7 +355,11 @@ export class Viewer {
       return;
     }
     if (msg.type === 'viewport' && msg.width > 0 && msg.height > 0) this.setRemote(msg.width, msg.height);
-    else if (msg.type === 'refused') this.toast(msg.message || t('viewer.refused'));
+    else if (msg.type === 'refused') {
+      // The gate's reasons have our own words; others come with the worker's.
+      const key = `viewer.refusedReason.${msg.reason}`;
+      this.toast(t(key) !== key ? t(key) : msg.message || t('viewer.refused'));
+    }
   }
 
   setRemote(width, height) {
@@ -372,7 +388,7 @@ export class Viewer {
     this.status.hidden = s === 'live';
     this.stage.setAttribute('aria-busy', String(s === 'connecting' || s === 'reconnecting'));
     this.status.classList.toggle('is-busy', s === 'connecting' || s === 'reconnecting');
-    this.statusTitle.textContent = t(`viewer.state.${s}`);
+    this.statusTitle.textContent = s === 'connecting' && this.waiting ? this.waiting : t(`viewer.state.${s}`);
     let detail = '';
     if (s === 'ended') detail = t(`reason.${this.reason}`) === `reason.${this.reason}` ? t('reason.unknown') : t(`reason.${this.reason}`);
     else if (s === 'failed') detail = t('viewer.failedDetail');

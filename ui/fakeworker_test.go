@@ -1,0 +1,331 @@
+package ui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/tandem-cobrowse/tandem/pkg/input"
+	"github.com/tandem-cobrowse/tandem/pkg/protocol"
+)
+
+// received is one DataChannel message from a viewer.
+type received struct {
+	Role  string
+	Label string
+	Event input.Event
+}
+
+// fakeWorker stands in for the worker behind the gateway: for each viewer
+// WebSocket it sends hello, answers the offer with a pion PeerConnection,
+// streams the current VP8 frame, and records what arrives on the channels.
+type fakeWorker struct {
+	api *webrtc.API
+	wg  sync.WaitGroup
+
+	mu      sync.Mutex
+	frame   []byte                  // VP8 key frame to stream; guarded by mu
+	width   int                     // of frame; guarded by mu
+	height  int                     // of frame; guarded by mu
+	events  []received              // guarded by mu
+	signals []protocol.Signal       // client signals, decoded; guarded by mu
+	bad     []string                // messages the strict decoders refused; guarded by mu
+	conns   map[*websocket.Conn]int // open sockets; guarded by mu
+	inputs  []*webrtc.DataChannel   // "input" channels, newest last; guarded by mu
+	held    map[string]bool         // roles that get no frame, as the real worker's gate; guarded by mu
+}
+
+func newFakeWorker() *fakeWorker {
+	var se webrtc.SettingEngine
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	return &fakeWorker{
+		api:   webrtc.NewAPI(webrtc.WithSettingEngine(se)),
+		conns: map[*websocket.Conn]int{},
+	}
+}
+
+func (w *fakeWorker) setFrame(frame []byte, width, height int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.frame, w.width, w.height = frame, width, height
+}
+
+// hold stops (true) or resumes (false) the frames of role's viewers.
+func (w *fakeWorker) hold(role string, held bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.held == nil {
+		w.held = map[string]bool{}
+	}
+	w.held[role] = held
+}
+
+func (w *fakeWorker) accept(rw http.ResponseWriter, r *http.Request) {
+	role := r.URL.Query().Get("role")
+	if role != "customer" && role != "agent" {
+		http.Error(rw, "bad role", http.StatusBadRequest)
+		return
+	}
+	conn, err := websocket.Accept(rw, r, nil)
+	if err != nil {
+		return
+	}
+	w.mu.Lock()
+	w.conns[conn] = 1
+	w.mu.Unlock()
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		w.serve(conn, role)
+		w.mu.Lock()
+		delete(w.conns, conn)
+		w.mu.Unlock()
+	}()
+}
+
+// close ends every viewer and waits for their goroutines.
+func (w *fakeWorker) close() {
+	w.mu.Lock()
+	for c := range w.conns {
+		_ = c.CloseNow()
+	}
+	w.mu.Unlock()
+	w.wg.Wait()
+}
+
+// end sends "ended" to every viewer, as the gateway does when a session ends.
+func (w *fakeWorker) end(reason string) {
+	w.mu.Lock()
+	conns := make([]*websocket.Conn, 0, len(w.conns))
+	for c := range w.conns {
+		conns = append(conns, c)
+	}
+	w.mu.Unlock()
+	for _, c := range conns {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = c.Write(ctx, websocket.MessageText, protocol.Encode(protocol.Signal{Type: protocol.TypeEnded, Reason: reason}))
+		cancel()
+		_ = c.Close(websocket.StatusNormalClosure, "ended")
+	}
+}
+
+// notice sends a worker notice on the newest "input" channel.
+func (w *fakeWorker) notice(n protocol.Notice) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.inputs) == 0 {
+		return errors.New("no input channel")
+	}
+	return w.inputs[len(w.inputs)-1].SendText(string(protocol.Encode(n)))
+}
+
+func (w *fakeWorker) serve(conn *websocket.Conn, role string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	defer conn.CloseNow()
+	send := func(s protocol.Signal) {
+		wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+		defer wcancel()
+		_ = conn.Write(wctx, websocket.MessageText, protocol.Encode(s))
+	}
+	w.mu.Lock()
+	width, height := w.width, w.height
+	w.mu.Unlock()
+	send(protocol.Signal{Type: protocol.TypeHello, Role: role, ViewerID: "v_test", Width: width, Height: height})
+
+	var pc *webrtc.PeerConnection
+	var frames sync.WaitGroup
+	defer func() {
+		cancel()
+		if pc != nil {
+			_ = pc.Close()
+		}
+		frames.Wait()
+	}()
+	for {
+		_, data, err := conn.Read(ctx)
+		if err != nil {
+			return
+		}
+		sig, err := protocol.DecodeClientSignal(data)
+		w.mu.Lock()
+		if err != nil {
+			w.bad = append(w.bad, fmt.Sprintf("signal %s: %v", data, err))
+		} else {
+			w.signals = append(w.signals, sig)
+		}
+		w.mu.Unlock()
+		if err != nil {
+			continue
+		}
+		switch sig.Type {
+		case protocol.TypeOffer:
+			if pc != nil {
+				continue
+			}
+			pc, err = w.answer(ctx, role, sig.SDP, send, &frames)
+			if err != nil {
+				w.mu.Lock()
+				w.bad = append(w.bad, "answer: "+err.Error())
+				w.mu.Unlock()
+				return
+			}
+		case protocol.TypeCandidate:
+			if pc != nil {
+				_ = pc.AddICECandidate(webrtc.ICECandidateInit{
+					Candidate: sig.Candidate.Candidate, SDPMid: sig.Candidate.SDPMid, SDPMLineIndex: sig.Candidate.SDPMLineIndex,
+				})
+			}
+		case protocol.TypeBye:
+			return
+		}
+	}
+}
+
+// answer makes the worker's peer for one viewer's offer.
+func (w *fakeWorker) answer(ctx context.Context, role, sdp string, send func(protocol.Signal), frames *sync.WaitGroup) (*webrtc.PeerConnection, error) {
+	pc, err := w.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c == nil {
+			return
+		}
+		init := c.ToJSON()
+		send(protocol.Signal{Type: protocol.TypeCandidate, Candidate: &protocol.Candidate{
+			Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex,
+		}})
+	})
+	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		label := dc.Label()
+		if label == "input" {
+			w.mu.Lock()
+			w.inputs = append(w.inputs, dc)
+			w.mu.Unlock()
+		}
+		dc.OnMessage(func(msg webrtc.DataChannelMessage) {
+			ev, err := protocol.DecodeInput(msg.Data)
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if err != nil {
+				w.bad = append(w.bad, fmt.Sprintf("%s %s: %v", label, msg.Data, err))
+				return
+			}
+			w.events = append(w.events, received{Role: role, Label: label, Event: ev})
+		})
+	})
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		return pc, err
+	}
+	track, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "video", "tandem")
+	if err != nil {
+		return pc, err
+	}
+	if _, err := pc.AddTrack(track); err != nil {
+		return pc, err
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return pc, err
+	}
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return pc, err
+	}
+	send(protocol.Signal{Type: protocol.TypeAnswer, SDP: pc.LocalDescription().SDP})
+	frames.Add(1)
+	go func() {
+		defer frames.Done()
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			w.mu.Lock()
+			frame := w.frame
+			if w.held[role] {
+				frame = nil
+			}
+			w.mu.Unlock()
+			if len(frame) > 0 {
+				_ = track.WriteSample(media.Sample{Data: frame, Duration: 200 * time.Millisecond})
+			}
+		}
+	}()
+	return pc, nil
+}
+
+// waitEvent polls for the first event after *from that matches, and moves
+// *from past it.
+func (w *fakeWorker) waitEvent(t *testing.T, from *int, what string, match func(received) bool) received {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		w.mu.Lock()
+		for i := *from; i < len(w.events); i++ {
+			if match(w.events[i]) {
+				*from = i + 1
+				ev := w.events[i]
+				w.mu.Unlock()
+				return ev
+			}
+		}
+		n := len(w.events)
+		w.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s among %d events after %d: %+v", what, n, *from, w.eventsSince(*from))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (w *fakeWorker) eventsSince(from int) []received {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]received(nil), w.events[min(from, len(w.events)):]...)
+}
+
+func (w *fakeWorker) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.events)
+}
+
+// checkClean fails the test if a viewer sent a message the strict decoders
+// of pkg/protocol refused.
+func (w *fakeWorker) checkClean(t *testing.T) {
+	t.Helper()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, b := range w.bad {
+		t.Errorf("viewer sent a bad message: %s", b)
+	}
+}
+
+func (w *fakeWorker) signalCount(typ string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, s := range w.signals {
+		if s.Type == typ {
+			n++
+		}
+	}
+	return n
+}
