@@ -274,6 +274,17 @@ func TestCreateSessionContract(t *testing.T) {
 	if req.Company != "acme" || req.SessionID != s["id"] || req.StartURL != "https://example.com/shop" || req.JoinBy.IsZero() {
 		t.Errorf("lease request = %+v", req)
 	}
+	// The company's limits travel with the lease.
+	if _, err := e.store.UpdateCompany(context.Background(), "acme", func(c *tenant.Company) error {
+		c.IdleTimeout, c.MaxSessionLength = 3*time.Minute, time.Hour
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.createSession(t, e.keyA)
+	if req := <-e.leases; req.IdleTimeout != 3*time.Minute || req.MaxDuration != time.Hour {
+		t.Errorf("lease request limits = %v, %v; want the company's 3m, 1h", req.IdleTimeout, req.MaxDuration)
+	}
 	// An agent's cookie works as well as a key, and sees the session listed.
 	c := e.agentClient(t, "acme")
 	r := e.do(t, c, "GET", "/api/v1/sessions", "", nil)

@@ -136,8 +136,13 @@ func (g *Gateway) createSession(c echo.Context) error {
 
 // lease asks a worker to host the session and returns its id.
 func (g *Gateway) lease(ctx context.Context, s tenant.Session) (string, error) {
+	co, err := g.store.GetCompany(ctx, s.Company)
+	if err != nil {
+		return "", err
+	}
 	req, _ := json.Marshal(worker.LeaseRequest{
 		Company: s.Company, SessionID: s.ID, StartURL: s.StartURL, JoinBy: s.PINExpiresAt, MustAdmit: s.MustAdmit,
+		IdleTimeout: co.IdleTimeout, MaxDuration: co.MaxSessionLength,
 	})
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.LeaseTimeout)
 	defer cancel()

@@ -41,6 +41,9 @@ type LeaseRequest struct {
 	Height    int       `json:"height,omitempty"`
 	JoinBy    time.Time `json:"join_by"`              // no customer by then: the session ends as pin_expired
 	MustAdmit bool      `json:"must_admit,omitempty"` // nothing is shown to anyone until a Gate says Admitted
+	// The company's limits; zero means the worker's Config.
+	IdleTimeout time.Duration `json:"idle_timeout,omitempty"`
+	MaxDuration time.Duration `json:"max_duration,omitempty"`
 }
 
 // LeaseReply answers a LeaseRequest.
@@ -133,6 +136,9 @@ func (r LeaseRequest) validate() error {
 	}
 	if r.StartURL == "" {
 		return fmt.Errorf("start_url missing")
+	}
+	if r.IdleTimeout < 0 || r.MaxDuration < 0 {
+		return fmt.Errorf("negative idle_timeout or max_duration")
 	}
 	return nil
 }

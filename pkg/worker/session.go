@@ -178,13 +178,13 @@ func (s *session) timeout(now time.Time) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
-	case now.Sub(s.started) >= s.w.cfg.MaxDuration:
+	case now.Sub(s.started) >= orDefault(s.req.MaxDuration, s.w.cfg.MaxDuration):
 		return ReasonMaxLength
 	case !s.customerSeen && !s.req.JoinBy.IsZero() && now.After(s.req.JoinBy.Add(s.w.cfg.LeaveGrace)):
 		return ReasonPINExpired
 	case s.customerSeen && !s.customerGoneAt.IsZero() && now.Sub(s.customerGoneAt) >= s.w.cfg.LeaveGrace:
 		return ReasonCustomerLeft
-	case !s.emptySince.IsZero() && now.Sub(s.emptySince) >= s.w.cfg.IdleTimeout:
+	case !s.emptySince.IsZero() && now.Sub(s.emptySince) >= orDefault(s.req.IdleTimeout, s.w.cfg.IdleTimeout):
 		return ReasonIdle
 	}
 	return ""
@@ -344,4 +344,12 @@ func (s *session) onInput(v signaling.Viewer, data []byte) {
 	default:
 		s.droppedInput.Add(1)
 	}
+}
+
+// orDefault is a company's limit, or the worker's when the company set none.
+func orDefault(company, worker time.Duration) time.Duration {
+	if company > 0 {
+		return company
+	}
+	return worker
 }

@@ -393,3 +393,20 @@ func TestLeaseRefusals(t *testing.T) {
 		t.Errorf("lease of a draining worker = %+v, want no_capacity because it drains", rep)
 	}
 }
+
+func TestCompanyLimitsEndSessions(t *testing.T) {
+	h := newHarness(t, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if rep := h.leaseWith(t, LeaseRequest{Company: "acme", SessionID: "s_short", MaxDuration: 2 * time.Second}); rep.Error != "" {
+		t.Fatalf("lease = %+v", rep)
+	}
+	v := h.join(ctx, t, "acme", "s_short", RoleCustomer)
+	reason, err := v.WaitEnded(ctx)
+	if err != nil || reason != ReasonMaxLength {
+		t.Fatalf("viewer ended = %q, %v; want %q from the company's 2 s limit", reason, err, ReasonMaxLength)
+	}
+	if rep := h.leaseWith(t, LeaseRequest{Company: "acme", SessionID: "s_neg", IdleTimeout: -time.Second}); rep.Error != "invalid_request" {
+		t.Errorf("lease with a negative idle timeout = %+v, want invalid_request", rep)
+	}
+}
