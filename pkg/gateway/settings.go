@@ -13,18 +13,19 @@ import (
 // company's admins see it. Durations are whole seconds; 0 means the
 // server's default.
 type companyJSON struct {
-	Slug             string       `json:"slug"`
-	Name             string       `json:"name"`
-	AllowedOrigins   []string     `json:"allowed_origins"`
-	Branding         brandingJSON `json:"branding"`
-	PINLength        int          `json:"pin_length"`
-	PINLifetime      int64        `json:"pin_lifetime"`
-	IdleTimeout      int64        `json:"idle_timeout"`
-	MaxSessionLength int64        `json:"max_session_length"`
-	AgentMustAdmit   bool         `json:"agent_must_admit"`
-	AuditRetention   int64        `json:"audit_retention"`
-	Disabled         bool         `json:"disabled"`
-	CreatedAt        time.Time    `json:"created_at"`
+	Slug             string        `json:"slug"`
+	Name             string        `json:"name"`
+	AllowedOrigins   []string      `json:"allowed_origins"`
+	Branding         brandingJSON  `json:"branding"`
+	PINLength        int           `json:"pin_length"`
+	PINLifetime      int64         `json:"pin_lifetime"`
+	IdleTimeout      int64         `json:"idle_timeout"`
+	MaxSessionLength int64         `json:"max_session_length"`
+	AgentMustAdmit   bool          `json:"agent_must_admit"`
+	AuditRetention   int64         `json:"audit_retention"`
+	Policy           tenant.Policy `json:"policy"`
+	Disabled         bool          `json:"disabled"`
+	CreatedAt        time.Time     `json:"created_at"`
 }
 
 type brandingJSON struct {
@@ -49,6 +50,7 @@ func toCompanyJSON(c tenant.Company) companyJSON {
 		MaxSessionLength: seconds(c.MaxSessionLength),
 		AgentMustAdmit:   c.AgentMustAdmit,
 		AuditRetention:   seconds(c.AuditRetention),
+		Policy:           c.Policy,
 		Disabled:         c.Disabled,
 		CreatedAt:        c.CreatedAt,
 	}
@@ -70,6 +72,7 @@ type settingsPatch struct {
 	MaxSessionLength *int64         `json:"max_session_length"`
 	AgentMustAdmit   *bool          `json:"agent_must_admit"`
 	AuditRetention   *int64         `json:"audit_retention"`
+	Policy           *tenant.Policy `json:"policy"` // replaced whole
 }
 
 // brandingPatch changes the branding fields present; "" clears one.
@@ -140,6 +143,9 @@ func (p settingsPatch) apply() (func(*tenant.Company), error) {
 		}
 		if p.AgentMustAdmit != nil {
 			c.AgentMustAdmit = *p.AgentMustAdmit
+		}
+		if p.Policy != nil {
+			c.Policy = *p.Policy
 		}
 		for name, field := range map[string]*time.Duration{
 			"pin_lifetime": &c.PINLifetime, "idle_timeout": &c.IdleTimeout,

@@ -26,6 +26,7 @@ type Company struct {
 	MaxSessionLength time.Duration `json:"max_session_length,omitempty"` // end a session this long after it started; 0: the server's default
 	AgentMustAdmit   bool          `json:"agent_must_admit,omitempty"`   // a customer who entered the PIN waits until an agent admits them
 	AuditRetention   time.Duration `json:"audit_retention,omitempty"`    // how long audit events are kept; 0: the server's default
+	Policy           Policy        `json:"policy,omitzero"`              // masking, blocking and URL rules
 	CreatedAt        time.Time     `json:"created_at"`
 	Disabled         bool          `json:"disabled,omitempty"` // a disabled company's agents, keys and logins stop working and it gets no new sessions
 }
@@ -84,14 +85,26 @@ func (c *Company) validate() error {
 		return fmt.Errorf("%w: more than %d allowed origins", ErrInvalid, maxOrigins)
 	}
 	for i, o := range c.AllowedOrigins {
-		u, err := url.Parse(o)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-			u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-			return fmt.Errorf("%w: allowed origin %q is not scheme://host[:port]", ErrInvalid, o)
+		norm, err := normOrigin(o)
+		if err != nil {
+			return fmt.Errorf("allowed origin: %w", err)
 		}
-		c.AllowedOrigins[i] = u.Scheme + "://" + strings.ToLower(u.Host)
+		c.AllowedOrigins[i] = norm
+	}
+	if err := c.Policy.validate(); err != nil {
+		return fmt.Errorf("policy: %w", err)
 	}
 	return c.Branding.validate()
+}
+
+// normOrigin checks that o is scheme://host[:port] and lower-cases the host.
+func normOrigin(o string) (string, error) {
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("%w: %q is not scheme://host[:port]", ErrInvalid, o)
+	}
+	return u.Scheme + "://" + strings.ToLower(u.Host), nil
 }
 
 func (b *Branding) validate() error {

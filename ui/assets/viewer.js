@@ -296,6 +296,12 @@ export class Viewer {
     };
     this.input.onmessage = (ev) => this.onNotice(ev.data);
     pc.ontrack = (ev) => {
+      // A remote tab is interactive: play each frame as soon as it is
+      // decoded rather than buffering for smoothness (Chromium's
+      // jitterBufferTarget; other browsers ignore it).
+      try {
+        if ('jitterBufferTarget' in ev.receiver) ev.receiver.jitterBufferTarget = 0;
+      } catch (_) { /* not supported */ }
       const stream = ev.streams && ev.streams[0] ? ev.streams[0] : new MediaStream([ev.track]);
       this.video.srcObject = stream;
       this.video.play().catch(() => {});

@@ -1,0 +1,72 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tandem-cobrowse/tandem/pkg/tenant"
+)
+
+// A company admin stores the company's masking, blocking and URL rules;
+// bad rules are refused and change nothing.
+func TestCompanyPolicySettings(t *testing.T) {
+	e := newEnv(t, false)
+	e.addAgent(t, "acme", "boss@acme.test", tenant.RoleAdmin)
+	c := e.loginAs(t, "boss@acme.test", password)
+
+	body := `{"policy":{
+		"mask":[{"selector":"#iban, .account-number","urls":["https://bank.example/*"]}],
+		"private_by_default":true,
+		"unmask":[{"selector":"input[name='search']"}],
+		"mask_frame_origins":["https://PAY.example"],
+		"block":[{"selector":"button[data-action=\"delete\"]","urls":["*/settings/*"]}],
+		"block_mode":"denylist",
+		"url_allow":["https://bank.example/*"],
+		"url_deny":["https://bank.example/admin*"]}}`
+	r := e.do(t, c, "PATCH", "/api/v1/company", body, nil)
+	if r.Status != 200 {
+		t.Fatalf("PATCH policy = %d %s", r.Status, r.Body)
+	}
+	var got struct{ Policy tenant.Policy }
+	if err := json.Unmarshal(r.Body, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := tenant.Policy{
+		Mask:             []tenant.ScopedSelector{{Selector: "#iban, .account-number", URLs: []string{"https://bank.example/*"}}},
+		PrivateByDefault: true,
+		Unmask:           []tenant.ScopedSelector{{Selector: "input[name='search']"}},
+		MaskFrameOrigins: []string{"https://pay.example"},
+		Block:            []tenant.ScopedSelector{{Selector: `button[data-action="delete"]`, URLs: []string{"*/settings/*"}}},
+		BlockMode:        "denylist",
+		URLAllow:         []string{"https://bank.example/*"},
+		URLDeny:          []string{"https://bank.example/admin*"},
+	}
+	if d := cmp.Diff(want, got.Policy); d != "" {
+		t.Fatalf("policy answered (-want +got):\n%s", d)
+	}
+	stored, _ := e.store.GetCompany(context.Background(), "acme")
+	if d := cmp.Diff(want, stored.Policy); d != "" {
+		t.Fatalf("policy stored (-want +got):\n%s", d)
+	}
+
+	before := e.snapshot(t)
+	for name, bad := range map[string]string{
+		"unbalanced selector": `{"policy":{"mask":[{"selector":"input[name=x"}]}}`,
+		"empty selector":      `{"policy":{"block":[{"selector":"  "}]}}`,
+		"bad block mode":      `{"policy":{"block_mode":"sometimes"}}`,
+		"pattern with space":  `{"policy":{"url_deny":["https://a.example/ x"]}}`,
+		"pattern scheme":      `{"policy":{"url_allow":["ftp://a.example/*"]}}`,
+		"frame origin path":   `{"policy":{"mask_frame_origins":["https://pay.example/form"]}}`,
+		"unknown field":       `{"policy":{"masks":[]}}`,
+		"wrong type":          `{"policy":{"mask":"#iban"}}`,
+	} {
+		r := e.do(t, c, "PATCH", "/api/v1/company", bad, nil)
+		if r.Status != 400 {
+			t.Errorf("%s: PATCH = %d %s, want 400", name, r.Status, r.Body)
+		}
+	}
+	e.wantUnchanged(t, before)
+}
