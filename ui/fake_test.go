@@ -57,11 +57,12 @@ type fakeServer struct {
 	worker *fakeWorker
 
 	mu       sync.Mutex
-	loggedIn bool           // guarded by mu
-	sessions []*fakeSession // guarded by mu
-	requests []request      // guarded by mu
-	consent  fakeConsent    // guarded by mu; the customer already shares unless a test says otherwise
-	failing  int            // guarded by mu; non-zero: POST .../consent answers this status
+	loggedIn bool              // guarded by mu
+	sessions []*fakeSession    // guarded by mu
+	requests []request         // guarded by mu
+	consent  fakeConsent       // guarded by mu; the customer already shares unless a test says otherwise
+	failing  int               // guarded by mu; non-zero: POST .../consent answers this status
+	branding map[string]string // guarded by mu; the demo company's branding, all "" unless a test says otherwise
 }
 
 func newFakeServer(t *testing.T) *fakeServer {
@@ -88,6 +89,14 @@ func newFakeServer(t *testing.T) *fakeServer {
 		f.Close()
 	})
 	return f
+}
+
+// setBranding sets the demo company's branding as GET /api/v1/companies/demo
+// answers it.
+func (f *fakeServer) setBranding(b map[string]string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.branding = b
 }
 
 func (f *fakeServer) record(r *http.Request, body string) {
@@ -187,7 +196,11 @@ func (f *fakeServer) api(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{"agent": agent, "company": map[string]string{"slug": "demo", "name": "Demo Inc."}})
 	case r.Method == "GET" && strings.HasPrefix(path, "/companies/"):
 		if slug := strings.TrimPrefix(path, "/companies/"); slug == "demo" {
-			writeJSON(w, 200, map[string]string{"slug": "demo", "name": "Demo Inc."})
+			b := map[string]string{"name": "", "colour": "", "logo_url": ""}
+			for k, v := range f.branding { // f.mu is held
+				b[k] = v
+			}
+			writeJSON(w, 200, map[string]any{"slug": "demo", "name": "Demo Inc.", "branding": b})
 		} else {
 			apiError(w, 404, "not_found", "no such company")
 		}

@@ -146,3 +146,68 @@ func TestNotFoundPage(t *testing.T) {
 	run(t, ctx, "open unknown page", chromedp.Navigate(srv.URL+"/nope"))
 	waitJS(t, ctx, "404 page", `document.title === 'Tandem — Page not found' && !document.documentElement.classList.contains('i18n-pending')`)
 }
+
+// TestJoinBranding: the company's branding name, colour and logo show on its
+// join page; the name is text, never markup; the text on the accent stays
+// readable; an http: logo is not shown (the page's CSP allows https: only).
+func TestJoinBranding(t *testing.T) {
+	srv := newFakeServer(t)
+	ctx, errs := newTab(t, 1280, 800, false)
+	errs.Allow("logo.invalid") // the logo's host does not resolve here
+	errs.Allow("ERR_NAME_NOT_RESOLVED")
+	const evil = `<img src=x onerror="window.pwned=1">Shop`
+	srv.setBranding(map[string]string{"name": evil, "colour": "#FFD700", "logo_url": "https://logo.invalid/l.png"})
+	run(t, ctx, "open join page", chromedp.Navigate(srv.URL+"/join/demo"))
+	waitJS(t, ctx, "branded page", `document.getElementById('join-card').dataset.ready === 'true'`)
+	// The button's colours ease in (a CSS transition).
+	waitJS(t, ctx, "button in the company's colour", `getComputedStyle(document.getElementById('join-submit')).backgroundColor === 'rgb(255, 215, 0)'`)
+	got := eval[map[string]any](t, ctx, `(() => {
+		const card = document.getElementById('join-card'), name = document.getElementById('company-name');
+		const logo = document.getElementById('company-logo'), btn = document.getElementById('join-submit');
+		return {
+			name: name.textContent, children: name.children.length, imgs: document.querySelectorAll('img').length,
+			accent: card.style.getPropertyValue('--accent'), branded: card.classList.contains('branded'),
+			btnBg: getComputedStyle(btn).backgroundColor, btnFg: getComputedStyle(btn).color,
+			logoSrc: logo.getAttribute('src'), logoAlt: logo.alt, pwned: window.pwned === 1, title: document.title,
+		};
+	})()`)
+	if got["name"] != evil || got["children"] != float64(0) {
+		t.Errorf("company name = %q with %v child elements, want the branding name as text", got["name"], got["children"])
+	}
+	if got["imgs"] != float64(2) { // the Tandem icon and the logo, no injected one
+		t.Errorf("%v img elements, want 2", got["imgs"])
+	}
+	if got["title"] != "Join a session with "+evil {
+		t.Errorf("title = %q", got["title"])
+	}
+	if got["accent"] != "#FFD700" || got["branded"] != true || got["btnBg"] != "rgb(255, 215, 0)" {
+		t.Errorf("accent = %q, branded %v, button background %v; want the company's colour", got["accent"], got["branded"], got["btnBg"])
+	}
+	if got["btnFg"] != "rgb(17, 24, 39)" { // gold is light: dark text
+		t.Errorf("text on gold = %v, want dark", got["btnFg"])
+	}
+	if got["logoSrc"] != "https://logo.invalid/l.png" || got["logoAlt"] != evil {
+		t.Errorf("logo src %q alt %q", got["logoSrc"], got["logoAlt"])
+	}
+	if got["pwned"] == true {
+		t.Error("the branding name ran as markup")
+	}
+
+	// A dark colour gets white text; no branding name falls back to the
+	// company's; an http: logo stays hidden.
+	srv.setBranding(map[string]string{"colour": "#1a237e", "logo_url": "http://logo.invalid/l.png"})
+	run(t, ctx, "reload", chromedp.Reload())
+	waitJS(t, ctx, "company name", `document.getElementById('company-name').textContent === 'Demo Inc.'`)
+	waitJS(t, ctx, "button in dark blue", `getComputedStyle(document.getElementById('join-submit')).backgroundColor === 'rgb(26, 35, 126)'`)
+	got = eval[map[string]any](t, ctx, `(() => {
+		const logo = document.getElementById('company-logo');
+		return {fg: getComputedStyle(document.getElementById('join-submit')).color, hidden: logo.hidden, src: logo.getAttribute('src')};
+	})()`)
+	if got["fg"] != "rgb(255, 255, 255)" {
+		t.Errorf("text on dark blue = %v, want white", got["fg"])
+	}
+	if got["hidden"] != true || got["src"] != nil {
+		t.Errorf("http: logo shown: hidden %v src %v", got["hidden"], got["src"])
+	}
+	shot(t, ctx, "join-branded")
+}

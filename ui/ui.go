@@ -24,6 +24,12 @@ const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 	"img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self'; " +
 	"font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
+// joinContentSecurityPolicy is the join page's CSP: the strict one, with
+// https: images added for the company's logo (Company.Branding.LogoURL), which
+// lives on the company's own host. Never http:, and nothing else is relaxed.
+var joinContentSecurityPolicy = strings.Replace(contentSecurityPolicy,
+	"img-src 'self' data: blob:;", "img-src 'self' data: blob: https:;", 1)
+
 var securityHeaders = map[string]string{
 	"Content-Security-Policy":    contentSecurityPolicy,
 	"X-Content-Type-Options":     "nosniff",
@@ -78,7 +84,7 @@ func Handler() http.Handler {
 	mux.HandleFunc("GET /agent", redirectTo("/agent/"))
 	mux.Handle("GET /agent/{$}", s.page("agent.html", "", nil))
 	mux.Handle("GET /agent/s/{id}", s.page("agent.html", "id", sessionIDPattern))
-	mux.Handle("GET /join/{company}", s.page("join.html", "company", companyPattern))
+	mux.Handle("GET /join/{company}", withCSP(joinContentSecurityPolicy, s.page("join.html", "company", companyPattern)))
 	mux.Handle("GET /s/{id}", s.page("customer.html", "id", sessionIDPattern))
 	mux.HandleFunc("GET /assets/", s.serveAsset)
 	mux.HandleFunc("GET /embed.js", func(w http.ResponseWriter, r *http.Request) { serveFile(w, r, s.embed["embed.js"]) })
@@ -129,6 +135,36 @@ func secure(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// withCSP replaces the CSP of next's successful answers with csp; its error
+// pages keep the strict one.
+func withCSP(csp string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(&cspWriter{ResponseWriter: w, csp: csp}, r)
+	})
+}
+
+// cspWriter sets its CSP just before a 2xx or 304 header goes out.
+type cspWriter struct {
+	http.ResponseWriter
+	csp   string
+	wrote bool
+}
+
+func (c *cspWriter) WriteHeader(code int) {
+	if !c.wrote && (code < 300 || code == http.StatusNotModified) {
+		c.Header().Set("Content-Security-Policy", c.csp)
+	}
+	c.wrote = true
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *cspWriter) Write(b []byte) (int, error) {
+	if !c.wrote {
+		c.WriteHeader(http.StatusOK)
+	}
+	return c.ResponseWriter.Write(b)
 }
 
 func redirectTo(target string) http.HandlerFunc {

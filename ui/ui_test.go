@@ -96,6 +96,9 @@ func TestRoutes(t *testing.T) {
 			}
 			// Every answer, error or not, carries the security headers.
 			for k, want := range securityHeaders {
+				if k == "Content-Security-Policy" && res.StatusCode == http.StatusOK && strings.HasPrefix(tt.target, "/join/") {
+					want = joinContentSecurityPolicy // https: logos on the join page only
+				}
 				if got := res.Header.Get(k); got != want {
 					t.Errorf("%s %s header %s = %q, want %q", tt.method, tt.target, k, got, want)
 				}
@@ -119,6 +122,27 @@ func TestSecurityHeaderValues(t *testing.T) {
 	}
 	if got := securityHeaders["X-Content-Type-Options"]; got != "nosniff" {
 		t.Errorf("X-Content-Type-Options = %q", got)
+	}
+}
+
+// TestJoinPageCSP: the join page alone may load https: images (the
+// company's logo); never http:, and every other directive stays as strict.
+func TestJoinPageCSP(t *testing.T) {
+	want := strings.Replace(contentSecurityPolicy, "img-src 'self' data: blob:;", "img-src 'self' data: blob: https:;", 1)
+	if joinContentSecurityPolicy != want || want == contentSecurityPolicy {
+		t.Fatalf("join CSP = %q, want the strict CSP with https: images", joinContentSecurityPolicy)
+	}
+	if strings.Contains(joinContentSecurityPolicy, "http:") {
+		t.Errorf("join CSP %q allows http:", joinContentSecurityPolicy)
+	}
+	h := Handler()
+	if got := get(t, h, "GET", "/join/demo", nil).Header.Get("Content-Security-Policy"); got != joinContentSecurityPolicy {
+		t.Errorf("join page CSP = %q", got)
+	}
+	for _, p := range []string{"/agent/", "/s/s_x", "/join/%3Cx%3E", "/assets/join.js"} {
+		if got := get(t, h, "GET", p, nil).Header.Get("Content-Security-Policy"); got != contentSecurityPolicy {
+			t.Errorf("%s CSP = %q, want the strict one", p, got)
+		}
 	}
 }
 

@@ -155,5 +155,7 @@ func (g *Gateway) publicCompany(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]string{"slug": co.Slug, "name": co.Name})
+	b := co.Branding
+	return c.JSON(http.StatusOK, map[string]any{"slug": co.Slug, "name": co.Name,
+		"branding": brandingJSON{Name: b.Name, Colour: b.Colour, LogoURL: b.LogoURL}})
 }

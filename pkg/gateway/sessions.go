@@ -258,6 +258,11 @@ func (g *Gateway) join(c echo.Context) error {
 	}
 	pin := strings.ReplaceAll(strings.TrimSpace(body.PIN), " ", "")
 	if !slugRE.MatchString(body.Company) || !pinRE.MatchString(pin) {
+		// The store looks up a key no PIN is stored under, so that a
+		// malformed PIN costs what a wrong one does (docs/security.md).
+		if _, err := g.store.RedeemPIN(c.Request().Context(), "", pin); err != nil && !errors.Is(err, tenant.ErrInvalidPIN) {
+			return err
+		}
 		g.limiter.fail("join", client, now)
 		g.recordPINFailed(c, body.Company)
 		return invalidPIN(c)

@@ -1,5 +1,5 @@
 // The customer's PIN form at /join/{company}: shows the company's name,
-// takes the PIN the agent reads out and redeems it with POST /api/v1/join.
+// colour and logo (its branding), takes the PIN the agent reads out and redeems it with POST /api/v1/join.
 
 import { t, initPage, onLangChange } from './i18n.js';
 import { api, ApiError } from './api.js';
@@ -12,6 +12,7 @@ const submit = $('join-submit');
 const companyLabel = $('company-name');
 const unknown = $('unknown-company');
 const card = $('join-card');
+const logo = $('company-logo');
 
 const match = location.pathname.match(/^\/join\/([^/]+)\/?$/);
 const company = match ? decodeURIComponent(match[1]) : '';
@@ -37,10 +38,47 @@ function renderCompany() {
   document.title = companyName ? t('join.pageTitleCompany', { company: companyName }) : t('join.pageTitle');
 }
 
+/**
+ * onAccent picks the text colour for a #rrggbb background: white or dark,
+ * whichever contrasts more (WCAG relative luminance).
+ */
+export function onAccent(hex) {
+  const lin = (i) => {
+    const c = parseInt(hex.slice(i, i + 2), 16) / 255;
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  };
+  const l = 0.2126 * lin(1) + 0.7152 * lin(3) + 0.0722 * lin(5);
+  const dark = '#111827'; // luminance 0.0116
+  return 1.05 / (l + 0.05) >= (l + 0.05) / (0.0116 + 0.05) ? '#ffffff' : dark;
+}
+
+/** applyBranding shows the company's colour and logo; names go in as text only. */
+function applyBranding(b) {
+  if (typeof b?.colour === 'string' && /^#[0-9a-fA-F]{6}$/.test(b.colour)) {
+    card.style.setProperty('--accent', b.colour);
+    card.style.setProperty('--on-accent', onAccent(b.colour));
+    card.classList.add('branded');
+  }
+  let url = null;
+  try {
+    url = typeof b?.logo_url === 'string' && b.logo_url ? new URL(b.logo_url) : null;
+  } catch {
+    url = null;
+  }
+  // The page's CSP allows https: images only.
+  if (url && url.protocol === 'https:') {
+    logo.alt = companyName;
+    logo.addEventListener('error', () => { logo.hidden = true; }, { once: true });
+    logo.src = url.href;
+    logo.hidden = false;
+  }
+}
+
 async function loadCompany() {
   try {
     const c = await api('GET', `/api/v1/companies/${encodeURIComponent(company)}`);
-    companyName = c?.name || company;
+    companyName = (typeof c?.branding?.name === 'string' && c.branding.name) || c?.name || company;
+    applyBranding(c?.branding);
     renderCompany();
     card.dataset.ready = 'true';
   } catch (err) {
