@@ -63,11 +63,13 @@ type fakeServer struct {
 	consent  fakeConsent       // guarded by mu; the customer already shares unless a test says otherwise
 	failing  int               // guarded by mu; non-zero: POST .../consent answers this status
 	branding map[string]string // guarded by mu; the demo company's branding, all "" unless a test says otherwise
+	role     string            // guarded by mu; the signed-in agent's role, "agent" unless a test says otherwise
+	admin    fakeAdmin         // guarded by mu; the company admin routes (fakeadmin_test.go)
 }
 
 func newFakeServer(t *testing.T) *fakeServer {
 	t.Helper()
-	f := &fakeServer{worker: newFakeWorker(), consent: fakeConsent{
+	f := &fakeServer{worker: newFakeWorker(), role: "agent", admin: newFakeAdmin(), consent: fakeConsent{
 		SessionID: "s_joined", Company: map[string]string{"slug": "demo", "name": "Demo Inc."},
 		Agents: []string{"Aiko Tanaka"}, Consented: true, Admitted: true,
 	}}
@@ -174,7 +176,7 @@ func (f *fakeServer) api(w http.ResponseWriter, r *http.Request) {
 	f.record(r, string(b))
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	agent := map[string]any{"id": "a_1", "email": "agent@demo.test", "name": "Aiko Tanaka", "role": "agent", "company": "demo"}
+	agent := map[string]any{"id": "a_1", "email": "agent@demo.test", "name": "Aiko Tanaka", "role": f.role, "company": "demo"}
 	path := strings.TrimPrefix(r.URL.Path, "/api/v1")
 	switch {
 	case r.Method == "POST" && path == "/auth/login":
@@ -233,6 +235,9 @@ func (f *fakeServer) api(w http.ResponseWriter, r *http.Request) {
 	default:
 		if !f.loggedIn {
 			apiError(w, 401, "unauthenticated", "sign in first")
+			return
+		}
+		if f.adminAPI(w, r, path, b) {
 			return
 		}
 		f.sessionsAPI(w, r, path, b)

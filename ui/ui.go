@@ -69,6 +69,7 @@ type file struct {
 //
 //	GET /assets/...               static files, revalidated by ETag
 //	GET /agent/, /agent/s/{id}    the agent console
+//	GET /admin/                   the company admin pages (agents, API keys, settings)
 //	GET /join/{company}           the PIN form for that company
 //	GET /s/{id}                   the customer's live view
 //	GET /embed.js                 the help button for a company's own site
@@ -84,6 +85,8 @@ func Handler() http.Handler {
 	mux.HandleFunc("GET /agent", redirectTo("/agent/"))
 	mux.Handle("GET /agent/{$}", s.page("agent.html", "", nil))
 	mux.Handle("GET /agent/s/{id}", s.page("agent.html", "id", sessionIDPattern))
+	mux.HandleFunc("GET /admin", redirectTo("/admin/"))
+	mux.Handle("GET /admin/{$}", s.page("admin.html", "", nil))
 	mux.Handle("GET /join/{company}", withCSP(joinContentSecurityPolicy, s.page("join.html", "company", companyPattern)))
 	mux.Handle("GET /s/{id}", s.page("customer.html", "id", sessionIDPattern))
 	mux.HandleFunc("GET /assets/", s.serveAsset)

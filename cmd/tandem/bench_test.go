@@ -105,21 +105,21 @@ func startBenchServer(b *testing.B) *benchServer {
 func (s *benchServer) session(b *testing.B, ctx context.Context, path string) (cust, agent *botviewer.Viewer, firstFrame time.Duration) {
 	b.Helper()
 	t0 := time.Now()
-	var sess map[string]string
+	var sess struct{ ID, PIN string }
 	s.post(b, nil, "/api/v1/sessions", `{"start_url":"`+s.page.URL+path+`"}`, benchKey, &sess)
 	var joined map[string]string
 	custJar, _ := cookiejar.New(nil)
-	s.post(b, custJar, "/api/v1/join", `{"company":"demo","pin":"`+sess["pin"]+`"}`, "", &joined)
-	cust = s.dial(b, ctx, custJar, sess["id"], "customer")
+	s.post(b, custJar, "/api/v1/join", `{"company":"demo","pin":"`+sess.PIN+`"}`, "", &joined)
+	cust = s.dial(b, ctx, custJar, sess.ID, "customer")
 	if _, err := cust.WaitPicture(ctx, func(botviewer.Picture) bool { return true }); err != nil {
 		b.Fatal(err)
 	}
 	firstFrame = time.Since(t0)
 	// The agent sees the tab only once the customer agreed.
-	s.post(b, custJar, "/api/v1/sessions/"+sess["id"]+"/consent", "", "", nil)
+	s.post(b, custJar, "/api/v1/sessions/"+sess.ID+"/consent", "", "", nil)
 	agentJar, _ := cookiejar.New(nil)
 	s.post(b, agentJar, "/api/v1/auth/login", `{"email":"agent@demo.test","password":"bench-password"}`, "", nil)
-	agent = s.dial(b, ctx, agentJar, sess["id"], "agent")
+	agent = s.dial(b, ctx, agentJar, sess.ID, "agent")
 	return cust, agent, firstFrame
 }
 
@@ -223,7 +223,7 @@ func centreColour(p botviewer.Picture) string {
 
 // BenchmarkClickToVisible: a Go viewer clicks on a still page through the
 // DataChannel; the time until its decoded video shows the new colour.
-// Reported per role; Chrome's own part is in the browserpool benchmark.
+// Reported per role.
 func BenchmarkClickToVisible(b *testing.B) {
 	s := startBenchServer(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)

@@ -24,6 +24,7 @@ const el = {
   console: $('console'),
   account: $('account'),
   agentName: $('agent-name'),
+  adminLink: $('admin-link'),
   companyName: $('company-name'),
   logout: $('logout'),
   newForm: $('new-form'),
@@ -167,6 +168,7 @@ function signedIn(me) {
   el.console.hidden = false;
   el.account.hidden = false;
   el.agentName.textContent = me.agent?.name || me.agent?.email || '';
+  el.adminLink.hidden = me.agent?.role !== 'admin';
   el.companyName.textContent = me.company?.name || '';
   document.title = t('agent.pageTitle');
   if (!el.startUrl.value) el.startUrl.value = `${location.origin}/demo/`;
