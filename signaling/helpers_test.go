@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
 
 	"github.com/tandem-cobrowse/tandem/pkg/leakcheck"
 	"github.com/tandem-cobrowse/tandem/pkg/protocol"
@@ -20,6 +21,18 @@ import (
 
 // TestMain fails the package if a test left goroutines running.
 func TestMain(m *testing.M) { os.Exit(leakcheck.Run(m)) }
+
+// newHost starts the worker side of session acme/s_1 on worker's
+// connection; it is closed when the test ends (Close is idempotent).
+func newHost(t *testing.T, worker *nats.Conn, peers signaling.Peers) *signaling.Host {
+	t.Helper()
+	h, err := signaling.NewHost(worker, "acme", "s_1", peers, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	return h
+}
 
 // waitFor polls cond until it holds or fails the test after d.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {

@@ -98,11 +98,7 @@ func TestRelayAndHost(t *testing.T) {
 		}
 		return "answer-sdp", nil
 	}
-	h, err := signaling.NewHost(worker, "acme", "s_1", peers, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h = newHost(t, worker, peers)
 
 	r := signaling.NewRelay(gw, zap.NewNop())
 	c := newFakeConn()
@@ -154,11 +150,7 @@ func TestRelayAndHost(t *testing.T) {
 func TestBadMessages(t *testing.T) {
 	gw, worker := startNATS(t)
 	peers := &fakePeers{}
-	h, err := signaling.NewHost(worker, "acme", "s_1", peers, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	newHost(t, worker, peers)
 	c := newFakeConn()
 	done := bridge(context.Background(), signaling.NewRelay(gw, zap.NewNop()), c, viewer("v_1"))
 
@@ -200,11 +192,7 @@ func TestBadMessages(t *testing.T) {
 func TestRateLimit(t *testing.T) {
 	gw, worker := startNATS(t)
 	peers := &fakePeers{}
-	h, err := signaling.NewHost(worker, "acme", "s_1", peers, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	newHost(t, worker, peers)
 	c := newFakeConn()
 	done := bridge(context.Background(), signaling.NewRelay(gw, zap.NewNop()), c, viewer("v_1"))
 	for i := range 200 {
@@ -251,13 +239,9 @@ func TestBridgeBadViewer(t *testing.T) {
 func TestJoinRefused(t *testing.T) {
 	gw, worker := startNATS(t)
 	peers := &fakePeers{joinErr: errors.New("no agents allowed yet")}
-	h, err := signaling.NewHost(worker, "acme", "s_1", peers, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := newHost(t, worker, peers)
 	c := newFakeConn()
-	err = signaling.NewRelay(gw, zap.NewNop()).Bridge(context.Background(), c, viewer("v_1"))
+	err := signaling.NewRelay(gw, zap.NewNop()).Bridge(context.Background(), c, viewer("v_1"))
 	if !errors.Is(err, signaling.ErrJoinRefused) {
 		t.Fatalf("Bridge = %v, want ErrJoinRefused", err)
 	}
@@ -275,11 +259,7 @@ func TestJoinRefused(t *testing.T) {
 func TestDuplicateJoin(t *testing.T) {
 	gw, worker := startNATS(t)
 	peers := &fakePeers{}
-	h, err := signaling.NewHost(worker, "acme", "s_1", peers, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	newHost(t, worker, peers)
 	r := signaling.NewRelay(gw, zap.NewNop())
 	ctx, cancel := context.WithCancel(context.Background())
 	first := newFakeConn()
@@ -304,11 +284,7 @@ func TestNegotiationFailed(t *testing.T) {
 	peers := &fakePeers{offer: func(context.Context, signaling.Viewer, string) (string, error) {
 		return "", errors.New("pion: bad sdp")
 	}}
-	h, err := signaling.NewHost(worker, "acme", "s_1", peers, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	newHost(t, worker, peers)
 	c := newFakeConn()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := bridge(ctx, signaling.NewRelay(gw, zap.NewNop()), c, viewer("v_1"))
@@ -336,11 +312,7 @@ func TestViewersIndependent(t *testing.T) {
 		}
 		return "answer-" + v.ID, nil
 	}
-	h, err := signaling.NewHost(worker, "acme", "s_1", peers, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	newHost(t, worker, peers)
 	r := signaling.NewRelay(gw, zap.NewNop())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -371,11 +343,7 @@ func TestViewersIndependent(t *testing.T) {
 func TestEnd(t *testing.T) {
 	gw, worker := startNATS(t)
 	peers := &fakePeers{}
-	h, err := signaling.NewHost(worker, "acme", "s_1", peers, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := newHost(t, worker, peers)
 	r := signaling.NewRelay(gw, zap.NewNop())
 	a, b := newFakeConn(), newFakeConn()
 	aDone := bridge(context.Background(), r, a, viewer("a"))
@@ -413,10 +381,7 @@ func TestEnd(t *testing.T) {
 func TestCloseAndDisconnect(t *testing.T) {
 	gw, worker := startNATS(t)
 	peers := &fakePeers{}
-	h, err := signaling.NewHost(worker, "acme", "s_1", peers, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := newHost(t, worker, peers)
 	r := signaling.NewRelay(gw, zap.NewNop())
 
 	// A viewer that disconnects is left.
