@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/tandem-cobrowse/tandem/pkg/bus"
 	"github.com/tandem-cobrowse/tandem/pkg/protocol"
 )
 
@@ -28,8 +29,8 @@ var (
 
 // Limits of the values carried in subjects and join headers.
 const (
-	MaxTokenLen = 64  // a company, session, viewer id or role
-	MaxNameLen  = 128 // a display name, in bytes of UTF-8
+	MaxTokenLen = bus.MaxTokenLen // a company, session, viewer id or role
+	MaxNameLen  = 128             // a display name, in bytes of UTF-8
 )
 
 // The join message (docs in doc.go).
@@ -45,18 +46,7 @@ var joinBody = []byte(`{"type":"join"}`)
 // ValidToken reports whether s can be one token of a NATS subject: 1 to
 // MaxTokenLen characters of [A-Za-z0-9_-]. Tokens can therefore never hold
 // the separator "." or the wildcards "*" and ">".
-func ValidToken(s string) bool {
-	if s == "" || len(s) > MaxTokenLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+func ValidToken(s string) bool { return bus.ValidToken(s) }
 
 func validName(s string) bool {
 	if len(s) > MaxNameLen || !utf8.ValidString(s) {

@@ -8,6 +8,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/tandem-cobrowse/tandem/pkg/bus"
 )
 
 // ErrInvalid is returned for an event or argument that breaks a rule (a
@@ -68,18 +70,7 @@ var (
 
 // ValidToken reports whether s can be one token of a NATS subject, as
 // companies and sessions must: 1 to 64 characters of [A-Za-z0-9_-].
-func ValidToken(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+func ValidToken(s string) bool { return bus.ValidToken(s) }
 
 // validate checks an event that Record filled in.
 func (ev *Event) validate() error {

@@ -7,6 +7,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
+	"github.com/tandem-cobrowse/tandem/pkg/bus"
 	"github.com/tandem-cobrowse/tandem/pkg/input"
 	"github.com/tandem-cobrowse/tandem/pkg/media"
 	"github.com/tandem-cobrowse/tandem/pkg/protocol"
@@ -150,7 +151,7 @@ func (s *session) notify(viewerID string, msg []byte) {
 func (w *Worker) handleGate(m *nats.Msg) {
 	var g Gate
 	var rep GateReply
-	if err := json.Unmarshal(m.Data, &g); err != nil || !tokenRE.MatchString(g.Company) || !tokenRE.MatchString(g.SessionID) {
+	if err := json.Unmarshal(m.Data, &g); err != nil || !bus.ValidToken(g.Company) || !bus.ValidToken(g.SessionID) {
 		w.log.Warn("bad gate message")
 		rep.Error = "invalid_request"
 	} else {

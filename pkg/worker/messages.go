@@ -2,8 +2,9 @@ package worker
 
 import (
 	"fmt"
-	"regexp"
 	"time"
+
+	"github.com/tandem-cobrowse/tandem/pkg/bus"
 )
 
 // Subjects and the messages exchanged with gateways over NATS.
@@ -128,10 +129,8 @@ const (
 	RefusedNotAdmitted = "not_admitted" // anyone's input before an agent admitted the customer
 )
 
-var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
 func (r LeaseRequest) validate() error {
-	if !tokenRE.MatchString(r.Company) || !tokenRE.MatchString(r.SessionID) {
+	if !bus.ValidToken(r.Company) || !bus.ValidToken(r.SessionID) {
 		return fmt.Errorf("company and session_id must be 1 to 64 of [A-Za-z0-9_-]")
 	}
 	if r.StartURL == "" {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tandem-cobrowse/tandem/browserpool"
 	"github.com/tandem-cobrowse/tandem/pkg/auth"
+	"github.com/tandem-cobrowse/tandem/pkg/bus"
 	"github.com/tandem-cobrowse/tandem/pkg/rtc"
 )
 
@@ -29,7 +30,7 @@ type Config struct {
 
 // Validate reports settings that cannot work.
 func (c Config) Validate() error {
-	if c.ID != "" && !tokenRE.MatchString(c.ID) {
+	if c.ID != "" && !bus.ValidToken(c.ID) {
 		return fmt.Errorf("worker: id %q must be 1 to 64 of [A-Za-z0-9_-]", c.ID)
 	}
 	if c.MaxSessions < 0 || c.BitrateKbps < 0 || c.IdleTimeout < 0 || c.MaxDuration < 0 || c.LeaveGrace < 0 {
