@@ -20,6 +20,7 @@ import (
 	"github.com/tandem-cobrowse/tandem/pkg/browsertest"
 )
 
+// TANDEM_E2E_SHOTS=dir writes screenshots of the viewers into dir.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	browsertest.Stop()
@@ -243,6 +244,7 @@ func TestEndToEnd(t *testing.T) {
 	browsertest.WaitJS(t, cust, "consent screen", `document.body.dataset.consent === 'asking' && !document.getElementById('consent').hidden`)
 	browsertest.WaitJS(t, cust, "customer's own tab", `document.querySelector('.viewer-stage')?.dataset.state === 'live'`)
 	waitColour(t, cust, "customer", "red")
+	browsertest.Shot(t, cust, os.Getenv("TANDEM_E2E_SHOTS"), "e2e-customer-consent")
 	t.Logf("create → first red frame at the customer: %v", time.Since(created).Round(time.Millisecond))
 
 	// The agent logs in through the console and opens the session before
@@ -280,6 +282,8 @@ func TestEndToEnd(t *testing.T) {
 	lat = append(lat, clickAndTime(t, cust, "red"))
 	waitColour(t, cust, "customer", "blue")
 	waitColour(t, agent, "agent", "blue")
+	browsertest.Shot(t, agent, os.Getenv("TANDEM_E2E_SHOTS"), "e2e-agent-live")
+	browsertest.Shot(t, cust, os.Getenv("TANDEM_E2E_SHOTS"), "e2e-customer-live")
 
 	// The customer types into the remote field.
 	clickAt(t, cust, fmt.Sprintf(remotePointJS, 60, 35))
