@@ -446,6 +446,8 @@ function updateSession(s) {
       role: 'agent',
       onSession: (msg) => renderViewers(msg.viewers),
       onState: (state, reason) => {
+        // Pictures arrive once the gate opened: show that now, not at the next poll.
+        if (state === 'live' && app.current && app.current.id === s.id && ['consent', 'admit'].includes(gateOf(app.current))) pollSession();
         if (state === 'ended' && app.current && app.current.id === s.id && app.current.state !== 'ended') {
           updateSession({ ...app.current, state: 'ended', end_reason: reason });
           refreshList();
