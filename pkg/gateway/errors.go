@@ -42,7 +42,7 @@ func (g *Gateway) handleError(err error, c echo.Context) {
 	case errors.Is(err, tenant.ErrNotFound):
 		ae = errNotFound
 	case errors.Is(err, tenant.ErrInvalid):
-		ae = errorf(http.StatusBadRequest, "invalid_request", trimSentinel(err))
+		ae = errorf(http.StatusBadRequest, "invalid_request", tenant.InvalidReason(err))
 	case errors.Is(err, tenant.ErrExists):
 		ae = errorf(http.StatusConflict, "exists", "it exists already")
 	case errors.As(err, &he):
@@ -79,17 +79,4 @@ func fromEcho(he *echo.HTTPError) *apiError {
 		return errorf(he.Code, "internal", "something went wrong on our side")
 	}
 	return errorf(he.Code, "invalid_request", http.StatusText(he.Code))
-}
-
-// trimSentinel drops the "tenant: invalid" prefix chain so that the message
-// a client sees says only what was wrong with its input.
-func trimSentinel(err error) string {
-	msg := err.Error()
-	const p = "tenant: invalid: "
-	for i := 0; i+len(p) <= len(msg); i++ {
-		if msg[i:i+len(p)] == p {
-			return msg[i+len(p):]
-		}
-	}
-	return msg
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -275,4 +276,16 @@ func purge(ctx context.Context, kv jetstream.KeyValue, key string, rev uint64) e
 		return fmt.Errorf("purge from %s: %w", kv.Bucket(), err)
 	}
 	return nil
+}
+
+// InvalidReason returns what was wrong with the input of an ErrInvalid
+// error, without the operation and sentinel prefixes this package adds
+// (`create agent: tenant: invalid: role "x"` gives `role "x"`), for showing
+// to the client that sent it. Other errors give their whole text.
+func InvalidReason(err error) string {
+	msg := err.Error()
+	if _, after, ok := strings.Cut(msg, ErrInvalid.Error()+": "); ok && errors.Is(err, ErrInvalid) {
+		return after
+	}
+	return msg
 }

@@ -491,3 +491,14 @@ func TestRestartKeepsData(t *testing.T) {
 		t.Errorf("RedeemPIN after restart = %+v, %v; want session %s", got, err, waiting.ID)
 	}
 }
+
+func TestInvalidReason(t *testing.T) {
+	err := fmt.Errorf("create agent: %w", fmt.Errorf("%w: role %q", ErrInvalid, "boss"))
+	if got, want := InvalidReason(err), `role "boss"`; got != want {
+		t.Errorf("InvalidReason(%v) = %q, want %q", err, got, want)
+	}
+	other := errors.New("nats: timeout")
+	if got := InvalidReason(other); got != other.Error() {
+		t.Errorf("InvalidReason(%v) = %q, want the whole text", other, got)
+	}
+}
