@@ -103,6 +103,16 @@ func (p *Pool) allocatorOptions(l *Lease) []chromedp.ExecAllocatorOption {
 		chromedp.Flag("password-store", "basic"),
 		chromedp.Flag("use-mock-keychain", true),
 		chromedp.Flag("force-color-profile", "srgb"),
+		// Scrolling and animations run on the page's main thread, so every
+		// frame the compositor draws is one that the mask script (in that
+		// thread) has measured: nothing moves on the compositor alone
+		// (docs/masking.md).
+		chromedp.Flag("disable-threaded-scrolling", true),
+		// The headless shell does not isolate sites by default: every
+		// cross-site frame gets its own renderer process (SECURITY.md P5),
+		// which is also how the mask reaches cross-origin frames.
+		chromedp.Flag("site-per-process", true),
+		chromedp.Flag("disable-threaded-animation", true),
 		chromedp.WindowSize(p.cfg.Width, p.cfg.Height),
 		// The browser gets only this environment, never Tandem's (which
 		// may hold secrets in TANDEM_* variables).

@@ -371,8 +371,10 @@ func TestBrowserIsIsolatedAndCloseDestroysIt(t *testing.T) {
 				t.Errorf("process %d runs with %s: %s", p, a, joined)
 			}
 		}
-		if strings.Contains(joined, "IsolateOrigins") || strings.Contains(joined, "site-per-process") {
-			t.Errorf("process %d touches site isolation: %s", p, joined)
+		for _, a := range args {
+			if v, ok := strings.CutPrefix(a, "--disable-features="); ok && (strings.Contains(v, "IsolateOrigins") || strings.Contains(v, "SitePerProcess") || strings.Contains(v, "site-per-process")) {
+				t.Errorf("process %d turns site isolation off: %s", p, joined)
+			}
 		}
 		if os.Geteuid() == 0 {
 			if uids := procStatus(t, p, "Uid"); uids == "" || strings.Fields(uids)[0] == "0" || strings.Fields(uids)[1] == "0" {
@@ -391,7 +393,7 @@ func TestBrowserIsIsolatedAndCloseDestroysIt(t *testing.T) {
 		t.Errorf("no renderer among %v", pids)
 	}
 	main := strings.Join(cmdline(pid), " ")
-	for _, want := range []string{"--remote-debugging-pipe", "--user-data-dir=" + l.userDataDir, "--disable-extensions"} {
+	for _, want := range []string{"--remote-debugging-pipe", "--user-data-dir=" + l.userDataDir, "--disable-extensions", "--site-per-process"} {
 		if !strings.Contains(main, want) {
 			t.Errorf("browser command line lacks %s: %s", want, main)
 		}
