@@ -66,6 +66,8 @@ type Lease struct {
 
 	viewSem chan struct{} // serializes SetViewport's CDP calls
 
+	world worldState // the isolated world script (world.go)
+
 	mu      sync.Mutex
 	width   int   // guarded by mu
 	height  int   // guarded by mu
@@ -92,6 +94,7 @@ func newLease(cfg Config, log *zap.Logger) *Lease {
 		height:  cfg.Height,
 		done:    make(chan struct{}),
 		closing: make(chan struct{}),
+		world:   worldState{events: make(chan WorldEvent, worldEvents)},
 	}
 }
 
@@ -149,6 +152,7 @@ func (l *Lease) Close() error {
 func (l *Lease) shutdown() error {
 	close(l.closing)
 	l.finish(ErrLeaseClosed)
+	l.stopWorld()
 	// The group is ours while any member lives (the kernel keeps its id);
 	// kill it before chromedp's own, gentler clean-up runs.
 	pgid := l.PID()
@@ -237,6 +241,8 @@ func (l *Lease) onEvent(ev any) {
 		l.offer(c)
 	case *inspector.EventTargetCrashed:
 		l.crashOnce.Do(func() { close(l.crashed) })
+	default:
+		l.onWorldEvent(ev)
 	}
 }
 

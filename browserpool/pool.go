@@ -51,6 +51,9 @@ type LeaseOptions struct {
 	StartURL string // opened before Lease returns; "" leaves about:blank
 	Width    int    // viewport; 0 means Config.Width; clamped by input.ClampViewport
 	Height   int    // viewport; 0 means Config.Height
+	// World, when set, runs in an isolated world of every document of the
+	// tab from before the start URL loads (world.go).
+	World *World
 }
 
 // PoolStats is a snapshot of the pool for metrics.
@@ -171,7 +174,7 @@ func (p *Pool) Lease(ctx context.Context, o LeaseOptions) (*Lease, error) {
 			return nil, fmt.Errorf("lease browser: %w", err)
 		}
 	}
-	if err := l.begin(ctx, w, h, o.StartURL); err != nil {
+	if err := l.begin(ctx, w, h, o); err != nil {
 		if cerr := l.Close(); cerr != nil {
 			p.log.Warn("close browser after failed lease", zap.Error(cerr))
 		}
@@ -189,12 +192,17 @@ func (p *Pool) Lease(ctx context.Context, o LeaseOptions) (*Lease, error) {
 }
 
 // begin prepares a started browser for its session.
-func (l *Lease) begin(ctx context.Context, w, h int, startURL string) error {
+func (l *Lease) begin(ctx context.Context, w, h int, o LeaseOptions) error {
+	if o.World != nil {
+		if err := l.installWorld(ctx, o.World); err != nil {
+			return err
+		}
+	}
 	if err := l.SetViewport(ctx, w, h); err != nil {
 		return err
 	}
-	if startURL != "" {
-		return l.Navigate(ctx, startURL)
+	if o.StartURL != "" {
+		return l.Navigate(ctx, o.StartURL)
 	}
 	return nil
 }
