@@ -22,6 +22,7 @@ import (
 	"github.com/tandem-cobrowse/tandem/pkg/bus"
 	"github.com/tandem-cobrowse/tandem/pkg/demo"
 	"github.com/tandem-cobrowse/tandem/pkg/gateway"
+	"github.com/tandem-cobrowse/tandem/pkg/mask"
 	"github.com/tandem-cobrowse/tandem/pkg/rtc"
 	"github.com/tandem-cobrowse/tandem/pkg/tenant"
 	"github.com/tandem-cobrowse/tandem/pkg/worker"
@@ -49,6 +50,8 @@ type serveConfig struct {
 	PublicIPs    listFlag
 	ICELoopback  string
 	AdminToken   string
+
+	maskFaults *mask.Faults // tests: faults injected into the worker's mask path
 }
 
 func serveFlags(cfg *serveConfig) *flag.FlagSet {
@@ -179,7 +182,7 @@ func serve(ctx context.Context, cfg serveConfig, log *zap.Logger, stdout io.Writ
 		return fmt.Errorf("webrtc: %w", err)
 	}
 	defer api.Close() //nolint:errcheck
-	wk, err := worker.New(worker.Config{MaxSessions: cfg.MaxSessions}, b.Conn(), pool, api, log)
+	wk, err := worker.New(worker.Config{MaxSessions: cfg.MaxSessions, MaskFaults: cfg.maskFaults}, b.Conn(), pool, api, log)
 	if err != nil {
 		return err
 	}

@@ -42,6 +42,8 @@ const (
 	TypeAgentLeft        = "agent.left"        // details: viewer_id, name
 	TypeConsentGiven     = "consent.given"     // by the customer: agents may now see the tab
 	TypeCustomerAdmitted = "customer.admitted" // by an agent, when the company makes agents admit customers
+	TypeMaskPaused       = "mask.paused"       // by the system: the agents' picture was held; details: reason
+	TypeInputRefused     = "input.refused"     // an agent's event was refused; details: reason, viewer_id; never the input
 )
 
 // Actors without an ID.

@@ -143,7 +143,25 @@ func (g *Gateway) handleEvent(ctx context.Context, ev worker.Event) {
 		if a, ok := viewerAudit(ev); ok {
 			g.record(ctx, a)
 		}
+	case worker.EventMaskPaused:
+		g.record(ctx, audit.Event{Company: ev.Company, Session: ev.SessionID, Time: ev.At, Actor: audit.ActorSystem,
+			Type: audit.TypeMaskPaused, Details: map[string]string{"reason": clip(ev.Reason, 64)}})
+	case worker.EventInputRefused:
+		actor := audit.ActorSystem
+		if id, ok := agentOfViewer(ev.ViewerID); ok {
+			actor = audit.AgentActor(id)
+		}
+		g.record(ctx, audit.Event{Company: ev.Company, Session: ev.SessionID, Time: ev.At, Actor: actor,
+			Type: audit.TypeInputRefused, Details: map[string]string{"reason": clip(ev.Reason, 64), "viewer_id": clip(ev.ViewerID, 64)}})
 	}
+}
+
+// clip bounds a worker-supplied detail.
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 // viewerAudit turns a worker's viewer event into its audit event.

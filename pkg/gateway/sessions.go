@@ -16,6 +16,7 @@ import (
 
 	"github.com/tandem-cobrowse/tandem/pkg/audit"
 	"github.com/tandem-cobrowse/tandem/pkg/auth"
+	"github.com/tandem-cobrowse/tandem/pkg/mask"
 	"github.com/tandem-cobrowse/tandem/pkg/tenant"
 	"github.com/tandem-cobrowse/tandem/pkg/worker"
 )
@@ -143,6 +144,7 @@ func (g *Gateway) lease(ctx context.Context, s tenant.Session) (string, error) {
 	req, _ := json.Marshal(worker.LeaseRequest{
 		Company: s.Company, SessionID: s.ID, StartURL: s.StartURL, JoinBy: s.PINExpiresAt, MustAdmit: s.MustAdmit,
 		IdleTimeout: co.IdleTimeout, MaxDuration: co.MaxSessionLength,
+		Mask: maskPolicy(co.Policy),
 	})
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.LeaseTimeout)
 	defer cancel()
@@ -301,4 +303,17 @@ func (g *Gateway) join(c echo.Context) error {
 		"session_id":   s.ID,
 		"customer_url": g.baseURL(c) + "/s/" + s.ID,
 	})
+}
+
+// maskPolicy is what the worker's mask needs of a company's policy.
+func maskPolicy(p tenant.Policy) mask.Policy {
+	conv := func(in []tenant.ScopedSelector) []mask.Selector {
+		out := make([]mask.Selector, 0, len(in))
+		for _, s := range in {
+			out = append(out, mask.Selector{Selector: s.Selector, URLs: s.URLs})
+		}
+		return out
+	}
+	return mask.Policy{Mask: conv(p.Mask), Unmask: conv(p.Unmask), PrivateByDefault: p.PrivateByDefault,
+		FrameOrigins: p.MaskFrameOrigins}
 }

@@ -202,9 +202,13 @@ func DecodeInput(data []byte) (input.Event, error) {
 // Notice is a message from the worker to one viewer on the "input"
 // DataChannel: a refused event, a control change, the remote viewport.
 type Notice struct {
-	Type    string `json:"type"` // "viewport", "refused"
+	Type    string `json:"type"` // "viewport", "refused", "masking" (to agents), "masks" (to customers)
 	Width   int    `json:"width,omitempty"`
 	Height  int    `json:"height,omitempty"`
 	Reason  string `json:"reason,omitempty"`
 	Message string `json:"message,omitempty"`
+	State   string `json:"state,omitempty"` // masking: "paused" or "active"
+	// Rects are a masks notice's areas the agents cannot see, as
+	// [x, y, width, height] in pixels of a Width×Height picture.
+	Rects [][4]int `json:"rects,omitempty"`
 }

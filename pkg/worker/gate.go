@@ -78,15 +78,14 @@ func (s *session) setGate(g Gate) {
 	}
 }
 
-// offer hands f to the encoder of every role whose gate is open.
+// offer hands f to the customers' encoder if their gate is open, and to the
+// masker, which offers the agents a masked copy if theirs is (masking.go)
+// and keeps the customers' outlines of the masked areas up to date.
 func (s *session) offer(f *media.Frame) {
-	cust, agent := s.gates()
-	if cust {
-		s.enc[RoleCustomer].Offer(f)
+	if cust, _ := s.gates(); cust {
+		s.cust.Offer(f)
 	}
-	if agent {
-		s.enc[RoleAgent].Offer(f)
-	}
+	s.mask.offer(f)
 }
 
 // mayInput says whether v's event may go to the browser, and if not, why.

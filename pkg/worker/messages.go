@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tandem-cobrowse/tandem/pkg/bus"
+	"github.com/tandem-cobrowse/tandem/pkg/mask"
 )
 
 // Subjects and the messages exchanged with gateways over NATS.
@@ -45,6 +46,8 @@ type LeaseRequest struct {
 	// The company's limits; zero means the worker's Config.
 	IdleTimeout time.Duration `json:"idle_timeout,omitempty"`
 	MaxDuration time.Duration `json:"max_duration,omitempty"`
+	// Mask is what the company masks on top of the built-in rules.
+	Mask mask.Policy `json:"mask,omitzero"`
 }
 
 // LeaseReply answers a LeaseRequest.
@@ -100,6 +103,15 @@ type Event struct {
 const (
 	EventViewerJoined = "viewer_joined"
 	EventViewerLeft   = "viewer_left"
+)
+
+// Mask events: the agents' picture was held long enough to tell them
+// (Reason is the mask's hold reason), and an agent's event was refused by
+// the mask guard (Reason "masked_field"; ViewerID is the agent's viewer).
+const (
+	EventMaskPaused    = "mask_paused"
+	EventInputRefused  = "input_refused"
+	RefusedMaskedField = "masked_field"
 )
 
 // Status is a worker's periodic heartbeat.

@@ -84,6 +84,7 @@ func (s *session) Offer(ctx context.Context, v signaling.Viewer, sdp string) (st
 	if old != nil {
 		_ = old.Close()
 	}
+	s.mask.forget(v.ID) // the new peer is told the mask state afresh
 	s.viewersChanged()
 	return answer, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tandem-cobrowse/tandem/browserpool"
 	"github.com/tandem-cobrowse/tandem/pkg/input"
+	"github.com/tandem-cobrowse/tandem/pkg/mask"
 	"github.com/tandem-cobrowse/tandem/pkg/media"
 	"github.com/tandem-cobrowse/tandem/pkg/protocol"
 	"github.com/tandem-cobrowse/tandem/pkg/rtc"
@@ -44,8 +45,17 @@ type viewer struct {
 type queuedInput struct {
 	role     string
 	ev       input.Event
-	viewerID string // of notice
+	viewerID string // who sent ev, or whom notice is for
 	notice   []byte // when set: send this to viewerID instead of dispatching ev
+}
+
+// roleEncoder is what the two roles' encoders have in common; offering a
+// frame is not in it, on purpose (pkg/mask).
+type roleEncoder interface {
+	RequestKeyFrame()
+	SetViewers(n int)
+	Stats() media.RoleStats
+	Run(ctx context.Context) error
 }
 
 // session is one hosted co-browse session: a leased browser, its media
@@ -58,7 +68,10 @@ type session struct {
 	host  *signaling.Host
 	dec   *media.Decoder
 	pool  *media.FramePool
-	enc   map[string]*media.RoleEncoder
+	enc   map[string]roleEncoder // both roles, for what they share
+	cust  *media.RoleEncoder     // the customers': raw frames
+	agent *mask.Encoder          // the agents': only frames masked by pkg/mask
+	mask  *masker
 	track map[string]*webrtc.TrackLocalStaticRTP
 
 	inputs       chan queuedInput
@@ -87,7 +100,7 @@ func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Lo
 		req:      req,
 		log:      log,
 		pool:     media.NewFramePool(),
-		enc:      make(map[string]*media.RoleEncoder, len(roles)),
+		enc:      make(map[string]roleEncoder, len(roles)),
 		track:    make(map[string]*webrtc.TrackLocalStaticRTP, len(roles)),
 		inputs:   make(chan queuedInput, inputQueue),
 		gateWake: make(chan struct{}, 1),
@@ -111,11 +124,24 @@ func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Lo
 			return nil, fmt.Errorf("track for %s: %w", role, err)
 		}
 		s.track[role] = tr
-		s.enc[role] = media.NewRoleEncoder(media.RoleEncoderConfig{Role: role, BitrateKbps: w.cfg.BitrateKbps}, tr, log)
+		cfg := media.RoleEncoderConfig{Role: role, BitrateKbps: w.cfg.BitrateKbps}
+		if role == RoleAgent {
+			s.agent = mask.NewEncoder(cfg, tr, log)
+			s.enc[role] = s.agent
+		} else {
+			s.cust = media.NewRoleEncoder(cfg, tr, log)
+			s.enc[role] = s.cust
+		}
+	}
+	s.mask = newMasker(s, s.agent)
+	script, err := mask.Script(req.Mask)
+	if err != nil {
+		return nil, err
 	}
 	lctx, cancel := context.WithTimeout(ctx, w.cfg.StartTimeout)
 	defer cancel()
-	s.lease, err = w.pool.Lease(lctx, browserpool.LeaseOptions{StartURL: req.StartURL, Width: req.Width, Height: req.Height})
+	s.lease, err = w.pool.Lease(lctx, browserpool.LeaseOptions{StartURL: req.StartURL, Width: req.Width, Height: req.Height,
+		World: &browserpool.World{Name: mask.World, Binding: mask.Binding, Source: script}})
 	if err != nil {
 		return nil, fmt.Errorf("lease browser for session %s: %w", req.SessionID, err)
 	}
@@ -137,6 +163,7 @@ func (s *session) run(parent context.Context) string {
 		g.Go(func() error { return enc.Run(gctx) })
 	}
 	g.Go(func() error { return s.captureLoop(gctx) })
+	g.Go(func() error { return s.mask.run(gctx) })
 	g.Go(func() error { return s.inputLoop(gctx) })
 
 	tick := time.NewTicker(time.Second)
@@ -284,6 +311,9 @@ func (s *session) inputLoop(ctx context.Context) error {
 				s.resize(ctx, in.ev.Width, in.ev.Height)
 				continue
 			}
+			if in.role == RoleAgent && s.maskRefuses(ctx, in) {
+				continue
+			}
 			if err := s.lease.Dispatch(ctx, in.ev); err != nil && ctx.Err() == nil {
 				s.log.Debug("dispatch input", zap.Error(err), zap.String("role", in.role))
 			}
@@ -331,7 +361,7 @@ func (s *session) onInput(v signaling.Viewer, data []byte) {
 	if ev.Kind == input.KindViewport && v.Role != RoleCustomer {
 		return // only the customer's window sizes the remote tab
 	}
-	in := queuedInput{role: v.Role, ev: ev}
+	in := queuedInput{role: v.Role, ev: ev, viewerID: v.ID}
 	if ok, reason := s.mayInput(v, ev); !ok {
 		s.refusedInput.Add(1)
 		in = queuedInput{viewerID: v.ID, notice: s.refusal(v, ev, reason)}

@@ -14,6 +14,7 @@ import (
 	"github.com/tandem-cobrowse/tandem/browserpool"
 	"github.com/tandem-cobrowse/tandem/pkg/auth"
 	"github.com/tandem-cobrowse/tandem/pkg/bus"
+	"github.com/tandem-cobrowse/tandem/pkg/mask"
 	"github.com/tandem-cobrowse/tandem/pkg/rtc"
 )
 
@@ -26,6 +27,7 @@ type Config struct {
 	MaxDuration  time.Duration // end any session after this long; 0 → 4h
 	LeaveGrace   time.Duration // after the last customer left, wait this long for a rejoin; 0 → 30s
 	StartTimeout time.Duration // leasing and opening the start URL; 0 → 20s
+	MaskFaults   *mask.Faults  // tests: faults injected into the mask path; nil in production
 }
 
 // Validate reports settings that cannot work.

@@ -1,0 +1,422 @@
+package mask
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/tandem-cobrowse/tandem/pkg/media"
+)
+
+// Reasons a frame is held.
+const (
+	ReasonNavigating = "navigating" // the top document has not reported yet
+	ReasonUnmeasured = "unmeasured" // the frame is newer than the newest report, or matches none
+	ReasonScriptGone = "script_gone"
+	ReasonError      = "error"
+)
+
+// HoldError says why a frame cannot be masked now; the frame must not reach
+// the agents.
+type HoldError struct {
+	Reason string
+	Detail string
+}
+
+func (e *HoldError) Error() string {
+	if e.Detail == "" {
+		return "mask: hold: " + e.Reason
+	}
+	return "mask: hold: " + e.Reason + ": " + e.Detail
+}
+
+func hold(reason, format string, args ...any) error {
+	return &HoldError{Reason: reason, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Reason returns the hold reason of err: err's own when it is a HoldError,
+// else ReasonError.
+func Reason(err error) string {
+	var h *HoldError
+	if errors.As(err, &h) {
+		return h.Reason
+	}
+	return ReasonError
+}
+
+// Config tunes a Tracker. Zero values mean the defaults.
+type Config struct {
+	// Window is how much older than its stamp a frame's picture may be:
+	// Chromium stamps a screencast frame when the capture reaches the browser
+	// process, after the page painted it. Every layout measured within the
+	// window before the stamp is painted over. 0 means 500ms.
+	Window time.Duration
+	Grow   int     // pixels added around every masked area; 0 means 8
+	Faults *Faults // tests: injected failures
+	// FrameOrigins are origins (scheme://host[:port]) whose frames are
+	// masked whole even when their own script reports.
+	FrameOrigins []string
+}
+
+func (c Config) withDefaults() Config {
+	if c.Window == 0 {
+		c.Window = 500 * time.Millisecond
+	}
+	if c.Grow == 0 {
+		c.Grow = 8
+	}
+	return c
+}
+
+// keepReports bounds a document's history; a frame older than the oldest
+// kept report's window is held.
+const keepReports = 256
+
+// Top is the frame name of the top document in SetContext and Add.
+const Top = ""
+
+// history is the reports of one frame's world: the top document's, or a
+// cross-origin child frame's (which reports for itself).
+type history struct {
+	ctx  int64    // the frame's current world context; 0 none
+	hist []Report // oldest first
+}
+
+func (h *history) push(r Report) {
+	h.hist = append(h.hist, r)
+	if len(h.hist) > keepReports {
+		h.hist = append(h.hist[:0], h.hist[len(h.hist)-keepReports:]...)
+	}
+}
+
+// window returns the reports that may describe a picture painted in
+// [start, stamp]: the one current at start and every later one. It needs
+// the newest report to be no older than stamp.
+func (h *history) window(start, stamp time.Time) ([]Report, error) {
+	n := len(h.hist)
+	switch {
+	case n == 0:
+		return nil, hold(ReasonNavigating, "no report")
+	case h.ctx == 0 && h.hist[n-1].At.Before(stamp):
+		return nil, hold(ReasonNavigating, "the document is gone")
+	case h.hist[n-1].Err != "":
+		return nil, hold(ReasonError, "page: %s", h.hist[n-1].Err)
+	case h.hist[n-1].At.Before(stamp):
+		return nil, hold(ReasonUnmeasured, "newest report %v older than the frame", stamp.Sub(h.hist[n-1].At))
+	}
+	first := 0
+	for i := n - 1; i >= 0; i-- {
+		if !h.hist[i].At.After(start) {
+			first = i
+			break
+		}
+	}
+	if first == 0 && h.hist[0].At.After(start) && n == keepReports {
+		return nil, hold(ReasonUnmeasured, "history too short for the frame")
+	}
+	w := h.hist[first:]
+	for i := range w {
+		if w[i].Err != "" {
+			return nil, hold(ReasonError, "page: %s", w[i].Err)
+		}
+	}
+	return w, nil
+}
+
+// Tracker keeps the reports of the page's mask scripts and plans the mask
+// of each frame. It is safe for concurrent use.
+type Tracker struct {
+	cfg Config
+
+	mu       sync.Mutex
+	top      history             // guarded by mu
+	children map[string]*history // guarded by mu: cross-origin frames by CDP frame id
+	lostAt   time.Time           // guarded by mu: reports were lost (queue full) when this was set
+}
+
+// NewTracker returns a Tracker with no document: every frame is held until
+// SetContext names one and it reports.
+func NewTracker(cfg Config) *Tracker {
+	return &Tracker{cfg: cfg.withDefaults(), children: make(map[string]*history)}
+}
+
+func (t *Tracker) frame(name string, create bool) *history {
+	if name == Top {
+		return &t.top
+	}
+	h := t.children[name]
+	if h == nil && create {
+		h = &history{}
+		t.children[name] = h
+	}
+	return h
+}
+
+// SetContext names the world context of a frame's document (Top, or a
+// child frame's id; ctx 0: none, the document is gone); reports of other
+// contexts are ignored from now on. The history is kept across documents:
+// a frame of the old document that arrives after the new one began is
+// still masked with the old layouts.
+func (t *Tracker) SetContext(frame string, ctx int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.frame(frame, true).ctx = ctx
+}
+
+// Forget drops a child frame that went away.
+func (t *Tracker) Forget(frame string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.children, frame)
+}
+
+// Children returns the child frames that report for themselves.
+func (t *Tracker) Children() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]string, 0, len(t.children))
+	for name := range t.children {
+		out = append(out, name)
+	}
+	return out
+}
+
+// Broken records that a frame's script sent something unusable at at:
+// every picture whose window holds that moment is held.
+func (t *Tracker) Broken(frame string, at time.Time, why string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	h := t.frame(frame, true)
+	r := Report{At: at, Err: why}
+	if n := len(h.hist); n > 0 {
+		r.Doc, r.Seq = h.hist[n-1].Doc, h.hist[n-1].Seq
+	}
+	h.push(r)
+}
+
+// Lost records that reports were dropped before at: frames that may show
+// what those reports said are held.
+func (t *Tracker) Lost(at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if at.After(t.lostAt) {
+		t.lostAt = at
+	}
+}
+
+// Add keeps r if it comes from the frame's current context and reports
+// whether it did. Reports arrive in the page's order.
+func (t *Tracker) Add(frame string, ctx int64, r Report) bool {
+	if t.cfg.Faults.dropping() {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	h := t.frame(frame, false)
+	if h == nil || ctx == 0 || ctx != h.ctx {
+		return false
+	}
+	if n := len(h.hist); n > 0 && r.Doc == h.hist[n-1].Doc && r.Seq <= h.hist[n-1].Seq && h.hist[n-1].Err == "" {
+		return false // an older flush answer after a newer push
+	}
+	h.push(r)
+	return true
+}
+
+// Focus reports whether the newest report says the keyboard focus is in a
+// masked field; true when there is no report (fail closed).
+func (t *Tracker) Focus() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := len(t.top.hist)
+	return n == 0 || t.top.hist[n-1].Focus || t.top.hist[n-1].Err != ""
+}
+
+// Plan returns the areas to paint over, in pixels of a w×h picture with
+// metadata m, or a *HoldError when the frame cannot be masked with certainty
+// (the caller asks the page for fresh reports and tries again, or drops the
+// frame). received is when Tandem read the frame, used when m has no stamp.
+func (t *Tracker) Plan(m media.Meta, w, h int, received time.Time) (rects []image.Rectangle, err error) {
+	if err := t.cfg.Faults.check(); err != nil {
+		return nil, err
+	}
+	if m.DeviceWidth <= 0 || m.DeviceHeight <= 0 || w <= 0 || h <= 0 {
+		return nil, hold(ReasonError, "frame without metadata")
+	}
+	scale := m.PageScaleFactor
+	if scale <= 0 {
+		scale = 1
+	}
+	stamp := m.Timestamp
+	if stamp.IsZero() {
+		stamp = received
+	}
+	// The page measures with millisecond clocks.
+	stamp = stamp.Truncate(time.Millisecond)
+	start := stamp.Add(-t.cfg.Window)
+
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.lostAt.IsZero() && !t.lostAt.Before(start) {
+		return nil, hold(ReasonUnmeasured, "reports were lost")
+	}
+	window, err := t.top.window(start, stamp)
+	if err != nil {
+		return nil, err
+	}
+	matched := false
+	for i := range window {
+		matched = matched || matches(&window[i], m, scale)
+	}
+	if !matched {
+		return nil, hold(ReasonUnmeasured, "no report at the frame's scroll %v,%v size %vx%v scale %v",
+			m.ScrollOffsetX, m.ScrollOffsetY, m.DeviceWidth, m.DeviceHeight, scale)
+	}
+	mp := mapper{m: m, scale: scale, sx: float64(w) / m.DeviceWidth, sy: float64(h) / m.DeviceHeight, w: w, h: h, grow: t.cfg.Grow}
+	add := func(q Rect, here bool) {
+		if q.Bound && !here {
+			return // measured at another scroll: only the matching reports place it
+		}
+		if px, ok := mp.pixels(q); ok {
+			rects = append(rects, px)
+		}
+	}
+	for i := range window {
+		r := &window[i]
+		here := matches(r, m, scale)
+		for _, q := range r.Rects {
+			add(q, here)
+		}
+		for _, op := range r.Opaque {
+			inner, err := t.placeChild(op, start, stamp)
+			if err != nil {
+				return nil, err
+			}
+			if inner == nil {
+				add(op.Rect, here) // cannot be seen into: masked whole
+				continue
+			}
+			for _, q := range inner {
+				add(q, here)
+			}
+		}
+	}
+	return merge(rects), nil
+}
+
+// placeChild returns the masked areas of a cross-origin frame, in the top
+// document's coordinates, from the frame's own reports; nil when the frame
+// is to be masked whole (not tagged, no script, a company-masked origin, or
+// its script failed). A frame whose reports are older than the picture
+// holds it: a fresh report is on its way.
+func (t *Tracker) placeChild(op Opaque, start, stamp time.Time) ([]Rect, error) {
+	if op.Frame == "" {
+		return nil, nil
+	}
+	h := t.children[op.Frame]
+	if h == nil || len(h.hist) == 0 {
+		return nil, nil
+	}
+	window, err := h.window(start, stamp)
+	if err != nil {
+		if Reason(err) == ReasonUnmeasured {
+			return nil, err
+		}
+		return nil, nil
+	}
+	box := op.Content
+	var out []Rect
+	for i := range window {
+		r := &window[i]
+		if t.maskedOrigin(r.Origin) {
+			return nil, nil
+		}
+		inner := slices.Clone(r.Rects)
+		for _, o := range r.Opaque {
+			inner = append(inner, o.Rect) // the child's own children: whole
+		}
+		for _, q := range inner {
+			// Child document → child viewport → the frame's content box.
+			x0 := max(box.X+q.X-r.ScrollX, box.X)
+			y0 := max(box.Y+q.Y-r.ScrollY, box.Y)
+			x1 := min(box.X+q.X-r.ScrollX+q.W, box.X+box.W)
+			y1 := min(box.Y+q.Y-r.ScrollY+q.H, box.Y+box.H)
+			if x1 > x0 && y1 > y0 {
+				out = append(out, Rect{X: x0, Y: y0, W: x1 - x0, H: y1 - y0, Bound: op.Bound})
+			}
+		}
+	}
+	return out, nil
+}
+
+// maskedOrigin says whether the company masks frames of origin whole.
+func (t *Tracker) maskedOrigin(origin string) bool {
+	if origin == "" {
+		return true // a child must say where it is
+	}
+	return slices.Contains(t.cfg.FrameOrigins, origin)
+}
+
+// matches says whether r was measured with the frame's scroll, size and
+// scale, that is whether the frame can show the layout r measured.
+func matches(r *Report, m media.Meta, scale float64) bool {
+	const px = 1.01
+	return math.Abs(r.ScrollX-m.ScrollOffsetX) <= px && math.Abs(r.ScrollY-m.ScrollOffsetY) <= px &&
+		math.Abs(r.Width-m.DeviceWidth) <= px && math.Abs(r.Height-m.DeviceHeight) <= px &&
+		math.Abs(r.Scale-scale) <= 0.01
+}
+
+// mapper maps CSS pixels of the document to pixels of a frame.
+type mapper struct {
+	m      media.Meta
+	scale  float64
+	sx, sy float64
+	w, h   int
+	grow   int
+}
+
+// pixels returns q on the frame, grown and aligned to even pixels (the
+// chroma planes have half the resolution), clipped to the picture.
+func (p mapper) pixels(q Rect) (image.Rectangle, bool) {
+	x0 := (q.X-p.m.ScrollOffsetX)*p.scale*p.sx - float64(p.grow)
+	y0 := ((q.Y-p.m.ScrollOffsetY)*p.scale+p.m.OffsetTop)*p.sy - float64(p.grow)
+	x1 := x0 + q.W*p.scale*p.sx + 2*float64(p.grow)
+	y1 := y0 + q.H*p.scale*p.sy + 2*float64(p.grow)
+	r := image.Rect(evenDown(x0), evenDown(y0), evenUp(x1), evenUp(y1)).Intersect(image.Rect(0, 0, p.w, p.h))
+	return r, !r.Empty()
+}
+
+func evenDown(v float64) int {
+	i := int(math.Floor(v))
+	if i%2 != 0 {
+		i--
+	}
+	return i
+}
+
+func evenUp(v float64) int {
+	i := int(math.Ceil(v))
+	if i%2 != 0 {
+		i++
+	}
+	return i
+}
+
+// merge drops rectangles inside others (many reports repeat the same areas).
+func merge(rs []image.Rectangle) []image.Rectangle {
+	out := rs[:0]
+next:
+	for i, r := range rs {
+		for j, o := range rs {
+			if i != j && r.In(o) && (r != o || j < i) {
+				continue next
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
