@@ -354,8 +354,12 @@ func TestKeysUsedExist(t *testing.T) {
 	}
 	for _, k := range []string{"agent.list.consent", "agent.list.admit", "viewer.waiting.consent", "viewer.waiting.admit",
 		"client.device.phone", "client.device.tablet", "client.device.desktop",
-		"viewer.refusedReason.no_consent", "viewer.refusedReason.not_admitted"} {
+		"viewer.refusedReason.no_consent", "viewer.refusedReason.not_admitted", "viewer.refusedReason.masked_field"} {
 		need[k] = "keys built at run time"
+	}
+	// The worker's reasons for holding the agent's picture (masking paused).
+	for _, r := range []string{"navigating", "unmeasured", "script_gone", "error"} {
+		need["viewer.masking.reason."+r] = "masking reasons"
 	}
 	if len(need) < 50 {
 		t.Fatalf("found only %d keys in use; the scan is broken", len(need))

@@ -3,19 +3,60 @@
 // A Viewer opens the signaling WebSocket of docs/protocol.md, makes one
 // RTCPeerConnection (one recvonly video transceiver, the "input" and
 // "pointer" DataChannels), shows the stream in one <video> with a canvas
-// overlay above it (reserved for cursors and annotations), and hands the
-// visitor's input (input.js) to the DataChannels.
+// overlay above it (the customer's mask outlines now; cursors and
+// annotations later), and hands the visitor's input (input.js) to the
+// DataChannels.
+//
+// Masking: the customer's overlay outlines every area the agent cannot see
+// (the worker's "masks" notices), behind a switch the customer can turn off;
+// the agent's view shows a banner while the worker holds the agent's
+// picture ("masking" notices, state "paused"). Neither side acts on the
+// other side's notice.
 //
 // The state is on the root element and on the video's container
 // (.viewer-stage) as data-state: connecting, live, reconnecting, failed or
-// ended. window.tandemViewer points at the newest
+// ended; the stage also carries data-masking (agent: paused or active) and
+// data-mask-outlines and data-mask-count (customer: on or off, and how many
+// outlines are drawn). window.tandemViewer points at the newest
 // Viewer (its pc, ws and channels) for debugging and tests.
 
 import { t, onLangChange } from './i18n.js';
-import { RemoteInput } from './input.js';
+import { RemoteInput, contentBox } from './input.js';
 
 const MAX_ATTEMPTS = 6; // reconnects in a row before "failed"
 const TOAST_MS = 4000;
+
+const OUTLINES_KEY = 'tandem.maskOutlines'; // "off" once the customer turned the outlines off
+const MAX_MASK_RECTS = 2000; // far more than a page has; the rest of a longer list is not drawn
+// The outlines tell, never hide: a thin two-tone dashed line (blue on
+// white, visible on light and dark pages) and a fill of 8% at most.
+const OUTLINE_FILL = 'rgba(2, 132, 199, 0.08)';
+const OUTLINE_LINE = 'rgba(2, 132, 199, 0.95)';
+const OUTLINE_GAP = 'rgba(255, 255, 255, 0.75)';
+const OUTLINE_WIDTH = 1.5; // CSS px
+const OUTLINE_DASH = 6; // CSS px of each colour
+
+function outlinesWanted() {
+  try {
+    return localStorage.getItem(OUTLINES_KEY) !== 'off';
+  } catch {
+    return true; // storage can be off (private mode, policy): the default
+  }
+}
+
+// parseMasks checks a "masks" notice: the remote viewport it refers to and
+// its [x, y, w, h] rects, in that viewport's pixels. It returns null for a
+// notice it cannot use and drops rects that are not four finite numbers
+// with a positive size.
+function parseMasks(msg) {
+  const { width, height, rects } = msg;
+  if (!(Number.isFinite(width) && width > 0 && Number.isFinite(height) && height > 0 && Array.isArray(rects))) return null;
+  const out = [];
+  for (const r of rects.slice(0, MAX_MASK_RECTS)) {
+    if (Array.isArray(r) && r.length === 4 && r.every((n) => Number.isFinite(n)) && r[2] > 0 && r[3] > 0) out.push(r);
+  }
+  return { width, height, rects: out };
+}
 
 // The browser's candidate has more fields (usernameFragment) than the
 // protocol's decoder accepts; send the three it knows.
@@ -37,10 +78,21 @@ const TEMPLATE = `
     <p class="viewer-status-detail"></p>
     <button type="button" class="btn btn-primary viewer-retry" hidden></button>
   </div>
+  <div class="viewer-masking" role="status" aria-live="polite" hidden>
+    <div>
+      <p class="viewer-masking-title"></p>
+      <p class="viewer-masking-reason"></p>
+    </div>
+  </div>
   <div class="viewer-toast" role="status" aria-live="polite" hidden></div>
 </div>
 <div class="viewer-bar">
   <p class="viewer-hint"></p>
+  <label class="viewer-masks" hidden>
+    <input type="checkbox" class="viewer-masks-toggle">
+    <span class="viewer-masks-swatch" aria-hidden="true"></span>
+    <span class="viewer-masks-label"></span>
+  </label>
   <button type="button" class="btn btn-small viewer-keyboard"></button>
 </div>`;
 
@@ -55,8 +107,9 @@ const TEMPLATE = `
  * onState(state, reason) follows data-state; onSession(msg) gets the
  * server's "state" messages (who is watching). setWaiting(text) says, while
  * the view is connecting, what it waits for (the agent's view gets no
- * picture until the customer agreed).
-
+ * picture until the customer agreed). The customer's outlines of masked
+ * areas follow a switch in the view's bar (setOutlines does the same),
+ * remembered in localStorage; they are on unless the customer turned them off.
  */
 export class Viewer {
   constructor(host, { sessionId, role, onState, onSession } = {}) {
@@ -81,6 +134,11 @@ export class Viewer {
     this.hasFrame = false;
     this.remote = null; // {width, height} of the remote viewport, as last told
     this.waiting = ''; // what a connecting view waits for (setWaiting)
+    this.masks = null; // customer: the connection's last "masks" notice, parsed
+    this.masksSeen = false; // customer: the worker masks (it sent a "masks" notice)
+    this.outlines = role === 'customer' && outlinesWanted();
+    this.masking = ''; // agent: "paused" or "active", as the worker last said; '' before it did
+    this.maskingReason = '';
 
     this.toastTimer = 0;
 
@@ -101,6 +159,23 @@ export class Viewer {
     this.toastEl = q('.viewer-toast');
     this.hint = q('.viewer-hint');
     this.keyboardBtn = q('.viewer-keyboard');
+    this.maskingEl = q('.viewer-masking');
+    this.maskingTitle = q('.viewer-masking-title');
+    this.maskingReasonEl = q('.viewer-masking-reason');
+    this.masksSwitch = q('.viewer-masks');
+    this.masksToggle = q('.viewer-masks-toggle');
+    this.masksLabel = q('.viewer-masks-label');
+    // Each role keeps only its own side of masking.
+    if (role === 'customer') {
+      this.maskingEl.remove();
+      this.maskingEl = null;
+      this.masksToggle.checked = this.outlines;
+      this.stage.dataset.maskOutlines = this.outlines ? 'on' : 'off';
+      this.stage.dataset.maskCount = '0';
+    } else {
+      this.masksSwitch.remove();
+      this.masksSwitch = this.masksToggle = null;
+    }
 
     this.abort = new AbortController();
     this.capture = new RemoteInput({
@@ -115,7 +190,15 @@ export class Viewer {
       signal: this.abort.signal,
     });
     this.retryBtn.addEventListener('click', () => this.start(), { signal: this.abort.signal });
-    this.video.addEventListener('resize', () => this.checkLive(), { signal: this.abort.signal });
+    this.video.addEventListener(
+      'resize',
+      () => {
+        this.checkLive();
+        this.drawOverlay(); // a new picture size moves the letterbox bars
+      },
+      { signal: this.abort.signal },
+    );
+    this.masksToggle?.addEventListener('change', () => this.setOutlines(this.masksToggle.checked), { signal: this.abort.signal });
     this.resizeObserver = new ResizeObserver(() => this.onResize());
     this.resizeObserver.observe(this.stage);
     this.stopLang = onLangChange(() => this.render());
@@ -207,6 +290,13 @@ export class Viewer {
       if (this.ws.readyState <= WebSocket.OPEN) this.ws.close(1000);
       this.ws = null;
     }
+    // What the worker said about masking was about that connection; the
+    // next one tells again as its peer connects.
+    this.masks = null;
+    this.masking = this.maskingReason = '';
+    delete this.stage.dataset.masking;
+    this.drawOverlay();
+    this.renderMasking();
   }
 
   // lost handles a socket or peer that went away without "ended".
@@ -365,7 +455,99 @@ export class Viewer {
       // The gate's reasons have our own words; others come with the worker's.
       const key = `viewer.refusedReason.${msg.reason}`;
       this.toast(t(key) !== key ? t(key) : msg.message || t('viewer.refused'));
+    } else if (msg.type === 'masks' && this.role === 'customer') {
+      const masks = parseMasks(msg);
+      if (!masks) return;
+      this.masks = masks;
+      if (!this.masksSeen) {
+        this.masksSeen = true;
+        this.render();
+      }
+      this.drawOverlay();
+    } else if (msg.type === 'masking' && this.role === 'agent') {
+      // A state a newer worker knows and we do not leaves the banner as it was.
+      if (msg.state !== 'paused' && msg.state !== 'active') return;
+      this.masking = msg.state;
+      this.maskingReason = msg.state === 'paused' && typeof msg.reason === 'string' ? msg.reason : '';
+      this.stage.dataset.masking = msg.state;
+      this.renderMasking();
     }
+  }
+
+  // ---- masking ----
+
+  /** setOutlines turns the customer's outlines of masked areas on or off, and remembers it. */
+  setOutlines(on) {
+    if (this.role !== 'customer') return;
+    this.outlines = !!on;
+    try {
+      localStorage.setItem(OUTLINES_KEY, this.outlines ? 'on' : 'off');
+    } catch {
+      // not remembered; the switch still works for this page
+    }
+    if (this.masksToggle.checked !== this.outlines) this.masksToggle.checked = this.outlines;
+    this.stage.dataset.maskOutlines = this.outlines ? 'on' : 'off';
+    this.drawOverlay();
+  }
+
+  // drawOverlay repaints the overlay canvas. On the customer's view it
+  // outlines each area the agent cannot see, mapped from the remote
+  // viewport through the video's letterboxing (as input.js maps the other
+  // way) and clipped to the picture. The agent's overlay stays empty.
+  drawOverlay() {
+    if (this.role !== 'customer') return;
+    const c = this.overlay;
+    const g = c.getContext('2d');
+    g.setTransform(1, 0, 0, 1, 0, 0);
+    g.clearRect(0, 0, c.width, c.height);
+    let drawn = 0;
+    const m = this.masks;
+    const stage = this.stage.getBoundingClientRect();
+    if (this.outlines && m && m.rects.length && stage.width > 0 && stage.height > 0) {
+      // Before the first frame the notice's size stands for the picture's.
+      const box = contentBox(this.video.getBoundingClientRect(), this.video.videoWidth || m.width, this.video.videoHeight || m.height);
+      if (box) {
+        // Draw in CSS px of the stage; the canvas has devicePixelRatio more.
+        g.setTransform(c.width / stage.width, 0, 0, c.height / stage.height, 0, 0);
+        const left = box.left - stage.left;
+        const top = box.top - stage.top;
+        const sx = box.width / m.width;
+        const sy = box.height / m.height;
+        g.save();
+        g.beginPath();
+        g.rect(left, top, box.width, box.height);
+        g.clip();
+        g.beginPath();
+        for (const [x, y, w, h] of m.rects) g.rect(left + x * sx, top + y * sy, w * sx, h * sy);
+        // One path: where areas overlap the fill still adds up to 8%.
+        g.fillStyle = OUTLINE_FILL;
+        g.fill();
+        g.lineWidth = OUTLINE_WIDTH;
+        g.setLineDash([OUTLINE_DASH, OUTLINE_DASH]);
+        g.strokeStyle = OUTLINE_GAP;
+        g.lineDashOffset = OUTLINE_DASH;
+        g.stroke();
+        g.strokeStyle = OUTLINE_LINE;
+        g.lineDashOffset = 0;
+        g.stroke();
+        g.restore();
+        drawn = m.rects.length;
+      }
+    }
+    this.stage.dataset.maskCount = String(drawn);
+  }
+
+  // renderMasking shows the agent's "masking paused" banner, in the
+  // current language, while the worker holds the picture.
+  renderMasking() {
+    if (!this.maskingEl) return;
+    const s = this.state;
+    this.maskingEl.hidden = this.masking !== 'paused' || s === 'ended' || s === 'failed';
+    this.maskingTitle.textContent = t('viewer.masking.paused');
+    const key = `viewer.masking.reason.${this.maskingReason}`;
+    const why = this.maskingReason && t(key) !== key ? t(key) : '';
+    this.maskingReasonEl.textContent = why;
+    this.maskingReasonEl.hidden = !why;
   }
 
   setRemote(width, height) {
@@ -407,6 +589,12 @@ export class Viewer {
     this.hint.textContent = t('viewer.hint');
     this.keyboardBtn.textContent = t('viewer.keyboard');
     this.video.tabIndex = s === 'live' ? 0 : -1;
+    if (this.masksSwitch) {
+      // Shown once the worker masks: an older one never outlines anything.
+      this.masksSwitch.hidden = !this.masksSeen;
+      this.masksLabel.textContent = t('viewer.masks.outline');
+    }
+    this.renderMasking();
   }
 
   toast(text) {
@@ -438,6 +626,7 @@ export class Viewer {
     const r = this.stage.getBoundingClientRect();
     this.overlay.width = Math.max(1, Math.round(r.width * dpr));
     this.overlay.height = Math.max(1, Math.round(r.height * dpr));
+    this.drawOverlay(); // sizing the canvas cleared it
     this.capture.scheduleViewport();
   }
 }
