@@ -338,3 +338,25 @@ func TestPlanPlacesChildFrames(t *testing.T) {
 		t.Fatalf("masked origin: %v %v, want the frame whole", rects, err)
 	}
 }
+
+// Pulled reports of a still page extend the last one instead of filling the
+// history: a frame waiting through a storm of them is still planned.
+func TestIdenticalReportsConfirmTheLast(t *testing.T) {
+	a := Rect{X: 10, Y: 10, W: 20, H: 20}
+	tr := tracker(report(1, 0, 0, a))
+	for i := range 1000 {
+		if !tr.Add(Top, 1, report(int64(i+2), i+1, 0, a)) {
+			t.Fatal("identical report refused")
+		}
+	}
+	if n := len(tr.top.hist); n != 1 {
+		t.Fatalf("history grew to %d reports", n)
+	}
+	rects, err := tr.Plan(meta(900, 0), 800, 600, time.Time{})
+	if err != nil || len(rects) != 1 {
+		t.Fatalf("plan after confirmations: %v %v", rects, err)
+	}
+	if _, err := tr.Plan(meta(1200, 0), 800, 600, time.Time{}); !Stale(err) {
+		t.Fatalf("a frame newer than the last confirmation: %v, want a stale hold", err)
+	}
+}

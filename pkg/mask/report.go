@@ -47,6 +47,9 @@ type Report struct {
 	Focus    bool     // keyboard focus is in a masked field
 	Err      string   // the page could not measure: hold the agent's picture
 	Received time.Time
+	// Confirmed is set by the Tracker: the time of the newest report that
+	// measured the same; the layout held until then.
+	Confirmed time.Time
 }
 
 // wireReport is the script's JSON.

@@ -25,6 +25,7 @@ const (
 type HoldError struct {
 	Reason string
 	Detail string
+	Stale  bool // a fresh report may settle it: the newest is older than the frame
 }
 
 func (e *HoldError) Error() string {
@@ -36,6 +37,13 @@ func (e *HoldError) Error() string {
 
 func hold(reason, format string, args ...any) error {
 	return &HoldError{Reason: reason, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Stale says whether err holds a frame only because the newest report is
+// older than it: pulling a report settles it.
+func Stale(err error) bool {
+	var h *HoldError
+	return errors.As(err, &h) && h.Stale
 }
 
 // Reason returns the hold reason of err: err's own when it is a HoldError,
@@ -93,6 +101,22 @@ func (h *history) push(r Report) {
 	}
 }
 
+// sameLayout says whether two reports of a document measured the same.
+func sameLayout(a, b *Report) bool {
+	return a.Width == b.Width && a.Height == b.Height && a.ScrollX == b.ScrollX && a.ScrollY == b.ScrollY &&
+		a.Scale == b.Scale && a.Focus == b.Focus && a.Origin == b.Origin && b.Err == "" &&
+		slices.Equal(a.Rects, b.Rects) && slices.Equal(a.Opaque, b.Opaque)
+}
+
+// newest is when the newest report was last known true.
+func (h *history) newest() time.Time {
+	last := &h.hist[len(h.hist)-1]
+	if last.Confirmed.After(last.At) {
+		return last.Confirmed
+	}
+	return last.At
+}
+
 // window returns the reports that may describe a picture painted in
 // [start, stamp]: the one current at start and every later one. It needs
 // the newest report to be no older than stamp.
@@ -101,12 +125,12 @@ func (h *history) window(start, stamp time.Time) ([]Report, error) {
 	switch {
 	case n == 0:
 		return nil, hold(ReasonNavigating, "no report")
-	case h.ctx == 0 && h.hist[n-1].At.Before(stamp):
+	case h.ctx == 0 && h.newest().Before(stamp):
 		return nil, hold(ReasonNavigating, "the document is gone")
 	case h.hist[n-1].Err != "":
 		return nil, hold(ReasonError, "page: %s", h.hist[n-1].Err)
-	case h.hist[n-1].At.Before(stamp):
-		return nil, hold(ReasonUnmeasured, "newest report %v older than the frame", stamp.Sub(h.hist[n-1].At))
+	case h.newest().Before(stamp):
+		return nil, &HoldError{Reason: ReasonUnmeasured, Detail: fmt.Sprintf("newest report %v older than the frame", stamp.Sub(h.newest())), Stale: true}
 	}
 	first := 0
 	for i := n - 1; i >= 0; i-- {
@@ -220,8 +244,17 @@ func (t *Tracker) Add(frame string, ctx int64, r Report) bool {
 	if h == nil || ctx == 0 || ctx != h.ctx {
 		return false
 	}
-	if n := len(h.hist); n > 0 && r.Doc == h.hist[n-1].Doc && r.Seq <= h.hist[n-1].Seq && h.hist[n-1].Err == "" {
-		return false // an older flush answer after a newer push
+	if n := len(h.hist); n > 0 && r.Doc == h.hist[n-1].Doc && h.hist[n-1].Err == "" {
+		last := &h.hist[n-1]
+		if r.Seq <= last.Seq {
+			return false // an older flush answer after a newer push
+		}
+		if sameLayout(last, &r) {
+			// Nothing changed: the last report holds until r's time. Pulled
+			// reports of a still page do not fill the history.
+			last.Seq, last.Confirmed = r.Seq, r.At
+			return true
+		}
 	}
 	h.push(r)
 	return true

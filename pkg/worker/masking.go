@@ -154,11 +154,13 @@ func (m *masker) run(ctx context.Context) error {
 			pending, since = f, time.Now()
 		case now := <-tick.C:
 			m.notify()
-			if pending != nil && now.Sub(since) >= pauseAfter {
-				m.pause(m.lastReason())
-				m.flush(ctx) // keep asking: the page may be back
+			if pending == nil {
+				continue
 			}
-			continue
+			if now.Sub(since) >= pauseAfter {
+				m.pause(m.lastReason())
+			}
+			m.flush(ctx) // keep asking: the page may be back, or settled
 		}
 		if at := m.s.lease.WorldLoss(); !at.IsZero() {
 			m.tr.Lost(at)
@@ -188,10 +190,10 @@ func (m *masker) try(ctx context.Context, f *media.Frame) bool {
 	start := time.Now()
 	rects, err := m.plan(f)
 	if err != nil {
-		m.mu.Lock()
-		m.reason = mask.Reason(err)
-		m.mu.Unlock()
-		m.flush(ctx)
+		m.setReason(mask.Reason(err))
+		if mask.Stale(err) {
+			m.flush(ctx) // a pulled report settles it; other holds are retried each tick
+		}
 		return false
 	}
 	if _, open := m.s.gates(); open {

@@ -91,6 +91,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	h := &harness{nc: b.Conn(), w: w, typed: make(chan string, 64), events: make(chan Event, 64)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, colourPage) })
+	mux.HandleFunc("/mask", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, maskPage) })
 	mux.HandleFunc("/typed", func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case h.typed <- r.URL.Query().Get("v"):
@@ -139,7 +140,12 @@ func (h *harness) lease(t *testing.T, company, id string) LeaseReply {
 // leaseWith asks for a session of r, on the harness's page, joinable for a minute.
 func (h *harness) leaseWith(t *testing.T, r LeaseRequest) LeaseReply {
 	t.Helper()
-	r.StartURL, r.JoinBy = h.page.URL, time.Now().Add(time.Minute)
+	if r.StartURL == "" {
+		r.StartURL = h.page.URL
+	} else if strings.HasPrefix(r.StartURL, "/") {
+		r.StartURL = h.page.URL + r.StartURL
+	}
+	r.JoinBy = time.Now().Add(time.Minute)
 	req, _ := json.Marshal(r)
 	m, err := h.nc.Request(SubjectLease, req, 30*time.Second)
 	if err != nil {
