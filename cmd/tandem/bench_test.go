@@ -38,6 +38,37 @@ html,body{margin:0;height:100%;background:#eee;font:24px sans-serif}
 @keyframes move{from{left:0}to{left:900px}}
 </style></head><body><p>Tandem benchmark page テスト</p><div id="box"></div></body></html>`
 
+// scrollingForm is a long checkout-like form with masked fields all along
+// it, scrolled up and down by script every frame, with rows of card fields
+// added as it goes: the mask's hardest ordinary page.
+const scrollingForm = `<!doctype html><html><head><meta charset="utf-8"><style>
+body{margin:0;font:18px sans-serif;background:#fafafa}
+header{position:sticky;top:0;background:#234;color:#fff;padding:12px}
+label{display:block;margin:24px 40px 4px}
+input{display:block;margin:0 40px;width:400px;height:32px;font-size:18px}
+</style></head><body><header>Checkout — お支払い</header><main id="f"></main><script>
+const f = document.getElementById('f');
+function row(i) {
+  const l = document.createElement('label'); l.textContent = 'Field ' + i;
+  const kinds = ['text', 'password', 'cc-number', 'email', 'cc-csc'];
+  const k = kinds[i % kinds.length];
+  const inp = document.createElement('input');
+  if (k === 'password') inp.type = 'password'; else if (k.startsWith('cc-')) inp.autocomplete = k;
+  inp.value = 'value ' + i;
+  f.append(l, inp);
+}
+for (let i = 0; i < 60; i++) row(i);
+let dir = 1, n = 60;
+function step() {
+  window.scrollBy(0, 12 * dir);
+  if (window.scrollY + innerHeight >= document.body.scrollHeight - 2) dir = -1;
+  if (window.scrollY <= 0) dir = 1;
+  if (Math.random() < 0.05 && n < 400) row(n++);
+  requestAnimationFrame(step);
+}
+requestAnimationFrame(step);
+</script></body></html>`
+
 type benchServer struct {
 	url  string
 	cmd  *exec.Cmd
@@ -93,6 +124,7 @@ func startBenchServer(b *testing.B) *benchServer {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/still", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, togglePage) })
 	mux.HandleFunc("/animated", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, animatedPage) })
+	mux.HandleFunc("/form", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, scrollingForm) })
 	mux.HandleFunc("/typed", func(http.ResponseWriter, *http.Request) {})
 	s.page = httptest.NewServer(mux)
 	b.Cleanup(s.page.Close)
@@ -250,12 +282,17 @@ func BenchmarkClickToVisible(b *testing.B) {
 		if _, err := v.WaitPicture(ctx, func(p botviewer.Picture) bool { return centreColour(p) == want }); err != nil {
 			b.Fatal(err)
 		}
-		lat[who] = append(lat[who], time.Since(t0))
+		seen := time.Since(t0)
+		lat[who] = append(lat[who], seen)
 		colour = want
 		// the other viewer catches up before the next click
 		other := map[bool]*botviewer.Viewer{true: agent, false: cust}[v == cust]
 		if _, err := other.WaitPicture(ctx, func(p botviewer.Picture) bool { return centreColour(p) == want }); err != nil {
 			b.Fatal(err)
+		}
+		if who == "customer" {
+			// The same change, seen by the agent through the mask.
+			lat["agent-behind-customer"] = append(lat["agent-behind-customer"], time.Since(t0)-seen)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -292,6 +329,59 @@ func BenchmarkSessionCPU(b *testing.B) {
 		b.ReportMetric(float64(c1-c0)/secs, "fps-customer")
 		b.ReportMetric(float64(a1-a0)/secs, "fps-agent")
 	}
+}
+
+// BenchmarkMaskScrolling: a session on a form page that scrolls all the
+// time with masked fields all along it, watched by a customer and an agent,
+// for 10 s per iteration: the share of captured frames the mask held back
+// from the agent (the agent saw the previous safe frame instead), the mask's
+// own time per frame, and the frame rate each viewer decoded.
+func BenchmarkMaskScrolling(b *testing.B) {
+	s := startBenchServer(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cust, agent, _ := s.session(b, ctx, "/form")
+	time.Sleep(3 * time.Second) // past the start
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		const window = 10 * time.Second
+		m0 := s.metrics(b)
+		c0, a0 := latestN(cust), latestN(agent)
+		time.Sleep(window)
+		m1 := s.metrics(b)
+		c1, a1 := latestN(cust), latestN(agent)
+		frames := m1["tandem_mask_frames_total"] - m0["tandem_mask_frames_total"]
+		if frames == 0 {
+			b.Fatal("no frame went through the mask")
+		}
+		b.ReportMetric(100*(m1["tandem_mask_held_total"]-m0["tandem_mask_held_total"])/frames, "%frames-held")
+		b.ReportMetric(1000*(m1["tandem_mask_seconds_total"]-m0["tandem_mask_seconds_total"])/frames, "ms-mask/frame")
+		b.ReportMetric(m1["tandem_mask_pauses_total"]-m0["tandem_mask_pauses_total"], "pauses")
+		b.ReportMetric(float64(c1-c0)/window.Seconds(), "fps-customer")
+		b.ReportMetric(float64(a1-a0)/window.Seconds(), "fps-agent")
+	}
+}
+
+// metrics reads serve's unlabelled counters.
+func (s *benchServer) metrics(b *testing.B) map[string]float64 {
+	b.Helper()
+	r, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Body.Close()
+	raw, _ := io.ReadAll(r.Body)
+	out := map[string]float64{}
+	for line := range strings.Lines(string(raw)) {
+		name, val, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(val, 64); err == nil {
+			out[name] = v
+		}
+	}
+	return out
 }
 
 func latestN(v *botviewer.Viewer) int {

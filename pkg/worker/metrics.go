@@ -11,6 +11,18 @@ import (
 type totals struct {
 	captured, decodeErrors, droppedInput, refusedInput uint64
 	roles                                              map[string]media.RoleStats
+	mask                                               maskStats
+}
+
+func (t *totals) addMask(st maskStats) {
+	m := &t.mask
+	m.Frames += st.Frames
+	m.Masked += st.Masked
+	m.Held += st.Held
+	m.Flushes += st.Flushes
+	m.Pauses += st.Pauses
+	m.Refused += st.Refused
+	m.MaskTime += st.MaskTime
 }
 
 func (t *totals) addRole(st media.RoleStats) {
@@ -47,12 +59,20 @@ var (
 	descWarm     = prometheus.NewDesc("tandem_browsers_warm", "Started browsers waiting for a session.", nil, nil)
 	descStarts   = prometheus.NewDesc("tandem_browser_starts_total", "Browser starts, by kind (warm, cold, failed).", []string{"kind"}, nil)
 	descStartS   = prometheus.NewDesc("tandem_browser_last_start_seconds", "How long the latest browser start took.", nil, nil)
+	descMaskF    = prometheus.NewDesc("tandem_mask_frames_total", "Captured frames that went through the agents' mask.", nil, nil)
+	descMaskOK   = prometheus.NewDesc("tandem_mask_masked_total", "Frames masked and safe for the agents.", nil, nil)
+	descMaskHeld = prometheus.NewDesc("tandem_mask_held_total", "Frames the mask could not vouch for: never shown to agents.", nil, nil)
+	descMaskPull = prometheus.NewDesc("tandem_mask_flushes_total", "Reports pulled from pages for frames newer than their reports.", nil, nil)
+	descMaskP    = prometheus.NewDesc("tandem_mask_pauses_total", "Times agents were told masking paused.", nil, nil)
+	descMaskRf   = prometheus.NewDesc("tandem_mask_refused_total", "Agent events refused in masked content.", nil, nil)
+	descMaskS    = prometheus.NewDesc("tandem_mask_seconds_total", "Time spent planning and painting masks.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (w *Worker) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSessions, descCapacity, descViewers, descCaptured, descDecodeEr,
-		descInputDr, descInputRf, descEncoded, descKeys, descDropped, descBytes, descEncodeS, descWarm, descStarts, descStartS} {
+		descInputDr, descInputRf, descEncoded, descKeys, descDropped, descBytes, descEncodeS, descWarm, descStarts, descStartS,
+		descMaskF, descMaskOK, descMaskHeld, descMaskPull, descMaskP, descMaskRf, descMaskS} {
 		ch <- d
 	}
 }
@@ -62,7 +82,7 @@ func (w *Worker) Describe(ch chan<- *prometheus.Desc) {
 func (w *Worker) Collect(ch chan<- prometheus.Metric) {
 	w.mu.Lock()
 	sum := totals{captured: w.done.captured, decodeErrors: w.done.decodeErrors, droppedInput: w.done.droppedInput,
-		refusedInput: w.done.refusedInput}
+		refusedInput: w.done.refusedInput, mask: w.done.mask}
 	for _, st := range w.done.roles {
 		st.Viewers = 0
 		sum.addRole(st)
@@ -96,6 +116,13 @@ func (w *Worker) Collect(ch chan<- prometheus.Metric) {
 		counter(descBytes, float64(st.Bytes), role)
 		counter(descEncodeS, st.EncodeTime.Seconds(), role)
 	}
+	counter(descMaskF, float64(sum.mask.Frames))
+	counter(descMaskOK, float64(sum.mask.Masked))
+	counter(descMaskHeld, float64(sum.mask.Held))
+	counter(descMaskPull, float64(sum.mask.Flushes))
+	counter(descMaskP, float64(sum.mask.Pauses))
+	counter(descMaskRf, float64(sum.mask.Refused))
+	counter(descMaskS, sum.mask.MaskTime.Seconds())
 	st := w.pool.Stats()
 	gauge(descWarm, float64(st.Warm))
 	counter(descStarts, float64(st.WarmStarts), "warm")
@@ -112,5 +139,8 @@ func (s *session) addTo(sum *totals) {
 	sum.refusedInput += uint64(s.refusedInput.Load())
 	for _, role := range roles {
 		sum.addRole(s.enc[role].Stats())
+	}
+	if s.mask != nil {
+		sum.addMask(s.mask.snapshot())
 	}
 }

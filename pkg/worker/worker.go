@@ -252,6 +252,7 @@ func (w *Worker) handleLease(ctx context.Context, m *nats.Msg) {
 		for _, st := range final.roles {
 			w.done.addRole(st)
 		}
+		w.done.addMask(final.mask)
 		w.mu.Unlock()
 		w.publishEvent(Event{Type: "ended", Company: req.Company, SessionID: req.SessionID, Reason: reason})
 		w.publishStatus()
