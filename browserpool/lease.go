@@ -361,6 +361,38 @@ func (l *Lease) SetViewport(ctx context.Context, w, h int) error {
 	if err != nil {
 		return l.callErr(ctx, what, err)
 	}
+	return l.cast(ctx, cctx, w, h)
+}
+
+// Recapture restarts the screencast: Chromium then sends a frame of the
+// page as it is now, also when nothing on it changes. The masker uses it
+// when the last frame it has can never be masked (its reports were lost).
+func (l *Lease) Recapture(ctx context.Context) error {
+	const what = "recapture"
+	if err := l.live(what); err != nil {
+		return err
+	}
+	select {
+	case l.viewSem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("%s: %w", what, ctx.Err())
+	case <-l.done:
+		return fmt.Errorf("%s: %w", what, l.Err())
+	}
+	defer func() { <-l.viewSem }()
+	l.mu.Lock()
+	w, h, casting := l.width, l.height, l.casting
+	l.mu.Unlock()
+	if !casting {
+		return nil
+	}
+	cctx, cancel := l.callCtx(ctx)
+	defer cancel()
+	return l.cast(ctx, cctx, w, h)
+}
+
+// cast (re)starts the screencast at w×h; the caller holds viewSem.
+func (l *Lease) cast(ctx, cctx context.Context, w, h int) error {
 	l.mu.Lock()
 	casting := l.casting
 	l.mu.Unlock()
@@ -371,7 +403,7 @@ func (l *Lease) SetViewport(ctx context.Context, w, h int) error {
 	}
 	quality := int64(l.quality)
 	sendLast := true
-	_, err = chromedp.Call(cctx, page.StartScreencast, page.StartScreencastParams{
+	_, err := chromedp.Call(cctx, page.StartScreencast, page.StartScreencastParams{
 		Format:            page.StartScreencastFormatJpeg,
 		Quality:           &quality,
 		MaxWidth:          int64(w),

@@ -528,3 +528,31 @@ func TestFailedStartLeavesNothing(t *testing.T) {
 		t.Errorf("failed starts left processes %v", pids)
 	}
 }
+
+// A still page sends no frames; Recapture makes Chromium send one of the
+// page as it is.
+func TestRecaptureSendsAFrameOfAStillPage(t *testing.T) {
+	l := lease(t, LeaseOptions{StartURL: solidPage(red)})
+	waitFrame(t, l, "the page's red", isColour(red))
+	// Drain until the page has been quiet for a while.
+	for quiet := time.NewTimer(time.Second); ; {
+		select {
+		case <-l.Frames():
+			quiet.Reset(time.Second)
+			continue
+		case <-quiet.C:
+		}
+		break
+	}
+	asked := time.Now()
+	if err := l.Recapture(context.Background()); err != nil {
+		t.Fatalf("Recapture: %v", err)
+	}
+	f := waitFrame(t, l, "red again", isColour(red))
+	if f.Received.Before(asked) {
+		t.Fatalf("the frame was received before Recapture was asked")
+	}
+	if f.Meta.DeviceWidth != 1280 || f.Meta.DeviceHeight != 720 {
+		t.Errorf("Meta = %+v after Recapture, want the same 1280x720 device", f.Meta)
+	}
+}

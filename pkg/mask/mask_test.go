@@ -204,8 +204,26 @@ func TestFaults(t *testing.T) {
 		t.Fatal("a report was kept while reports are dropped")
 	}
 	f.SetDropReports(false)
-	if _, err := tr.Plan(meta(0, 0), 800, 600, time.Time{}); err != nil {
+	tr.Add(Top, 1, report(3, 700, 0))
+	// The dropped report leaves a gap: a frame whose window holds it may
+	// show what it said.
+	_, err := tr.Plan(meta(400, 0), 800, 600, time.Time{})
+	wantHold(t, err, ReasonUnmeasured)
+	if _, err := tr.Plan(meta(650, 0), 800, 600, time.Time{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// While the viewport changes size Chromium may send a picture of the old
+// size with the new metadata: it is held, not stretched.
+func TestPlanHoldsMisshapenPictures(t *testing.T) {
+	tr := tracker(report(1, 0, 0, Rect{X: 700, Y: 10, W: 90, H: 20}), report(2, 20, 0))
+	_, err := tr.Plan(meta(10, 0), 779, 600, time.Time{})
+	wantHold(t, err, ReasonUnmeasured)
+	for _, size := range [][2]int{{800, 600}, {400, 300}, {640, 480}, {1280, 960}} {
+		if _, err := tr.Plan(meta(10, 0), size[0], size[1], time.Time{}); err != nil {
+			t.Fatalf("%v: %v", size, err)
+		}
 	}
 }
 
@@ -327,6 +345,13 @@ func TestPlanPlacesChildFrames(t *testing.T) {
 	// A child whose newest report is older than the picture holds it.
 	_, err = tr.Plan(meta(4, 0), 800, 600, time.Time{})
 	wantHold(t, err, ReasonUnmeasured)
+	// So does one whose newest report is older than when the picture was
+	// received: the browser may have put a newer surface of the frame in it.
+	_, err = tr.Plan(meta(0, 0), 800, 600, t0.Add(4*time.Millisecond))
+	wantHold(t, err, ReasonUnmeasured)
+	if _, err := tr.Plan(meta(0, 0), 800, 600, t0.Add(3*time.Millisecond)); err != nil {
+		t.Fatalf("a child report as new as the picture's arrival: %v", err)
+	}
 	// A company-masked origin stays whole.
 	tr2 := NewTracker(Config{FrameOrigins: []string{"https://pay.example"}})
 	tr2.SetContext(Top, 1)

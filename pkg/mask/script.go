@@ -15,8 +15,9 @@ const (
 	Binding = "__tandemMaskReport"
 )
 
-// FlushExpression, evaluated in the world, measures now and returns the
-// report as a JSON string ("" when the script is not there).
+// FlushExpression, evaluated in the world, measures now, sends the report
+// through the binding (behind every report sent before it) and returns it as
+// a JSON string ("" when the script is not there).
 const FlushExpression = `globalThis.__tandemMask ? globalThis.__tandemMask.flush() : ""`
 
 // GuardExpression returns the expression that, evaluated in the world just

@@ -11,6 +11,8 @@
 // - While any animation runs, every animation frame is measured.
 // - The worker pulls a fresh measurement (flush) whenever it holds a frame
 //   newer than the newest report; a change nobody announced is caught then.
+//   Pulled reports travel the binding too, so every report reaches the
+//   worker in the order the page made it.
 // - Rectangles are in document coordinates (client rect + the root scroll
 //   at measurement) so that root scrolling needs no new report; elements
 //   under position fixed or sticky are marked "bound": valid only at the
@@ -390,14 +392,19 @@
 
   Object.defineProperty(globalThis, '__tandemMask', {
     value: Object.freeze({
-      // flush measures now and returns the report; the worker calls it.
+      // flush measures now, sends the report like any other and returns
+      // it; the worker calls it. The report must travel the binding: an
+      // answer to the worker's call could overtake reports sent before it,
+      // and the worker would take a history with a gap for a whole one.
       flush() {
         const rep = safeMeasure();
         if (!rep.err) {
           lastKey = json([rep.w, rep.h, rep.sx, rep.sy, rep.scale, rep.r, rep.o, rep.f, rep.err]);
         }
+        const out = json(rep);
+        if (reporter && typeof send === 'function') send(out);
         if (runningAnimations()) startFrames();
-        return json(rep);
+        return out;
       },
       // tag records a cross-origin frame's CDP frame id on its element.
       tag(el, id) {

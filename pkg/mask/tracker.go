@@ -236,6 +236,9 @@ func (t *Tracker) Lost(at time.Time) {
 // whether it did. Reports arrive in the page's order.
 func (t *Tracker) Add(frame string, ctx int64, r Report) bool {
 	if t.cfg.Faults.dropping() {
+		// A lost report leaves a gap in the history: frames that may show
+		// what it said are held, as for reports lost on the way.
+		t.Lost(r.At)
 		return false
 	}
 	t.mu.Lock()
@@ -272,13 +275,20 @@ func (t *Tracker) Focus() bool {
 // Plan returns the areas to paint over, in pixels of a w×h picture with
 // metadata m, or a *HoldError when the frame cannot be masked with certainty
 // (the caller asks the page for fresh reports and tries again, or drops the
-// frame). received is when Tandem read the frame, used when m has no stamp.
+// frame). received is when Tandem read the frame, used when m has no stamp,
+// and as the time of the cross-origin frames' content (see placeChild).
 func (t *Tracker) Plan(m media.Meta, w, h int, received time.Time) (rects []image.Rectangle, err error) {
 	if err := t.cfg.Faults.check(); err != nil {
 		return nil, err
 	}
 	if m.DeviceWidth <= 0 || m.DeviceHeight <= 0 || w <= 0 || h <= 0 {
 		return nil, hold(ReasonError, "frame without metadata")
+	}
+	if !sameShape(m, w, h) {
+		// While the viewport changes size Chromium may send a picture of the
+		// old size with the new metadata: its pixels are not where the
+		// metadata says.
+		return nil, hold(ReasonUnmeasured, "a %dx%d picture for a %vx%v viewport", w, h, m.DeviceWidth, m.DeviceHeight)
 	}
 	scale := m.PageScaleFactor
 	if scale <= 0 {
@@ -325,7 +335,7 @@ func (t *Tracker) Plan(m media.Meta, w, h int, received time.Time) (rects []imag
 			add(q, here)
 		}
 		for _, op := range r.Opaque {
-			inner, err := t.placeChild(op, start, stamp)
+			inner, err := t.placeChild(op, start, latest(stamp, received.Truncate(time.Millisecond)))
 			if err != nil {
 				return nil, err
 			}
@@ -341,12 +351,26 @@ func (t *Tracker) Plan(m media.Meta, w, h int, received time.Time) (rects []imag
 	return merge(rects), nil
 }
 
+// latest returns the later of a and b.
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
 // placeChild returns the masked areas of a cross-origin frame, in the top
 // document's coordinates, from the frame's own reports; nil when the frame
 // is to be masked whole (not tagged, no script, a company-masked origin, or
-// its script failed). A frame whose reports are older than the picture
-// holds it: a fresh report is on its way.
-func (t *Tracker) placeChild(op Opaque, start, stamp time.Time) ([]Rect, error) {
+// its script failed). A frame whose reports are older than upto holds the
+// picture: a fresh report is on its way.
+//
+// upto is the later of the picture's stamp and when Tandem received it: a
+// cross-origin frame renders in its own process, and the browser puts its
+// newest surface into the picture when it copies it, which can be after
+// the top document's stamp (a leak at a frame's edge showed it). The
+// copy is done by the time Tandem has the picture.
+func (t *Tracker) placeChild(op Opaque, start, upto time.Time) ([]Rect, error) {
 	if op.Frame == "" {
 		return nil, nil
 	}
@@ -354,7 +378,7 @@ func (t *Tracker) placeChild(op Opaque, start, stamp time.Time) ([]Rect, error) 
 	if h == nil || len(h.hist) == 0 {
 		return nil, nil
 	}
-	window, err := h.window(start, stamp)
+	window, err := h.window(start, upto)
 	if err != nil {
 		if Reason(err) == ReasonUnmeasured {
 			return nil, err
@@ -392,6 +416,13 @@ func (t *Tracker) maskedOrigin(origin string) bool {
 		return true // a child must say where it is
 	}
 	return slices.Contains(t.cfg.FrameOrigins, origin)
+}
+
+// sameShape says whether a w×h picture is the device area of m scaled
+// evenly (the screencast keeps the aspect ratio, to a pixel of rounding).
+func sameShape(m media.Meta, w, h int) bool {
+	sx, sy := float64(w)/m.DeviceWidth, float64(h)/m.DeviceHeight
+	return math.Abs(m.DeviceWidth*sy-float64(w)) <= 1.5 && math.Abs(m.DeviceHeight*sx-float64(h)) <= 1.5
 }
 
 // matches says whether r was measured with the frame's scroll, size and

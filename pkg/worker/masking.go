@@ -32,6 +32,8 @@ const (
 	pauseAfter   = 250 * time.Millisecond // a frame waited this long: masking is paused
 	maskTick     = 100 * time.Millisecond // retries, pause checks and notices
 	flushTimeout = 2 * time.Second
+	// recaptureEvery spaces the fresh frames asked for while paused.
+	recaptureEvery = time.Second
 )
 
 // maskStats counts what the masker did.
@@ -57,6 +59,9 @@ type masker struct {
 	flushed chan []flushResult // cap 1
 	flying  atomic.Bool        // a flush is under way
 
+	capturing  atomic.Bool // a recapture is under way
+	recaptured time.Time   // owned by run: when the last recapture was asked
+
 	mu        sync.Mutex
 	stats     maskStats         // guarded by mu
 	paused    bool              // guarded by mu
@@ -68,14 +73,13 @@ type masker struct {
 	rectsVer  int64             // guarded by mu: bumped when rects change
 	sentState map[string]int64  // guarded by mu: per agent viewer, the stateVer it was told
 	sentRects map[string]int64  // guarded by mu: per customer viewer, the rectsVer it was told
+	sentView  map[string][2]int // guarded by mu: per viewer, the viewport size it was told
 }
 
 type flushResult struct {
 	frame   string
-	ctx     int64
 	payload string
 	err     error
-	at      time.Time
 }
 
 func newMasker(s *session, enc *mask.Encoder) *masker {
@@ -89,6 +93,7 @@ func newMasker(s *session, enc *mask.Encoder) *masker {
 		flushed:   make(chan []flushResult, 1),
 		sentState: make(map[string]int64),
 		sentRects: make(map[string]int64),
+		sentView:  make(map[string][2]int),
 	}
 }
 
@@ -148,10 +153,15 @@ func (m *masker) run(ctx context.Context) error {
 		case f := <-m.frames:
 			m.count(func(st *maskStats) { st.Frames++ })
 			if pending != nil {
+				// Still unresolved: the wait goes on from the first frame
+				// that could not be masked, so a failing mask path pauses
+				// however fast frames come.
 				pending.Release()
 				m.count(func(st *maskStats) { st.Held++ })
+			} else {
+				since = time.Now()
 			}
-			pending, since = f, time.Now()
+			pending = f
 		case now := <-tick.C:
 			m.notify()
 			if pending == nil {
@@ -159,6 +169,7 @@ func (m *masker) run(ctx context.Context) error {
 			}
 			if now.Sub(since) >= pauseAfter {
 				m.pause(m.lastReason())
+				m.recapture(ctx, now)
 			}
 			m.flush(ctx) // keep asking: the page may be back, or settled
 		}
@@ -173,6 +184,24 @@ func (m *masker) run(ctx context.Context) error {
 			pending = nil
 		}
 	}
+}
+
+// recapture asks Chromium for a fresh frame, at most once per
+// recaptureEvery: the frame that waits may never be masked (reports of its
+// time were lost), and a still page sends no other.
+func (m *masker) recapture(ctx context.Context, now time.Time) {
+	if now.Sub(m.recaptured) < recaptureEvery || !m.capturing.CompareAndSwap(false, true) {
+		return
+	}
+	m.recaptured = now
+	go func() {
+		defer m.capturing.Store(false)
+		rctx, cancel := context.WithTimeout(ctx, flushTimeout)
+		defer cancel()
+		if err := m.s.lease.Recapture(rctx); err != nil {
+			m.log.Debug("recapture", zap.Error(err))
+		}
+	}()
 }
 
 func (m *masker) lastReason() string {
@@ -285,8 +314,8 @@ func (m *masker) flush(ctx context.Context) {
 		var wg sync.WaitGroup
 		for i, frame := range frames {
 			wg.Go(func() {
-				id, payload, err := m.s.lease.EvalWorld(fctx, frame, mask.FlushExpression)
-				results[i] = flushResult{frame: frame, ctx: id, payload: payload, err: err, at: time.Now()}
+				_, payload, err := m.s.lease.EvalWorld(fctx, frame, mask.FlushExpression)
+				results[i] = flushResult{frame: frame, payload: payload, err: err}
 			})
 		}
 		wg.Wait()
@@ -313,7 +342,9 @@ func (m *masker) onFlush(results []flushResult) {
 		case r.payload == "":
 			m.setReason(mask.ReasonScriptGone)
 		default:
-			m.addReport(r.frame, r.ctx, r.payload, r.at)
+			// The report itself comes through the world's events, in the
+			// page's order: taking the answer here could let it overtake
+			// reports still on their way, and Add would refuse them as old.
 		}
 	}
 }
@@ -342,16 +373,18 @@ func (m *masker) pause(reason string) {
 	m.notify()
 }
 
-// notify sends each viewer what it has not been told yet: agents the
-// masking state, customers the masked areas. A viewer whose channel is not
-// open yet is told on a later tick.
+// notify sends each viewer what it has not been told yet: the viewport's
+// size, agents the masking state, customers the masked areas. A viewer
+// whose channel is not open yet is told on a later tick.
 func (m *masker) notify() {
 	type out struct {
 		id  string
 		ver int64
 		msg []byte
 	}
-	var agents, customers []out
+	var agents, customers, sized []out
+	rw, rh := m.s.lease.Viewport()
+	view := protocol.Encode(protocol.Notice{Type: "viewport", Width: rw, Height: rh})
 	m.s.mu.Lock()
 	m.mu.Lock()
 	state := protocol.Notice{Type: "masking", State: "active"}
@@ -362,6 +395,9 @@ func (m *masker) notify() {
 	for id, vw := range m.s.viewers {
 		if vw.peer == nil {
 			continue
+		}
+		if m.sentView[id] != [2]int{rw, rh} {
+			sized = append(sized, out{id: id, msg: view})
 		}
 		switch vw.v.Role {
 		case RoleAgent:
@@ -379,12 +415,19 @@ func (m *masker) notify() {
 	}
 	m.mu.Unlock()
 	peers := map[string]func([]byte) error{}
-	for _, o := range append(slices.Clone(agents), customers...) {
+	for _, o := range slices.Concat(sized, agents, customers) {
 		if vw := m.s.viewers[o.id]; vw != nil && vw.peer != nil {
 			peers[o.id] = vw.peer.Send
 		}
 	}
 	m.s.mu.Unlock()
+	for _, o := range sized {
+		if send := peers[o.id]; send != nil && send(o.msg) == nil {
+			m.mu.Lock()
+			m.sentView[o.id] = [2]int{rw, rh}
+			m.mu.Unlock()
+		}
+	}
 	for _, o := range agents {
 		if send := peers[o.id]; send != nil && send(o.msg) == nil {
 			m.mu.Lock()
@@ -406,6 +449,7 @@ func (m *masker) forget(viewerID string) {
 	m.mu.Lock()
 	delete(m.sentState, viewerID)
 	delete(m.sentRects, viewerID)
+	delete(m.sentView, viewerID)
 	m.mu.Unlock()
 }
 

@@ -330,25 +330,7 @@ func (s *session) resize(ctx context.Context, w, h int) {
 		s.log.Warn("resize viewport", zap.Error(err))
 		return
 	}
-	s.broadcast(protocol.Encode(protocol.Notice{Type: "viewport", Width: w, Height: h}))
-}
-
-func (s *session) broadcast(msg []byte) {
-	for _, p := range s.peers() {
-		_ = p.Send(msg) // a viewer whose channel is not open yet gets the size from the video
-	}
-}
-
-func (s *session) peers() []*rtc.Peer {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]*rtc.Peer, 0, len(s.viewers))
-	for _, v := range s.viewers {
-		if v.peer != nil {
-			out = append(out, v.peer)
-		}
-	}
-	return out
+	s.mask.notify() // every viewer is told the new size, a late one on a later tick
 }
 
 // onInput runs on pion's DataChannel goroutine: decode, check, queue.

@@ -322,6 +322,13 @@ func TestCustomerViewportResizesTab(t *testing.T) {
 	if sawAgentSize {
 		t.Error("the agent's viewport request resized the tab")
 	}
+	// Every viewer is told the size, also one that joins after the resize.
+	late := h.join(ctx, t, "acme", "s_resize", RoleAgent)
+	for _, v := range []*botviewer.Viewer{customer, agent, late} {
+		waitFor(ctx, t, "the viewport notice", func() bool {
+			return strings.Contains(strings.Join(v.Notices(), ""), `"type":"viewport","width":640,"height":480`)
+		})
+	}
 }
 
 func TestEndRequestEndsSessionAndFreesBrowser(t *testing.T) {
