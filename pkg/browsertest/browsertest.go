@@ -137,9 +137,14 @@ func need(t testing.TB) {
 // page's errors; the test fails on any that allow does not excuse.
 func NewTab(t testing.TB, w, h int64, mobile bool) (context.Context, *PageErrors) {
 	t.Helper()
+	return openTab(t, w, h, mobile, 90*time.Second)
+}
+
+func openTab(t testing.TB, w, h int64, mobile bool, life time.Duration) (context.Context, *PageErrors) {
+	t.Helper()
 	need(t)
 	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext())
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(ctx, life)
 	t.Cleanup(func() {
 		cancelTimeout()
 		cancel()
