@@ -3,6 +3,7 @@ package browserpool
 import (
 	"context"
 	"fmt"
+	"unicode/utf8"
 
 	cdpinput "github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
@@ -104,6 +105,13 @@ func keyParams(ev input.Event) cdpinput.DispatchKeyEventParams {
 		p.UnmodifiedText = ev.Text
 	default:
 		p.Type = cdpinput.DispatchKeyEventTypeRawKeyDown
+		if utf8.RuneCountInString(ev.Key) == 1 {
+			// A character key with Alt or Ctrl types nothing, but Blink
+			// finds accesskeys (Alt+key) in a keyDown, by the key's
+			// unmodified text.
+			p.Type = cdpinput.DispatchKeyEventTypeKeyDown
+			p.UnmodifiedText = ev.Key
+		}
 	}
 	return p
 }

@@ -151,8 +151,15 @@ func (g *Gateway) handleEvent(ctx context.Context, ev worker.Event) {
 		if id, ok := agentOfViewer(ev.ViewerID); ok {
 			actor = audit.AgentActor(id)
 		}
+		details := map[string]string{"reason": clip(ev.Reason, 64), "viewer_id": clip(ev.ViewerID, 64)}
+		if ev.Selector != "" {
+			details["selector"] = clip(ev.Selector, 200)
+		}
+		if ev.Method != "" {
+			details["method"] = clip(ev.Method, 64)
+		}
 		g.record(ctx, audit.Event{Company: ev.Company, Session: ev.SessionID, Time: ev.At, Actor: actor,
-			Type: audit.TypeInputRefused, Details: map[string]string{"reason": clip(ev.Reason, 64), "viewer_id": clip(ev.ViewerID, 64)}})
+			Type: audit.TypeInputRefused, Details: details})
 	}
 }
 

@@ -4,10 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tandem-cobrowse/tandem/pkg/audit"
+	"github.com/tandem-cobrowse/tandem/pkg/block"
+	"github.com/tandem-cobrowse/tandem/pkg/mask"
 	"github.com/tandem-cobrowse/tandem/pkg/tenant"
+	"github.com/tandem-cobrowse/tandem/pkg/worker"
 )
 
 // A company admin stores the company's masking, blocking and URL rules;
@@ -69,4 +74,48 @@ func TestCompanyPolicySettings(t *testing.T) {
 		}
 	}
 	e.wantUnchanged(t, before)
+}
+
+// The company's blocking rules reach the worker with the lease, and a
+// worker's blocked-input event becomes an audit event naming the agent,
+// the selector and the method.
+func TestBlockPolicyReachesTheWorkerAndRefusalsAreAudited(t *testing.T) {
+	e := newEnv(t, true)
+	e.runGateway(t)
+	e.addAgent(t, "acme", "boss@acme.test", tenant.RoleAdmin)
+	boss := e.loginAs(t, "boss@acme.test", password)
+	if r := e.do(t, boss, "PATCH", "/api/v1/company", `{"policy":{"block":[{"selector":"#buy","urls":["https://shop.example/*"]}],
+		"block_mode":"allowlist","allow":[{"selector":".help"}]}}`, nil); r.Status != 200 {
+		t.Fatalf("PATCH policy = %d %s", r.Status, r.Body)
+	}
+	agent, agentID := e.agentID(t, "acme")
+	r := e.do(t, agent, "POST", "/api/v1/sessions", `{"start_url":"https://shop.example/cart"}`, nil)
+	if r.Status != 201 {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	id := r.json(t)["id"].(string)
+	lease := <-e.leases
+	want := block.Policy{Block: []mask.Selector{{Selector: "#buy", URLs: []string{"https://shop.example/*"}}},
+		Allow: []mask.Selector{{Selector: ".help"}}, Allowlist: true}
+	if d := cmp.Diff(want, lease.Block); d != "" {
+		t.Fatalf("lease's block policy (-want +got):\n%s", d)
+	}
+
+	e.g.handleEvent(context.Background(), worker.Event{Type: worker.EventInputRefused, Company: "acme", SessionID: id,
+		ViewerID: agentID + "-v1", Role: worker.RoleAgent, Reason: worker.RefusedBlocked,
+		Selector: "#buy", Method: "implicit submission", At: time.Now()})
+	events, err := e.audit.List(context.Background(), "acme", id, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range events {
+		if ev.Type == audit.TypeInputRefused {
+			if ev.Details["selector"] != "#buy" || ev.Details["method"] != "implicit submission" || ev.Details["reason"] != "blocked" ||
+				ev.Actor != audit.AgentActor(agentID) {
+				t.Fatalf("audit event %+v lacks the agent, selector, method or reason", ev)
+			}
+			return
+		}
+	}
+	t.Fatalf("no input.refused audit event in %+v", events)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tandem-cobrowse/tandem/pkg/audit"
 	"github.com/tandem-cobrowse/tandem/pkg/auth"
+	"github.com/tandem-cobrowse/tandem/pkg/block"
 	"github.com/tandem-cobrowse/tandem/pkg/mask"
 	"github.com/tandem-cobrowse/tandem/pkg/tenant"
 	"github.com/tandem-cobrowse/tandem/pkg/worker"
@@ -144,7 +145,7 @@ func (g *Gateway) lease(ctx context.Context, s tenant.Session) (string, error) {
 	req, _ := json.Marshal(worker.LeaseRequest{
 		Company: s.Company, SessionID: s.ID, StartURL: s.StartURL, JoinBy: s.PINExpiresAt, MustAdmit: s.MustAdmit,
 		IdleTimeout: co.IdleTimeout, MaxDuration: co.MaxSessionLength,
-		Mask: maskPolicy(co.Policy),
+		Mask: maskPolicy(co.Policy), Block: blockPolicy(co.Policy),
 	})
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.LeaseTimeout)
 	defer cancel()
@@ -307,13 +308,19 @@ func (g *Gateway) join(c echo.Context) error {
 
 // maskPolicy is what the worker's mask needs of a company's policy.
 func maskPolicy(p tenant.Policy) mask.Policy {
-	conv := func(in []tenant.ScopedSelector) []mask.Selector {
-		out := make([]mask.Selector, 0, len(in))
-		for _, s := range in {
-			out = append(out, mask.Selector{Selector: s.Selector, URLs: s.URLs})
-		}
-		return out
-	}
-	return mask.Policy{Mask: conv(p.Mask), Unmask: conv(p.Unmask), PrivateByDefault: p.PrivateByDefault,
+	return mask.Policy{Mask: selectors(p.Mask), Unmask: selectors(p.Unmask), PrivateByDefault: p.PrivateByDefault,
 		FrameOrigins: p.MaskFrameOrigins}
+}
+
+// blockPolicy is what the company's policy blocks, for the worker.
+func blockPolicy(p tenant.Policy) block.Policy {
+	return block.Policy{Block: selectors(p.Block), Allow: selectors(p.Allow), Allowlist: p.BlockMode == "allowlist"}
+}
+
+func selectors(in []tenant.ScopedSelector) []mask.Selector {
+	out := make([]mask.Selector, 0, len(in))
+	for _, s := range in {
+		out = append(out, mask.Selector{Selector: s.Selector, URLs: s.URLs})
+	}
+	return out
 }

@@ -411,6 +411,11 @@
         tags.set(el, String(id));
         report();
       },
+      // frameTag returns the frame id tagged on a frame element, or ''
+      // (the blocking guard asks a tagged frame in turn).
+      frameTag(el) {
+        return tagOf(el);
+      },
       // guard answers, before an agent's event is dispatched, whether it
       // must be refused: a key while the focus or the selection is in
       // masked content (typing, pasting, copying). Before a mouse press it

@@ -112,6 +112,7 @@ func (s *session) mayInput(v signaling.Viewer, ev input.Event) (ok bool, reason 
 var refusalMessages = map[string]string{
 	RefusedNoConsent:   "The customer has not agreed to share the tab yet.",
 	RefusedNotAdmitted: "The customer has not been let in yet.",
+	RefusedBlocked:     "This element is blocked for agents.",
 }
 
 // refusal returns the notice to send v for a held-back event, or nil when v

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tandem-cobrowse/tandem/pkg/block"
 	"github.com/tandem-cobrowse/tandem/pkg/bus"
 	"github.com/tandem-cobrowse/tandem/pkg/mask"
 )
@@ -48,6 +49,8 @@ type LeaseRequest struct {
 	MaxDuration time.Duration `json:"max_duration,omitempty"`
 	// Mask is what the company masks on top of the built-in rules.
 	Mask mask.Policy `json:"mask,omitzero"`
+	// Block is what agents may not activate, on top of the built-in rule.
+	Block block.Policy `json:"block,omitzero"`
 }
 
 // LeaseReply answers a LeaseRequest.
@@ -95,6 +98,8 @@ type Event struct {
 	ViewerID  string    `json:"viewer_id,omitempty"` // of a viewer event
 	Role      string    `json:"role,omitempty"`      // of a viewer event: RoleCustomer or RoleAgent
 	Name      string    `json:"name,omitempty"`      // of a viewer event: the viewer's display name
+	Selector  string    `json:"selector,omitempty"`  // of a blocked input: what blocked it
+	Method    string    `json:"method,omitempty"`    // of a blocked input: how it would have activated it
 	At        time.Time `json:"at"`
 }
 

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tandem-cobrowse/tandem/browserpool"
+	"github.com/tandem-cobrowse/tandem/pkg/block"
 	"github.com/tandem-cobrowse/tandem/pkg/input"
 	"github.com/tandem-cobrowse/tandem/pkg/mask"
 	"github.com/tandem-cobrowse/tandem/pkg/media"
@@ -75,6 +76,7 @@ type session struct {
 	track map[string]*webrtc.TrackLocalStaticRTP
 
 	inputs       chan queuedInput
+	blocks       blockState    // owned by inputLoop (blocking.go)
 	gateWake     chan struct{} // cap 1: a gate opened; captureLoop offers the newest frame (gate.go)
 	droppedInput atomic.Int64
 	refusedInput atomic.Int64
@@ -103,6 +105,7 @@ func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Lo
 		enc:      make(map[string]roleEncoder, len(roles)),
 		track:    make(map[string]*webrtc.TrackLocalStaticRTP, len(roles)),
 		inputs:   make(chan queuedInput, inputQueue),
+		blocks:   blockState{downs: map[string]bool{}, audited: map[string]time.Time{}},
 		gateWake: make(chan struct{}, 1),
 		ended:    make(chan struct{}),
 		viewers:  make(map[string]*viewer),
@@ -138,6 +141,13 @@ func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Lo
 	if err != nil {
 		return nil, err
 	}
+	blockScript, err := block.Script(req.Block)
+	if err != nil {
+		return nil, err
+	}
+	// One isolated world runs both: the block script finds cross-origin
+	// frames through the mask script's tags.
+	script += "\n" + blockScript
 	lctx, cancel := context.WithTimeout(ctx, w.cfg.StartTimeout)
 	defer cancel()
 	s.lease, err = w.pool.Lease(lctx, browserpool.LeaseOptions{StartURL: req.StartURL, Width: req.Width, Height: req.Height,
@@ -311,11 +321,12 @@ func (s *session) inputLoop(ctx context.Context) error {
 				s.resize(ctx, in.ev.Width, in.ev.Height)
 				continue
 			}
-			if in.role == RoleAgent && s.maskRefuses(ctx, in) {
+			if in.role != RoleAgent {
+				s.dispatch(ctx, in)
 				continue
 			}
-			if err := s.lease.Dispatch(ctx, in.ev); err != nil && ctx.Err() == nil {
-				s.log.Debug("dispatch input", zap.Error(err), zap.String("role", in.role))
+			if !s.maskRefuses(ctx, in) {
+				s.dispatchAgent(ctx, in)
 			}
 		}
 	}

@@ -70,6 +70,7 @@ type harness struct {
 	page   *httptest.Server
 	typed  chan string
 	events chan Event
+	buys   chan string // the shop's buy endpoint: how each purchase came (blocking_test.go)
 }
 
 func newHarness(t *testing.T, cfg Config) *harness {
@@ -88,7 +89,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{nc: b.Conn(), w: w, typed: make(chan string, 64), events: make(chan Event, 64)}
+	h := &harness{nc: b.Conn(), w: w, typed: make(chan string, 64), events: make(chan Event, 64), buys: make(chan string, 64)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, colourPage) })
 	mux.HandleFunc("/mask", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, maskPage) })
@@ -98,6 +99,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 		default:
 		}
 	})
+	h.shopRoutes(mux)
 	h.page = httptest.NewServer(mux)
 	sub, err := b.Conn().Subscribe(SubjectEventsAll, func(m *nats.Msg) {
 		var ev Event
