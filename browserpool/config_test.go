@@ -156,6 +156,10 @@ func TestKeyParams(t *testing.T) {
 			cdpinput.DispatchKeyEventParams{Type: "keyDown", Key: "a", Code: "KeyA", WindowsVirtualKeyCode: 65, NativeVirtualKeyCode: 65, Text: "a", UnmodifiedText: "a"}},
 		{"raw", input.Event{Kind: input.KindKey, Action: input.ActionDown, Key: "ArrowLeft", Code: "ArrowLeft", KeyCode: 37, Modifiers: input.ModCtrl},
 			cdpinput.DispatchKeyEventParams{Type: "rawKeyDown", Key: "ArrowLeft", Code: "ArrowLeft", WindowsVirtualKeyCode: 37, NativeVirtualKeyCode: 37, Modifiers: 2}},
+		{"ctrl shortcut", input.Event{Kind: input.KindKey, Action: input.ActionDown, Key: "a", Code: "KeyA", KeyCode: 65, Modifiers: input.ModCtrl},
+			cdpinput.DispatchKeyEventParams{Type: "rawKeyDown", Key: "a", Code: "KeyA", WindowsVirtualKeyCode: 65, NativeVirtualKeyCode: 65, Modifiers: 2}},
+		{"accesskey", input.Event{Kind: input.KindKey, Action: input.ActionDown, Key: "b", Code: "KeyB", KeyCode: 66, Modifiers: input.ModAlt},
+			cdpinput.DispatchKeyEventParams{Type: "keyDown", Key: "b", Code: "KeyB", WindowsVirtualKeyCode: 66, NativeVirtualKeyCode: 66, Modifiers: 1, UnmodifiedText: "b"}},
 		{"up", input.Event{Kind: input.KindKey, Action: input.ActionUp, Key: "a", Code: "KeyA", KeyCode: 65, Text: "a"},
 			cdpinput.DispatchKeyEventParams{Type: "keyUp", Key: "a", Code: "KeyA", WindowsVirtualKeyCode: 65, NativeVirtualKeyCode: 65}},
 	}

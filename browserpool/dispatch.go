@@ -105,10 +105,10 @@ func keyParams(ev input.Event) cdpinput.DispatchKeyEventParams {
 		p.UnmodifiedText = ev.Text
 	default:
 		p.Type = cdpinput.DispatchKeyEventTypeRawKeyDown
-		if utf8.RuneCountInString(ev.Key) == 1 {
-			// A character key with Alt or Ctrl types nothing, but Blink
-			// finds accesskeys (Alt+key) in a keyDown, by the key's
-			// unmodified text.
+		if ev.Modifiers&(input.ModCtrl|input.ModMeta) == 0 && ev.Modifiers&input.ModAlt != 0 && utf8.RuneCountInString(ev.Key) == 1 {
+			// Alt+character types nothing, but Blink finds accesskeys in
+			// a keyDown, by the key's unmodified text. (Ctrl shortcuts
+			// stay rawKeyDown: Blink's editing bindings look there.)
 			p.Type = cdpinput.DispatchKeyEventTypeKeyDown
 			p.UnmodifiedText = ev.Key
 		}
