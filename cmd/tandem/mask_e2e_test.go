@@ -87,7 +87,7 @@ func openCanarySession(t *testing.T, s *server, startURL string) canarySession {
 	sess := s.api(t, "POST", "/api/v1/sessions", string(body))
 	id, pin := sess["id"].(string), sess["pin"].(string)
 
-	cust, _ := browsertest.NewLongTab(t, canaryCustW, canaryCustH, 15*time.Minute)
+	cust, _ := browsertest.NewLongTab(t, canaryCustW, canaryCustH, 20*time.Minute)
 	browsertest.Run(t, cust, "open join page", chromedp.Navigate(sess["join_url"].(string)))
 	browsertest.Run(t, cust, "type PIN", chromedp.SendKeys("#pin", pin), chromedp.Click("#join-submit"))
 	browsertest.WaitJS(t, cust, "consent screen", `document.body.dataset.consent === 'asking' && !document.getElementById('consent').hidden`)
@@ -95,7 +95,7 @@ func openCanarySession(t *testing.T, s *server, startURL string) canarySession {
 	browsertest.WaitJS(t, cust, "sharing", `document.body.dataset.consent === 'sharing' && document.querySelector('.viewer-stage')?.dataset.state === 'live'`)
 
 	// The console about as wide as the picture: no scaling up to composite.
-	agent, _ := browsertest.NewLongTab(t, 1024, 720, 15*time.Minute)
+	agent, _ := browsertest.NewLongTab(t, 1024, 720, 20*time.Minute)
 	browsertest.Run(t, agent, "open console", chromedp.Navigate(s.URL+"/agent/"))
 	browsertest.Run(t, agent, "log in",
 		chromedp.SendKeys("#login-email", "agent@demo.test"),
@@ -230,7 +230,7 @@ func TestMaskCanaryVideo(t *testing.T) {
 	site.Navigate(site.FormURL())
 	site.WaitEvent(t, "the form", func(e canary.Event) bool { return e.Name == "load" && e.Page == "form" })
 	// The rest of the frames on the form, however long this machine takes.
-	runUntil("form", canaryRunFrames, 6*time.Minute)
+	runUntil("form", canaryRunFrames, 10*time.Minute)
 	agent := agentScan.Stop(t)
 	cust = custScan.Stop(t)
 	t.Logf("customer on the form: %v", cust)

@@ -99,8 +99,8 @@ func TestPlanCoversEveryLayoutOfTheWindow(t *testing.T) {
 	b := Rect{X: 400, Y: 10, W: 20, H: 20}
 	c := Rect{X: 700, Y: 500, W: 20, H: 20}
 	tr := tracker(
-		report(1, -2000, 0, c), // long before: replaced by a, not in the frame's window
-		report(2, -600, 0, a),  // current at the window's start (frame at 0 - 500 ms)
+		report(1, -3000, 0, c), // long before: replaced by a, not in the frame's window
+		report(2, -1100, 0, a), // current at the window's start (frame at 0 - 1 s)
 		report(3, -100, 0, b),  // moved during the window
 		report(4, 5, 0, b),
 	)
@@ -204,13 +204,42 @@ func TestFaults(t *testing.T) {
 		t.Fatal("a report was kept while reports are dropped")
 	}
 	f.SetDropReports(false)
-	tr.Add(Top, 1, report(3, 700, 0))
+	tr.Add(Top, 1, report(3, 1200, 0))
 	// The dropped report leaves a gap: a frame whose window holds it may
 	// show what it said.
-	_, err := tr.Plan(meta(400, 0), 800, 600, time.Time{})
+	_, err := tr.Plan(meta(900, 0), 800, 600, time.Time{})
 	wantHold(t, err, ReasonUnmeasured)
-	if _, err := tr.Plan(meta(650, 0), 800, 600, time.Time{}); err != nil {
+	if _, err := tr.Plan(meta(1100, 0), 800, 600, time.Time{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The picture may be newer than its stamp (up to when it was received) and,
+// on a slow machine, older than the window: both ends widen.
+func TestPlanCoversFromTheLagToTheArrival(t *testing.T) {
+	a := Rect{X: 10, Y: 10, W: 20, H: 20}
+	b := Rect{X: 400, Y: 10, W: 20, H: 20}
+	tr := tracker(report(1, -1500, 0, a), report(2, -1200, 0), report(3, 20, 0))
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	_, err := tr.Plan(meta(0, 0), 800, 600, at(30))
+	wantHold(t, err, ReasonUnmeasured)
+	if !Stale(err) {
+		t.Fatalf("a report older than the frame's arrival: %v, want a stale hold", err)
+	}
+	tr.Add(Top, 1, report(4, 35, 0, b))
+	rects, err := tr.Plan(meta(0, 0), 800, 600, at(30))
+	if err != nil || fmt.Sprint(rects) != "[(392,2)-(428,38)]" {
+		t.Fatalf("rects %v, %v: want the layout measured before the arrival", rects, err)
+	}
+	// Received 400 ms after its stamp: the picture may be 1.6 s old.
+	rects, err = tr.Plan(meta(0, 0), 800, 600, at(400))
+	if err == nil {
+		t.Fatalf("planned %v with no report after the arrival", rects)
+	}
+	tr.Add(Top, 1, report(5, 410, 0, b))
+	rects, err = tr.Plan(meta(0, 0), 800, 600, at(400))
+	if err != nil || !strings.Contains(fmt.Sprint(rects), "(2,2)-(38,38)") {
+		t.Fatalf("rects %v, %v: want the layout of 1.5 s before the stamp too", rects, err)
 	}
 }
 

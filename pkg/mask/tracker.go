@@ -58,10 +58,12 @@ func Reason(err error) string {
 
 // Config tunes a Tracker. Zero values mean the defaults.
 type Config struct {
-	// Window is how much older than its stamp a frame's picture may be:
-	// Chromium stamps a screencast frame when the capture reaches the browser
-	// process, after the page painted it. Every layout measured within the
-	// window before the stamp is painted over. 0 means 500ms.
+	// Window is how much older than its stamp a frame's picture may be, at
+	// least: Chromium stamps a screencast frame when the capture reaches the
+	// browser process, after the page painted it. Every layout measured
+	// within the window before the stamp is painted over. A frame that took
+	// longer from its stamp to Tandem (a loaded machine) gets lagFactor
+	// times that delay. 0 means 1s.
 	Window time.Duration
 	Grow   int     // pixels added around every masked area; 0 means 8
 	Faults *Faults // tests: injected failures
@@ -72,7 +74,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.Window == 0 {
-		c.Window = 500 * time.Millisecond
+		c.Window = time.Second
 	}
 	if c.Grow == 0 {
 		c.Grow = 8
@@ -82,7 +84,12 @@ func (c Config) withDefaults() Config {
 
 // keepReports bounds a document's history; a frame older than the oldest
 // kept report's window is held.
-const keepReports = 256
+const keepReports = 1024
+
+// lagFactor scales a frame's delay from its stamp to Tandem into how much
+// older than its stamp its picture may be: a machine slow to bring the
+// frame here was slow to capture it too.
+const lagFactor = 4
 
 // Top is the frame name of the top document in SetContext and Add.
 const Top = ""
@@ -300,14 +307,24 @@ func (t *Tracker) Plan(m media.Meta, w, h int, received time.Time) (rects []imag
 	}
 	// The page measures with millisecond clocks.
 	stamp = stamp.Truncate(time.Millisecond)
-	start := stamp.Add(-t.cfg.Window)
+	// The picture may be older than its stamp (the window), and newer: the
+	// browser copies the surface after stamping it, and on a loaded machine
+	// a later paint can be in the copy. Every layout from the window's
+	// start up to when Tandem received the frame is painted over.
+	upto := stamp
+	back := t.cfg.Window
+	if !received.IsZero() {
+		upto = latest(stamp, received.Truncate(time.Millisecond))
+		back = max(back, lagFactor*upto.Sub(stamp))
+	}
+	start := stamp.Add(-back)
 
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !t.lostAt.IsZero() && !t.lostAt.Before(start) {
 		return nil, hold(ReasonUnmeasured, "reports were lost")
 	}
-	window, err := t.top.window(start, stamp)
+	window, err := t.top.window(start, upto)
 	if err != nil {
 		return nil, err
 	}
@@ -335,7 +352,7 @@ func (t *Tracker) Plan(m media.Meta, w, h int, received time.Time) (rects []imag
 			add(q, here)
 		}
 		for _, op := range r.Opaque {
-			inner, err := t.placeChild(op, start, latest(stamp, received.Truncate(time.Millisecond)))
+			inner, err := t.placeChild(op, start, upto)
 			if err != nil {
 				return nil, err
 			}
@@ -368,8 +385,8 @@ func latest(a, b time.Time) time.Time {
 // upto is the later of the picture's stamp and when Tandem received it: a
 // cross-origin frame renders in its own process, and the browser puts its
 // newest surface into the picture when it copies it, which can be after
-// the top document's stamp (a leak at a frame's edge showed it). The
-// copy is done by the time Tandem has the picture.
+// the top document's stamp (a leak at a frame's edge showed it). The copy
+// is done by the time Tandem has the picture.
 func (t *Tracker) placeChild(op Opaque, start, upto time.Time) ([]Rect, error) {
 	if op.Frame == "" {
 		return nil, nil
