@@ -339,21 +339,15 @@ func (l *Lease) live(what string) error {
 func (l *Lease) SetViewport(ctx context.Context, w, h int) error {
 	const what = "set viewport"
 	w, h = input.ClampViewport(w, h)
-	if err := l.live(what); err != nil {
+	release, err := l.holdView(ctx, what)
+	if err != nil {
 		return err
 	}
-	select {
-	case l.viewSem <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("%s: %w", what, ctx.Err())
-	case <-l.done:
-		return fmt.Errorf("%s: %w", what, l.Err())
-	}
-	defer func() { <-l.viewSem }()
+	defer release()
 
 	cctx, cancel := l.callCtx(ctx)
 	defer cancel()
-	_, err := chromedp.Call(cctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
+	_, err = chromedp.Call(cctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
 		Width:             int64(w),
 		Height:            int64(h),
 		DeviceScaleFactor: 1,
@@ -368,18 +362,11 @@ func (l *Lease) SetViewport(ctx context.Context, w, h int) error {
 // page as it is now, also when nothing on it changes. The masker uses it
 // when the last frame it has can never be masked (its reports were lost).
 func (l *Lease) Recapture(ctx context.Context) error {
-	const what = "recapture"
-	if err := l.live(what); err != nil {
+	release, err := l.holdView(ctx, "recapture")
+	if err != nil {
 		return err
 	}
-	select {
-	case l.viewSem <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("%s: %w", what, ctx.Err())
-	case <-l.done:
-		return fmt.Errorf("%s: %w", what, l.Err())
-	}
-	defer func() { <-l.viewSem }()
+	defer release()
 	l.mu.Lock()
 	w, h, casting := l.width, l.height, l.casting
 	l.mu.Unlock()
@@ -389,6 +376,22 @@ func (l *Lease) Recapture(ctx context.Context) error {
 	cctx, cancel := l.callCtx(ctx)
 	defer cancel()
 	return l.cast(ctx, cctx, w, h)
+}
+
+// holdView waits for the viewport and screencast to be free; release
+// frees them.
+func (l *Lease) holdView(ctx context.Context, what string) (release func(), err error) {
+	if err := l.live(what); err != nil {
+		return nil, err
+	}
+	select {
+	case l.viewSem <- struct{}{}:
+		return func() { <-l.viewSem }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%s: %w", what, ctx.Err())
+	case <-l.done:
+		return nil, fmt.Errorf("%s: %w", what, l.Err())
+	}
 }
 
 // cast (re)starts the screencast at w×h; the caller holds viewSem.

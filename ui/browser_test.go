@@ -9,23 +9,13 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tandem-cobrowse/tandem/pkg/browsertest"
-	"github.com/tandem-cobrowse/tandem/pkg/leakcheck"
 )
 
 var shotsDir = flag.String("ui.shots", "", "write PNG screenshots of the pages into this directory")
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	os.Exit(leakcheck.Run(&stopBrowserAfter{m}))
-}
-
-// stopBrowserAfter stops the shared browser after the tests, before the
-// goroutine check.
-type stopBrowserAfter struct{ m *testing.M }
-
-func (s *stopBrowserAfter) Run() int {
-	defer browsertest.Stop()
-	return s.m.Run()
+	os.Exit(browsertest.Main(m))
 }
 
 // The pages' tests use the shared browser of pkg/browsertest through these.

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/tandem-cobrowse/tandem/pkg/browsertest"
+	"github.com/tandem-cobrowse/tandem/pkg/mask"
 )
 
 // TANDEM_E2E_SHOTS=dir writes screenshots of the viewers into dir.
@@ -121,14 +122,21 @@ func startServe(t *testing.T) (*server, *httptest.Server) {
 	})
 	page := httptest.NewServer(mux)
 	t.Cleanup(page.Close)
+	serveFor(t, s, nil)
+	return s, page
+}
 
+// serveFor runs serve in-process for s, with faults injected into the
+// worker's mask path (nil: none), until the test ends.
+func serveFor(t *testing.T, s *server, faults *mask.Faults) {
+	t.Helper()
 	data, err := os.MkdirTemp("", "tandem-e2e-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(data) })
 	cfg := serveConfig{Addr: "127.0.0.1:0", Data: data, Demo: true, DemoPassword: e2ePassword, DemoAPIKey: e2eKey,
-		LogLevel: "warn", ICELoopback: "auto"}
+		LogLevel: "warn", ICELoopback: "auto", maskFaults: faults}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	ready := make(chan string, 1)
@@ -148,7 +156,6 @@ func startServe(t *testing.T) (*server, *httptest.Server) {
 			t.Errorf("serve returned %v", err)
 		}
 	})
-	return s, page
 }
 
 func (s *server) api(t *testing.T, method, path, body string) map[string]any {

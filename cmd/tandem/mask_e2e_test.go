@@ -4,15 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/tandem-cobrowse/tandem/pkg/browsertest"
 	"github.com/tandem-cobrowse/tandem/pkg/canary"
@@ -37,37 +33,12 @@ const (
 	canaryCustW2, canaryCustH2 = 880, 600
 )
 
-// startCanaryServe is startServe with faults injected into the worker's
-// mask path (nil: none).
+// startCanaryServe is startServe without the test page, with faults
+// injected into the worker's mask path (nil: none).
 func startCanaryServe(t *testing.T, faults *mask.Faults) *server {
 	t.Helper()
 	s := &server{done: make(chan error, 1)}
-	data, err := os.MkdirTemp("", "tandem-mask-e2e-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(data) })
-	cfg := serveConfig{Addr: "127.0.0.1:0", Data: data, Demo: true, DemoPassword: e2ePassword, DemoAPIKey: e2eKey,
-		LogLevel: "warn", ICELoopback: "auto", maskFaults: faults}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	ready := make(chan string, 1)
-	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	go func() { s.done <- serve(ctx, cfg, log, io.Discard, ready) }()
-	select {
-	case addr := <-ready:
-		s.URL = "http://" + addr
-	case err := <-s.done:
-		t.Fatalf("serve: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("serve did not start")
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-s.done; err != nil {
-			t.Errorf("serve returned %v", err)
-		}
-	})
+	serveFor(t, s, faults)
 	return s
 }
 

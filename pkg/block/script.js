@@ -14,23 +14,17 @@
   const BLOCK = '[data-tandem-block]';
   const ALLOW = '[data-tandem-allow]';
 
-  function globToRegExp(glob) {
-    const esc = glob.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*');
-    return new RegExp('^' + esc + '$');
-  }
-  function compile(rules) {
-    return (rules || []).map((r) => ({ selector: r.selector, urls: (r.urls || []).map(globToRegExp) }));
-  }
-  const blockRules = compile(CONFIG.block);
-  const allowRules = compile(CONFIG.allow);
+  // The mask script, in the same world before this one, scopes rules by
+  // URL for both.
+  const scoped = globalThis.__tandemMask && globalThis.__tandemMask.scoped;
+  if (typeof scoped !== 'function') return; // no guard: every check refuses
+  const blockIn = scoped(CONFIG.block);
+  const allowIn = scoped(CONFIG.allow);
   const allowlist = !!CONFIG.allowlist;
 
   // rulesIn returns the selectors that apply in doc, the built-in first.
-  function rulesIn(rules, builtin, doc) {
-    const href = String(doc.location && doc.location.href);
-    const out = [builtin];
-    for (const r of rules) if (r.urls.length === 0 || r.urls.some((re) => re.test(href))) out.push(r.selector);
-    return out;
+  function rulesIn(inDoc, builtin, doc) {
+    return [builtin].concat(inDoc(doc));
   }
   // firstMatch returns the first of sels that el matches, or ''.
   function firstMatch(el, sels) {
@@ -67,7 +61,7 @@
     if (!el || depth > 4) return '';
     for (let n = el; n; n = up(n)) {
       if (n.nodeType !== 1) continue;
-      const s = firstMatch(n, rulesIn(blockRules, BLOCK, n.ownerDocument));
+      const s = firstMatch(n, rulesIn(blockIn, BLOCK, n.ownerDocument));
       if (s) return s;
       if (n.tagName === 'LABEL' && n.control && n.control !== el) {
         const c = blockedBy(n.control, depth + 1);
@@ -76,7 +70,7 @@
     }
     if (!allowlist) return '';
     for (let n = el; n; n = up(n)) {
-      if (n.nodeType === 1 && firstMatch(n, rulesIn(allowRules, ALLOW, n.ownerDocument))) return '';
+      if (n.nodeType === 1 && firstMatch(n, rulesIn(allowIn, ALLOW, n.ownerDocument))) return '';
     }
     return 'allowlist';
   }

@@ -27,6 +27,7 @@ import (
 	"github.com/chromedp/cdproto/log"
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/tandem-cobrowse/tandem/pkg/leakcheck"
 )
 
 // The package's one browser: started by the first test that needs it,
@@ -365,4 +366,18 @@ func Type(t testing.TB, ctx context.Context, text string) {
 			}
 		}
 	}
+}
+
+// Main runs a package's tests (TestMain: os.Exit(browsertest.Main(m))),
+// stops the shared browser, and then fails if the tests left a goroutine
+// behind (pkg/leakcheck).
+func Main(m *testing.M) int {
+	return leakcheck.Run(stopAfter{m})
+}
+
+type stopAfter struct{ m *testing.M }
+
+func (s stopAfter) Run() int {
+	defer Stop()
+	return s.m.Run()
 }

@@ -10,21 +10,12 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/tandem-cobrowse/tandem/pkg/leakcheck"
 )
 
 // TestMain checks that the tests leave no goroutine behind (servers,
 // scans), once the shared browser has stopped.
 func TestMain(m *testing.M) {
-	os.Exit(leakcheck.Run(stopBrowserAfter{m}))
-}
-
-type stopBrowserAfter struct{ m *testing.M }
-
-func (s stopBrowserAfter) Run() int {
-	defer Stop()
-	return s.m.Run()
+	os.Exit(Main(m))
 }
 
 // loopPage plays a canvas through a real WebRTC connection inside the page

@@ -14,20 +14,12 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tandem-cobrowse/tandem/pkg/browsertest"
-	"github.com/tandem-cobrowse/tandem/pkg/leakcheck"
 )
 
 // TestMain checks that the tests leave no goroutine behind (servers,
 // scans), once the shared browser has stopped.
 func TestMain(m *testing.M) {
-	os.Exit(leakcheck.Run(stopBrowserAfter{m}))
-}
-
-type stopBrowserAfter struct{ m *testing.M }
-
-func (s stopBrowserAfter) Run() int {
-	defer browsertest.Stop()
-	return s.m.Run()
+	os.Exit(browsertest.Main(m))
 }
 
 // shot is one screenshot's magenta-like pixels: per region, and outside

@@ -66,6 +66,15 @@
   function compile(rules) {
     return (rules || []).map((r) => ({ selector: r.selector, urls: (r.urls || []).map(globToRegExp) }));
   }
+  // scoped returns, for rules, the function that lists the selectors of
+  // those that apply in a document (the blocking script uses it too).
+  function scoped(rules) {
+    const compiled = compile(rules);
+    return (doc) => {
+      const href = String(doc.location && doc.location.href);
+      return compiled.filter((r) => inScope(r, href)).map((r) => r.selector);
+    };
+  }
   const maskRules = compile(CONFIG.mask);
   const unmaskRules = compile(CONFIG.unmask);
   const privateByDefault = !!CONFIG.private;
@@ -272,16 +281,20 @@
     return { left: r.left + ox, top: r.top + oy, width: r.width, height: r.height };
   }
 
+  // childDoc returns a frame's document, or null when it is cross-origin.
+  function childDoc(fr) {
+    try {
+      return fr.contentDocument;
+    } catch (_) {
+      return null;
+    }
+  }
+
   // walkFrame descends into a same-origin frame, or reports it opaque.
   function walkFrame(fr, ox, oy, bound, ctx, depth) {
     const r = fr.getBoundingClientRect();
     if (!(r.width > 0 && r.height > 0)) return;
-    let child = null;
-    try {
-      child = fr.contentDocument;
-    } catch (_) {
-      child = null;
-    }
+    const child = childDoc(fr);
     // The frame's content box inside its border and padding.
     const cs = fr.ownerDocument.defaultView.getComputedStyle(fr);
     const left = r.left + ox + fr.clientLeft + parseFloat(cs.paddingLeft || '0');
@@ -313,12 +326,7 @@
     while (el && el.shadowRoot && el.shadowRoot.activeElement) el = el.shadowRoot.activeElement;
     if (!el || depth > 8) return false;
     if (el.tagName === 'IFRAME' || el.tagName === 'FRAME') {
-      let child = null;
-      try {
-        child = el.contentDocument;
-      } catch (_) {
-        child = null;
-      }
+      const child = childDoc(el);
       // A frame we cannot look into may hold anything: fail closed.
       return child ? focusMasked(child, depth + 1) : true;
     }
@@ -344,12 +352,7 @@
       }
     }
     for (const fr of doc.querySelectorAll('iframe,frame')) {
-      let child = null;
-      try {
-        child = fr.contentDocument;
-      } catch (_) {
-        child = null;
-      }
+      const child = childDoc(fr);
       if (child && selectionMasked(child, depth + 1)) return true;
     }
     return false;
@@ -360,12 +363,7 @@
     const sel = doc.defaultView && doc.defaultView.getSelection();
     if (sel) sel.removeAllRanges();
     for (const fr of doc.querySelectorAll('iframe,frame')) {
-      let child = null;
-      try {
-        child = fr.contentDocument;
-      } catch (_) {
-        child = null;
-      }
+      const child = childDoc(fr);
       if (child) clearSelections(child, depth + 1);
     }
   }
@@ -411,6 +409,7 @@
         tags.set(el, String(id));
         report();
       },
+      scoped,
       // frameTag returns the frame id tagged on a frame element, or ''
       // (the blocking guard asks a tagged frame in turn).
       frameTag(el) {
