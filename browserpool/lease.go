@@ -14,6 +14,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/inspector"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -67,6 +68,9 @@ type Lease struct {
 	viewSem chan struct{} // serializes SetViewport's CDP calls
 
 	world worldState // the isolated world script (world.go)
+
+	guard   *RequestGuard // set by begin, before any event (guard.go)
+	guardOn atomic.Bool
 
 	mu      sync.Mutex
 	width   int   // guarded by mu
@@ -239,6 +243,8 @@ func (l *Lease) onEvent(ev any) {
 			}
 		}
 		l.offer(c)
+	case *fetch.EventRequestPaused:
+		l.onGuardEvent(l.bctx, l.guard, ev)
 	case *inspector.EventTargetCrashed:
 		l.crashOnce.Do(func() { close(l.crashed) })
 	default:

@@ -54,6 +54,10 @@ type LeaseOptions struct {
 	// World, when set, runs in an isolated world of every document of the
 	// tab from before the start URL loads (world.go).
 	World *World
+	// Guard, when set, can fail the tab's requests to some URLs
+	// (GuardRequests; guard.go). Cross-origin frames are guarded from when
+	// they are attached, which needs World.
+	Guard *RequestGuard
 }
 
 // PoolStats is a snapshot of the pool for metrics.
@@ -193,6 +197,15 @@ func (p *Pool) Lease(ctx context.Context, o LeaseOptions) (*Lease, error) {
 
 // begin prepares a started browser for its session.
 func (l *Lease) begin(ctx context.Context, w, h int, o LeaseOptions) error {
+	if o.Guard != nil {
+		l.guard = o.Guard
+		cctx, cancel := l.callCtx(ctx)
+		err := l.enableGuard(cctx, o.Guard)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
 	if o.World != nil {
 		if err := l.installWorld(ctx, o.World); err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/dom"
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/cdproto/target"
@@ -205,6 +206,9 @@ func (l *Lease) runChild(c *childFrame) {
 }
 
 func (l *Lease) setupChild(ctx context.Context, c *childFrame, w *World) error {
+	if err := l.enableGuard(ctx, l.guard); err != nil {
+		return err
+	}
 	if _, err := chromedp.Call(ctx, runtime.AddBinding, runtime.AddBindingParams{Name: w.Binding, ExecutionContextName: w.Name}); err != nil {
 		return fmt.Errorf("add binding: %w", err)
 	}
@@ -273,6 +277,8 @@ func (l *Lease) onChildEvent(c *childFrame, w *World, ev any) {
 		if ev.Name == w.Binding {
 			l.worldEvent(WorldEvent{Kind: WorldCall, Frame: c.id, Context: int64(ev.ExecutionContextID), Payload: ev.Payload, Received: now})
 		}
+	case *fetch.EventRequestPaused:
+		l.onGuardEvent(c.ctx, l.guard, ev)
 	}
 }
 

@@ -152,7 +152,33 @@ func (s *benchServer) session(b *testing.B, ctx context.Context, path string) (c
 	agentJar, _ := cookiejar.New(nil)
 	s.post(b, agentJar, "/api/v1/auth/login", `{"email":"agent@demo.test","password":"bench-password"}`, "", nil)
 	agent = s.dial(b, ctx, agentJar, sess.ID, "agent")
+	// The agent asks for control and the customer grants it.
+	if err := agent.Control(ctx, protocol.ControlRequest); err != nil {
+		b.Fatal(err)
+	}
+	waitNotice(b, ctx, cust, `"state":"requested"`)
+	if err := cust.Control(ctx, protocol.ControlGrant); err != nil {
+		b.Fatal(err)
+	}
+	waitNotice(b, ctx, agent, `"controller":"agent"`)
 	return cust, agent, firstFrame
+}
+
+// waitNotice waits for a worker notice containing want.
+func waitNotice(b *testing.B, ctx context.Context, v *botviewer.Viewer, want string) {
+	b.Helper()
+	for {
+		for _, n := range v.Notices() {
+			if strings.Contains(n, want) {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			b.Fatalf("no notice %s; got %q", want, v.Notices())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 func (s *benchServer) post(b *testing.B, jar http.CookieJar, path, body, key string, out any) {

@@ -44,6 +44,8 @@ const (
 	TypeCustomerAdmitted = "customer.admitted" // by an agent, when the company makes agents admit customers
 	TypeMaskPaused       = "mask.paused"       // by the system: the agents' picture was held; details: reason
 	TypeInputRefused     = "input.refused"     // an agent's event was refused; details: reason, viewer_id; never the input
+	TypeControlGranted   = "control.granted"   // an agent got control of the tab; details: viewer_id
+	TypeControlEnded     = "control.ended"     // an agent's control ended; details: viewer_id, reason (revoked, released)
 )
 
 // Actors without an ID.

@@ -27,6 +27,10 @@ type Policy struct {
 	Block     []mask.Selector `json:"block,omitempty"`
 	Allow     []mask.Selector `json:"allow,omitempty"`
 	Allowlist bool            `json:"allowlist,omitempty"`
+	// Requests are URL patterns (* and ? wildcards) whose requests fail
+	// while an agent controls the tab: the third layer, for what a page
+	// does later than the agent's event (the worker's request guard).
+	Requests []string `json:"requests,omitempty"`
 }
 
 //go:embed script.js

@@ -320,6 +320,17 @@ func (v *Viewer) Send(ctx context.Context, ev input.Event) error {
 	return dc.Send(protocol.Encode(ev))
 }
 
+// Control sends a control message (protocol.ControlRequest, ...) on the
+// reliable channel.
+func (v *Viewer) Control(ctx context.Context, action string) error {
+	select {
+	case <-v.open:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return v.input.Send(protocol.Encode(protocol.Control{Type: protocol.TypeControl, Action: action}))
+}
+
 // Click presses and releases the left button at (x, y) in remote viewport pixels.
 func (v *Viewer) Click(ctx context.Context, x, y float64) error {
 	for _, ev := range []input.Event{

@@ -143,6 +143,13 @@ func (g *Gateway) handleEvent(ctx context.Context, ev worker.Event) {
 		if a, ok := viewerAudit(ev); ok {
 			g.record(ctx, a)
 		}
+	case worker.EventControl:
+		typ := audit.TypeControlEnded
+		if ev.Reason == worker.ControlGranted {
+			typ = audit.TypeControlGranted
+		}
+		g.record(ctx, audit.Event{Company: ev.Company, Session: ev.SessionID, Time: ev.At, Actor: audit.ActorSystem,
+			Type: typ, Details: map[string]string{"viewer_id": clip(ev.ViewerID, 64), "reason": clip(ev.Reason, 32)}})
 	case worker.EventMaskPaused:
 		g.record(ctx, audit.Event{Company: ev.Company, Session: ev.SessionID, Time: ev.At, Actor: audit.ActorSystem,
 			Type: audit.TypeMaskPaused, Details: map[string]string{"reason": clip(ev.Reason, 64)}})

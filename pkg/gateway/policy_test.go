@@ -62,6 +62,8 @@ func TestCompanyPolicySettings(t *testing.T) {
 		"unbalanced selector": `{"policy":{"mask":[{"selector":"input[name=x"}]}}`,
 		"empty selector":      `{"policy":{"block":[{"selector":"  "}]}}`,
 		"bad block mode":      `{"policy":{"block_mode":"sometimes"}}`,
+		"bad control mode":    `{"policy":{"control":"always"}}`,
+		"bad request pattern": `{"policy":{"block_requests":["ftp://shop.example/*"]}}`,
 		"pattern with space":  `{"policy":{"url_deny":["https://a.example/ x"]}}`,
 		"pattern scheme":      `{"policy":{"url_allow":["ftp://a.example/*"]}}`,
 		"frame origin path":   `{"policy":{"mask_frame_origins":["https://pay.example/form"]}}`,
@@ -76,16 +78,16 @@ func TestCompanyPolicySettings(t *testing.T) {
 	e.wantUnchanged(t, before)
 }
 
-// The company's blocking rules reach the worker with the lease, and a
-// worker's blocked-input event becomes an audit event naming the agent,
-// the selector and the method.
+// The company's blocking rules and control mode reach the worker with the
+// lease, and a worker's blocked-input event becomes an audit event naming
+// the agent, the selector and the method.
 func TestBlockPolicyReachesTheWorkerAndRefusalsAreAudited(t *testing.T) {
 	e := newEnv(t, true)
 	e.runGateway(t)
 	e.addAgent(t, "acme", "boss@acme.test", tenant.RoleAdmin)
 	boss := e.loginAs(t, "boss@acme.test", password)
 	if r := e.do(t, boss, "PATCH", "/api/v1/company", `{"policy":{"block":[{"selector":"#buy","urls":["https://shop.example/*"]}],
-		"block_mode":"allowlist","allow":[{"selector":".help"}]}}`, nil); r.Status != 200 {
+		"block_mode":"allowlist","allow":[{"selector":".help"}],"control":"never","block_requests":["https://shop.example/api/buy*"]}}`, nil); r.Status != 200 {
 		t.Fatalf("PATCH policy = %d %s", r.Status, r.Body)
 	}
 	agent, agentID := e.agentID(t, "acme")
@@ -96,9 +98,12 @@ func TestBlockPolicyReachesTheWorkerAndRefusalsAreAudited(t *testing.T) {
 	id := r.json(t)["id"].(string)
 	lease := <-e.leases
 	want := block.Policy{Block: []mask.Selector{{Selector: "#buy", URLs: []string{"https://shop.example/*"}}},
-		Allow: []mask.Selector{{Selector: ".help"}}, Allowlist: true}
+		Allow: []mask.Selector{{Selector: ".help"}}, Allowlist: true, Requests: []string{"https://shop.example/api/buy*"}}
 	if d := cmp.Diff(want, lease.Block); d != "" {
 		t.Fatalf("lease's block policy (-want +got):\n%s", d)
+	}
+	if lease.Control != worker.ControlNever {
+		t.Fatalf("lease's control mode %q, want never", lease.Control)
 	}
 
 	e.g.handleEvent(context.Background(), worker.Event{Type: worker.EventInputRefused, Company: "acme", SessionID: id,

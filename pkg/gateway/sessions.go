@@ -145,7 +145,7 @@ func (g *Gateway) lease(ctx context.Context, s tenant.Session) (string, error) {
 	req, _ := json.Marshal(worker.LeaseRequest{
 		Company: s.Company, SessionID: s.ID, StartURL: s.StartURL, JoinBy: s.PINExpiresAt, MustAdmit: s.MustAdmit,
 		IdleTimeout: co.IdleTimeout, MaxDuration: co.MaxSessionLength,
-		Mask: maskPolicy(co.Policy), Block: blockPolicy(co.Policy),
+		Mask: maskPolicy(co.Policy), Block: blockPolicy(co.Policy), Control: controlMode(co.Policy),
 	})
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.LeaseTimeout)
 	defer cancel()
@@ -314,7 +314,19 @@ func maskPolicy(p tenant.Policy) mask.Policy {
 
 // blockPolicy is what the company's policy blocks, for the worker.
 func blockPolicy(p tenant.Policy) block.Policy {
-	return block.Policy{Block: selectors(p.Block), Allow: selectors(p.Allow), Allowlist: p.BlockMode == "allowlist"}
+	return block.Policy{Block: selectors(p.Block), Allow: selectors(p.Allow), Allowlist: p.BlockMode == "allowlist",
+		Requests: p.BlockRequests}
+}
+
+// controlMode is the company's control mode for the worker.
+func controlMode(p tenant.Policy) string {
+	switch p.Control {
+	case "auto":
+		return worker.ControlAuto
+	case "never":
+		return worker.ControlNever
+	}
+	return worker.ControlAsk
 }
 
 func selectors(in []tenant.ScopedSelector) []mask.Selector {

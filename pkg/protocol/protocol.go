@@ -211,4 +211,69 @@ type Notice struct {
 	// Rects are a masks notice's areas the agents cannot see, as
 	// [x, y, width, height] in pixels of a Width×Height picture.
 	Rects [][4]int `json:"rects,omitempty"`
+	// A control notice: who drives the tab besides the customer
+	// (Controller: "customer" or "agent", ViewerID and Name of that
+	// agent); State "requested" (to customers: ViewerID asks), "denied"
+	// (to the agent who asked).
+	Controller string `json:"controller,omitempty"`
+	ViewerID   string `json:"viewer_id,omitempty"`
+	Name       string `json:"name,omitempty"`
+}
+
+// TypeControl is a viewer's message about who drives the tab, on the input
+// DataChannel, and the worker's notice of the control state.
+const TypeControl = "control"
+
+// Control actions a viewer sends. Agents request and release; the customer
+// grants, denies and revokes.
+const (
+	ControlRequest = "request"
+	ControlRelease = "release"
+	ControlGrant   = "grant"
+	ControlDeny    = "deny"
+	ControlRevoke  = "revoke"
+)
+
+// Control is a viewer's control message.
+type Control struct {
+	Type   string `json:"type"` // TypeControl
+	Action string `json:"action"`
+}
+
+// DecodeViewerMessage decodes one input DataChannel message from a viewer:
+// an input event, or (ctl non-nil) a control message.
+func DecodeViewerMessage(data []byte) (ev input.Event, ctl *Control, err error) {
+	if len(data) > MaxInputBytes {
+		return input.Event{}, nil, bad("%d bytes, limit %d", len(data), MaxInputBytes)
+	}
+	var peek struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(data, &peek) == nil && peek.Type == TypeControl {
+		var c Control
+		if err := decodeStrict(data, MaxInputBytes, &c); err != nil {
+			return input.Event{}, nil, err
+		}
+		switch c.Action {
+		case ControlRequest, ControlRelease, ControlGrant, ControlDeny, ControlRevoke:
+			return input.Event{}, &c, nil
+		}
+		return input.Event{}, nil, bad("control action %q", c.Action)
+	}
+	ev, err = DecodeInput(data)
+	return ev, nil, err
+}
+
+// TypePointer is the worker's notice of another viewer's pointer.
+const TypePointer = "pointer"
+
+// Pointer shows where another viewer's pointer is, in remote viewport CSS
+// pixels.
+type Pointer struct {
+	Type     string  `json:"type"` // TypePointer
+	ViewerID string  `json:"viewer_id"`
+	Role     string  `json:"role"`
+	Name     string  `json:"name,omitempty"`
+	X        float64 `json:"x"`
+	Y        float64 `json:"y"`
 }

@@ -189,3 +189,46 @@ func FuzzDecodeInput(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeViewerMessage(t *testing.T) {
+	ev, ctl, err := DecodeViewerMessage([]byte(`{"type":"control","action":"request"}`))
+	if err != nil || ctl == nil || ctl.Action != ControlRequest || ev.Kind != "" {
+		t.Fatalf("control request = %+v %+v %v", ev, ctl, err)
+	}
+	ev, ctl, err = DecodeViewerMessage([]byte(`{"type":"mouse","action":"move","x":1,"y":2}`))
+	if err != nil || ctl != nil || ev.Kind != input.KindMouse {
+		t.Fatalf("mouse move = %+v %+v %v", ev, ctl, err)
+	}
+	for _, bad := range []string{
+		`{"type":"control","action":"take"}`,
+		`{"type":"control","action":"grant","viewer_id":"x"}`,
+		`{"type":"control"}`,
+		`{"type":"control","action":"grant"} {}`,
+		`{"type":"steer","action":"grant"}`,
+	} {
+		if _, ctl, err := DecodeViewerMessage([]byte(bad)); !errors.Is(err, ErrBadMessage) || ctl != nil {
+			t.Errorf("DecodeViewerMessage(%s) = %+v, %v; want ErrBadMessage", bad, ctl, err)
+		}
+	}
+}
+
+func FuzzDecodeViewerMessage(f *testing.F) {
+	for _, in := range append(realInputs, `{"type":"control","action":"grant"}`) {
+		f.Add([]byte(in))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ev, ctl, err := DecodeViewerMessage(data)
+		if err != nil {
+			return
+		}
+		if ctl != nil {
+			if ctl.Type != TypeControl || ev.Kind != "" {
+				t.Fatalf("accepted control %q as %+v with event %+v", data, ctl, ev)
+			}
+			return
+		}
+		if err := ev.Validate(); err != nil {
+			t.Fatalf("accepted an invalid event %q: %v", data, err)
+		}
+	})
+}

@@ -26,10 +26,17 @@ type Policy struct {
 	Block     []ScopedSelector `json:"block,omitempty"`
 	BlockMode string           `json:"block_mode,omitempty"` // "" or "denylist" (default), "allowlist"
 	Allow     []ScopedSelector `json:"allow,omitempty"`
+	// BlockRequests are URL patterns whose requests fail while an agent
+	// controls the tab (the request guard).
+	BlockRequests []string `json:"block_requests,omitempty"`
 	// URLAllow, when not empty, is the only URLs the hosted browser may
 	// open; URLDeny is refused always. Patterns are URLs with * wildcards.
 	URLAllow []string `json:"url_allow,omitempty"`
 	URLDeny  []string `json:"url_deny,omitempty"`
+	// Control is how agents get control of the tab: "" or "ask" (the
+	// customer grants it), "auto" (granted on request), "never" (agents
+	// only watch and point).
+	Control string `json:"control,omitempty"`
 }
 
 // ScopedSelector is a CSS selector that applies on the pages whose URL
@@ -53,6 +60,11 @@ func (p *Policy) validate() error {
 	default:
 		return fmt.Errorf("%w: block_mode %q (want denylist or allowlist)", ErrInvalid, p.BlockMode)
 	}
+	switch p.Control {
+	case "", "ask", "auto", "never":
+	default:
+		return fmt.Errorf("%w: control %q (want ask, auto or never)", ErrInvalid, p.Control)
+	}
 	for name, rules := range map[string][]ScopedSelector{"mask": p.Mask, "unmask": p.Unmask, "block": p.Block, "allow": p.Allow} {
 		if len(rules) > maxPolicyRules {
 			return fmt.Errorf("%w: more than %d %s rules", ErrInvalid, maxPolicyRules, name)
@@ -63,7 +75,7 @@ func (p *Policy) validate() error {
 			}
 		}
 	}
-	for name, pats := range map[string][]string{"url_allow": p.URLAllow, "url_deny": p.URLDeny} {
+	for name, pats := range map[string][]string{"url_allow": p.URLAllow, "url_deny": p.URLDeny, "block_requests": p.BlockRequests} {
 		if len(pats) > maxPolicyRules {
 			return fmt.Errorf("%w: more than %d %s patterns", ErrInvalid, maxPolicyRules, name)
 		}

@@ -107,10 +107,15 @@ func (s *session) dispatchAgent(ctx context.Context, in queuedInput) {
 	}
 }
 
+// dispatch sends an event to the page and keeps track of what is held.
 func (s *session) dispatch(ctx context.Context, in queuedInput) {
-	if err := s.lease.Dispatch(ctx, in.ev); err != nil && ctx.Err() == nil {
-		s.log.Debug("dispatch input", zap.Error(err), zap.String("role", in.role))
+	if err := s.lease.Dispatch(ctx, in.ev); err != nil {
+		if ctx.Err() == nil {
+			s.log.Debug("dispatch input", zap.Error(err), zap.String("role", in.role))
+		}
+		return
 	}
+	s.held.track(in.viewerID, in.ev)
 }
 
 // blockCheck asks the page (and in turn the cross-origin frame the event
@@ -201,4 +206,16 @@ func (s *session) refuseBlocked(in queuedInput, selector, method string) {
 	s.log.Info("agent input blocked", zap.String("selector", selector), zap.String("method", method))
 	s.w.publishEvent(Event{Type: EventInputRefused, Company: s.req.Company, SessionID: s.req.SessionID,
 		ViewerID: in.viewerID, Role: RoleAgent, Reason: RefusedBlocked, Selector: selector, Method: method})
+}
+
+// requestBlocked records a request the guard failed while an agent
+// controlled the tab (layer 3). It runs on the lease's goroutine.
+func (s *session) requestBlocked(url string) {
+	s.mu.Lock()
+	agent := s.control.controller
+	s.mu.Unlock()
+	s.refusedInput.Add(1)
+	s.log.Info("request blocked while an agent controls", zap.String("url", url))
+	s.w.publishEvent(Event{Type: EventInputRefused, Company: s.req.Company, SessionID: s.req.SessionID,
+		ViewerID: agent, Role: RoleAgent, Reason: RefusedBlocked, Selector: url, Method: "request"})
 }

@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandem-cobrowse/tandem/pkg/block"
 	"github.com/tandem-cobrowse/tandem/pkg/botviewer"
 	"github.com/tandem-cobrowse/tandem/pkg/input"
+	"github.com/tandem-cobrowse/tandem/pkg/protocol"
 )
 
 // shopPage is a test shop: a blocked "Buy now" submit button (with a child
@@ -30,6 +32,7 @@ body{margin:0;font:20px sans-serif;background:#fff}
 #fr{left:400px;top:300px;width:300px;height:150px;border:0}
 #xfr{left:750px;top:300px;width:300px;height:150px;border:0}
 #free{left:400px;top:500px;width:200px;height:60px}
+#later{left:650px;top:180px;width:200px;height:40px}
 </style></head><body>
 <form id="f">
   <button id="buy" class="abs" data-tandem-block accesskey="b"><span id="buyspan">Buy now</span></button>
@@ -37,6 +40,7 @@ body{margin:0;font:20px sans-serif;background:#fff}
   <input id="q" class="abs" aria-label="quantity">
 </form>
 <input id="evil" class="abs" aria-label="search">
+<input id="later" class="abs" aria-label="coupon">
 <div id="host" class="abs"></div>
 <iframe id="fr" class="abs" src="/shop-frame"></iframe>
 <iframe id="xfr" class="abs" src="{{OTHER}}/shop-frame"></iframe>
@@ -45,6 +49,7 @@ body{margin:0;font:20px sans-serif;background:#fff}
 const buy = (via) => fetch('/buy?via=' + via);
 document.getElementById('f').addEventListener('submit', (e) => { e.preventDefault(); buy('form'); });
 document.getElementById('evil').addEventListener('keydown', () => document.getElementById('buy').click());
+document.getElementById('later').addEventListener('keydown', () => setTimeout(() => buy('later'), 100));
 const shadow = document.getElementById('host').attachShadow({ mode: 'open' });
 shadow.innerHTML = '<button data-tandem-block style="width:200px;height:80px">Buy (shadow)</button>';
 shadow.querySelector('button').addEventListener('click', () => buy('shadow'));
@@ -176,12 +181,8 @@ func TestAgentCannotActivateBlockedElements(t *testing.T) {
 	h := newHarness(t, Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	if rep := h.leaseWith(t, LeaseRequest{Company: "acme", SessionID: "s_shop", StartURL: "/shop"}); rep.Error != "" {
-		t.Fatalf("lease = %+v", rep)
-	}
-	customer := h.join(ctx, t, "acme", "s_shop", RoleCustomer)
-	agent := h.join(ctx, t, "acme", "s_shop", RoleAgent)
-	h.gate(t, Gate{Company: "acme", SessionID: "s_shop", Consented: true}, "")
+	customer, agent := h.consented(ctx, t, LeaseRequest{SessionID: "s_shop", StartURL: "/shop"})
+	grantControl(ctx, t, customer, agent)
 	if _, err := agent.WaitPicture(ctx, func(p botviewer.Picture) bool { return p.Width == 1280 }); err != nil {
 		t.Fatalf("the agent never saw the shop: %v", err)
 	}
@@ -217,5 +218,38 @@ func TestAgentCannotActivateBlockedElements(t *testing.T) {
 		if len(blocked) > 0 {
 			t.Errorf("customer, %s: blocked %+v", step.name, blocked)
 		}
+	}
+}
+
+// The request guard (layer 3): a page that buys a moment after the agent's
+// key, past the dispatch guard, gets no request out while the agent
+// controls; once the customer took control back, the same key buys.
+func TestRequestGuardWhileTheAgentControls(t *testing.T) {
+	h := newHarness(t, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	customer, agent := h.consented(ctx, t, LeaseRequest{SessionID: "s_guard", StartURL: "/shop",
+		Block: block.Policy{Requests: []string{h.page.URL + "/buy*"}}})
+	grantControl(ctx, t, customer, agent)
+	if _, err := agent.WaitPicture(ctx, func(p botviewer.Picture) bool { return p.Width == 1280 }); err != nil {
+		t.Fatal(err)
+	}
+	typeLater := seq(click(750, 200, 1), key("x", "KeyX", 88, "x", 0))
+	sendAll(ctx, t, agent, typeLater)
+	buys, blocked := h.collect(2 * time.Second)
+	if len(buys) > 0 {
+		t.Fatalf("the shop got %v while the agent controlled", buys)
+	}
+	if len(blocked) != 1 || blocked[0].Method != "request" || !strings.HasPrefix(blocked[0].Selector, h.page.URL+"/buy") ||
+		strings.Contains(blocked[0].Selector, "?") {
+		t.Fatalf("blocked events %+v, want one for the request, without its query", blocked)
+	}
+	if err := customer.Control(ctx, protocol.ControlRevoke); err != nil {
+		t.Fatal(err)
+	}
+	waitNotice(ctx, t, customer, "customer", `"controller":"customer"`)
+	sendAll(ctx, t, customer, typeLater)
+	if buys, _ := h.collect(2 * time.Second); len(buys) != 1 || buys[0] != "later" {
+		t.Fatalf("the customer's purchase: %v, want one", buys)
 	}
 }

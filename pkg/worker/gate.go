@@ -110,9 +110,11 @@ func (s *session) mayInput(v signaling.Viewer, ev input.Event) (ok bool, reason 
 // refusalMessages are the notices' texts; viewers show their own
 // translation of the reason when they have one.
 var refusalMessages = map[string]string{
-	RefusedNoConsent:   "The customer has not agreed to share the tab yet.",
-	RefusedNotAdmitted: "The customer has not been let in yet.",
-	RefusedBlocked:     "This element is blocked for agents.",
+	RefusedNoConsent:    "The customer has not agreed to share the tab yet.",
+	RefusedNotAdmitted:  "The customer has not been let in yet.",
+	RefusedBlocked:      "This element is blocked for agents.",
+	RefusedNoControl:    "Ask the customer for control first.",
+	RefusedControlNever: "Agents of this company only watch and point.",
 }
 
 // refusal returns the notice to send v for a held-back event, or nil when v

@@ -149,8 +149,10 @@ func TestAgentSeesNothingBeforeConsent(t *testing.T) {
 	if m := gather(t, h.w); m[`tandem_key_frames_total{agent}`] < 1 {
 		t.Errorf("the agent's stream has no key frame")
 	}
-	// Repeating the Gate changes nothing; the agent's input now works.
+	// Repeating the Gate changes nothing; with control, the agent's input
+	// now works.
 	h.gate(t, Gate{Company: "acme", SessionID: "s_consent", Consented: true}, "")
+	grantControl(ctx, t, customer, agent)
 	if err := agent.Click(ctx, 640, 360); err != nil {
 		t.Fatal(err)
 	}

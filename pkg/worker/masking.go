@@ -74,6 +74,7 @@ type masker struct {
 	sentState map[string]int64  // guarded by mu: per agent viewer, the stateVer it was told
 	sentRects map[string]int64  // guarded by mu: per customer viewer, the rectsVer it was told
 	sentView  map[string][2]int // guarded by mu: per viewer, the viewport size it was told
+	sentCtl   map[string]int64  // guarded by mu: per viewer, the control version it was told (+1)
 }
 
 type flushResult struct {
@@ -94,6 +95,7 @@ func newMasker(s *session, enc *mask.Encoder) *masker {
 		sentState: make(map[string]int64),
 		sentRects: make(map[string]int64),
 		sentView:  make(map[string][2]int),
+		sentCtl:   make(map[string]int64),
 	}
 }
 
@@ -374,18 +376,20 @@ func (m *masker) pause(reason string) {
 }
 
 // notify sends each viewer what it has not been told yet: the viewport's
-// size, agents the masking state, customers the masked areas. A viewer
-// whose channel is not open yet is told on a later tick.
+// size and who controls the tab, agents the masking state, customers the
+// masked areas. A viewer whose channel is not open yet is told on a later
+// tick.
 func (m *masker) notify() {
 	type out struct {
 		id  string
 		ver int64
 		msg []byte
 	}
-	var agents, customers, sized []out
+	var agents, customers, sized, ctl []out
 	rw, rh := m.s.lease.Viewport()
 	view := protocol.Encode(protocol.Notice{Type: "viewport", Width: rw, Height: rh})
 	m.s.mu.Lock()
+	ctlVer, ctlMsg := m.s.controlNoticeLocked()
 	m.mu.Lock()
 	state := protocol.Notice{Type: "masking", State: "active"}
 	if m.paused {
@@ -398,6 +402,9 @@ func (m *masker) notify() {
 		}
 		if m.sentView[id] != [2]int{rw, rh} {
 			sized = append(sized, out{id: id, msg: view})
+		}
+		if m.sentCtl[id] != ctlVer+1 {
+			ctl = append(ctl, out{id, ctlVer, ctlMsg})
 		}
 		switch vw.v.Role {
 		case RoleAgent:
@@ -415,7 +422,7 @@ func (m *masker) notify() {
 	}
 	m.mu.Unlock()
 	peers := map[string]func([]byte) error{}
-	for _, o := range slices.Concat(sized, agents, customers) {
+	for _, o := range slices.Concat(sized, ctl, agents, customers) {
 		if vw := m.s.viewers[o.id]; vw != nil && vw.peer != nil {
 			peers[o.id] = vw.peer.Send
 		}
@@ -425,6 +432,13 @@ func (m *masker) notify() {
 		if send := peers[o.id]; send != nil && send(o.msg) == nil {
 			m.mu.Lock()
 			m.sentView[o.id] = [2]int{rw, rh}
+			m.mu.Unlock()
+		}
+	}
+	for _, o := range ctl {
+		if send := peers[o.id]; send != nil && send(o.msg) == nil {
+			m.mu.Lock()
+			m.sentCtl[o.id] = o.ver + 1
 			m.mu.Unlock()
 		}
 	}
@@ -450,6 +464,7 @@ func (m *masker) forget(viewerID string) {
 	delete(m.sentState, viewerID)
 	delete(m.sentRects, viewerID)
 	delete(m.sentView, viewerID)
+	delete(m.sentCtl, viewerID)
 	m.mu.Unlock()
 }
 

@@ -44,12 +44,8 @@ func maskSession(t *testing.T, h *harness, id string) (ctx context.Context, cust
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
-	if rep := h.leaseWith(t, LeaseRequest{Company: "acme", SessionID: id, StartURL: "/mask"}); rep.Error != "" {
-		t.Fatalf("lease = %+v", rep)
-	}
-	customer = h.join(ctx, t, "acme", id, RoleCustomer)
-	agent = h.join(ctx, t, "acme", id, RoleAgent)
-	h.gate(t, Gate{Company: "acme", SessionID: id, Consented: true}, "")
+	customer, agent = h.consented(ctx, t, LeaseRequest{SessionID: id, StartURL: "/mask"})
+	grantControl(ctx, t, customer, agent)
 	if p, err := customer.WaitPicture(ctx, func(p botviewer.Picture) bool { return magenta(at(p, 250, 130)) }); err != nil {
 		r, g, b := at(p, 250, 130)
 		t.Fatalf("the customer never saw the password field: %v (last %dx%d: %d,%d,%d)", err, p.Width, p.Height, r, g, b)

@@ -51,6 +51,9 @@ type LeaseRequest struct {
 	Mask mask.Policy `json:"mask,omitzero"`
 	// Block is what agents may not activate, on top of the built-in rule.
 	Block block.Policy `json:"block,omitzero"`
+	// Control is how agents get control: ControlAsk, ControlAuto or
+	// ControlNever.
+	Control string `json:"control,omitempty"`
 }
 
 // LeaseReply answers a LeaseRequest.

@@ -110,6 +110,7 @@ func (s *session) Leave(v signaling.Viewer) {
 		_ = vw.peer.Close()
 	}
 	s.log.Info("viewer left", zap.String("viewer_id", v.ID), zap.String("role", v.Role))
+	s.viewerGone(v.ID)
 	s.publishViewer(EventViewerLeft, v)
 	s.viewersChanged()
 }
@@ -125,6 +126,7 @@ func (s *session) dropPeer(id string, p *rtc.Peer) {
 	s.mu.Unlock()
 	if mine {
 		_ = p.Close()
+		s.viewerGone(id) // an agent whose connection failed does not keep control
 		s.viewersChanged()
 	}
 }

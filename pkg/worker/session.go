@@ -40,6 +40,7 @@ type viewer struct {
 	v           signaling.Viewer
 	peer        *rtc.Peer // nil until the viewer's offer
 	lastRefusal time.Time // when the viewer was last told its input was held back
+	lastPointer time.Time // when its pointer was last shown to the others (control.go)
 }
 
 // queuedInput is an event for the browser, or a notice for one viewer.
@@ -48,6 +49,9 @@ type queuedInput struct {
 	ev       input.Event
 	viewerID string // who sent ev, or whom notice is for
 	notice   []byte // when set: send this to viewerID instead of dispatching ev
+	// releaseHeld: control changed hands; release every held key and
+	// button before the next event (control.go).
+	releaseHeld bool
 }
 
 // roleEncoder is what the two roles' encoders have in common; offering a
@@ -77,6 +81,7 @@ type session struct {
 
 	inputs       chan queuedInput
 	blocks       blockState    // owned by inputLoop (blocking.go)
+	held         held          // owned by inputLoop: keys and buttons down, per viewer (control.go)
 	gateWake     chan struct{} // cap 1: a gate opened; captureLoop offers the newest frame (gate.go)
 	droppedInput atomic.Int64
 	refusedInput atomic.Int64
@@ -94,6 +99,7 @@ type session struct {
 	emptySince     time.Time          // guarded by mu; zero while anyone watches
 	consented      bool               // guarded by mu; the customer agreed to share (gate.go)
 	admitted       bool               // guarded by mu; an agent let the customer in, or the lease did not ask for it
+	control        controlState       // guarded by mu (control.go)
 }
 
 func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Logger) (s *session, err error) {
@@ -106,6 +112,8 @@ func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Lo
 		track:    make(map[string]*webrtc.TrackLocalStaticRTP, len(roles)),
 		inputs:   make(chan queuedInput, inputQueue),
 		blocks:   blockState{downs: map[string]bool{}, audited: map[string]time.Time{}},
+		held:     held{},
+		control:  controlState{requests: map[string]time.Time{}},
 		gateWake: make(chan struct{}, 1),
 		ended:    make(chan struct{}),
 		viewers:  make(map[string]*viewer),
@@ -150,8 +158,12 @@ func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Lo
 	script += "\n" + blockScript
 	lctx, cancel := context.WithTimeout(ctx, w.cfg.StartTimeout)
 	defer cancel()
-	s.lease, err = w.pool.Lease(lctx, browserpool.LeaseOptions{StartURL: req.StartURL, Width: req.Width, Height: req.Height,
-		World: &browserpool.World{Name: mask.World, Binding: mask.Binding, Source: script}})
+	opts := browserpool.LeaseOptions{StartURL: req.StartURL, Width: req.Width, Height: req.Height,
+		World: &browserpool.World{Name: mask.World, Binding: mask.Binding, Source: script}}
+	if len(req.Block.Requests) > 0 {
+		opts.Guard = &browserpool.RequestGuard{Patterns: req.Block.Requests, Blocked: s.requestBlocked}
+	}
+	s.lease, err = w.pool.Lease(lctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("lease browser for session %s: %w", req.SessionID, err)
 	}
@@ -317,12 +329,20 @@ func (s *session) inputLoop(ctx context.Context) error {
 				s.notify(in.viewerID, in.notice)
 				continue
 			}
+			if in.releaseHeld {
+				s.releaseAll(ctx)
+				continue
+			}
 			if in.ev.Kind == input.KindViewport {
 				s.resize(ctx, in.ev.Width, in.ev.Height)
 				continue
 			}
 			if in.role != RoleAgent {
 				s.dispatch(ctx, in)
+				continue
+			}
+			if !s.inControl(in.viewerID) {
+				s.refuseNoControl(in)
 				continue
 			}
 			if !s.maskRefuses(ctx, in) {
@@ -346,11 +366,18 @@ func (s *session) resize(ctx context.Context, w, h int) {
 
 // onInput runs on pion's DataChannel goroutine: decode, check, queue.
 func (s *session) onInput(v signaling.Viewer, data []byte) {
-	ev, err := protocol.DecodeInput(data)
+	ev, ctl, err := protocol.DecodeViewerMessage(data)
 	if err != nil {
 		s.droppedInput.Add(1)
 		return
 	}
+	if ctl != nil {
+		if ok, _ := s.mayInput(v, input.Event{Kind: input.KindKey}); ok {
+			s.onControl(v, ctl)
+		}
+		return
+	}
+	s.sharePointer(v, ev)
 	if ev.Kind == input.KindViewport && v.Role != RoleCustomer {
 		return // only the customer's window sizes the remote tab
 	}

@@ -100,6 +100,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 		}
 	})
 	h.shopRoutes(mux)
+	controlRoutes(mux)
 	h.page = httptest.NewServer(mux)
 	sub, err := b.Conn().Subscribe(SubjectEventsAll, func(m *nats.Msg) {
 		var ev Event
@@ -223,6 +224,7 @@ func TestSessionStreamsAndTakesInput(t *testing.T) {
 	}
 
 	// Typing: a click in the field, keys and composed Japanese text.
+	grantControl(ctx, t, customer, agent)
 	if err := agent.Click(ctx, 50, 20); err != nil {
 		t.Fatal(err)
 	}
