@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	"github.com/chromedp/cdproto/cdp"
 	cdpinput "github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
@@ -36,7 +37,7 @@ func (l *Lease) Dispatch(ctx context.Context, ev input.Event) error {
 	case input.KindMouse:
 		_, err = chromedp.Call(cctx, cdpinput.DispatchMouseEvent, mouseParams(ev))
 	case input.KindWheel:
-		_, err = chromedp.Call(cctx, cdpinput.DispatchMouseEvent, cdpinput.DispatchMouseEventParams{
+		_, err = chromedp.Call(cctx, dispatchWheel, wheelParams{
 			Type:      cdpinput.DispatchMouseEventTypeMouseWheel,
 			X:         ev.X,
 			Y:         ev.Y,
@@ -53,6 +54,20 @@ func (l *Lease) Dispatch(ctx context.Context, ev input.Event) error {
 		return l.callErr(ctx, what, err)
 	}
 	return nil
+}
+
+// dispatchWheel is Input.dispatchMouseEvent for a wheel: Chromium refuses a
+// mouseWheel without both deltas, and cdproto's params leave out a zero
+// one (a vertical wheel has deltaX 0).
+var dispatchWheel = cdp.Command[wheelParams, cdp.Empty]{Method: cdpinput.CommandDispatchMouseEvent}
+
+type wheelParams struct {
+	Type      cdpinput.DispatchMouseEventType `json:"type"`
+	X         float64                         `json:"x"`
+	Y         float64                         `json:"y"`
+	DeltaX    float64                         `json:"deltaX"`
+	DeltaY    float64                         `json:"deltaY"`
+	Modifiers int64                           `json:"modifiers"`
 }
 
 // mouseParams maps a mouse event onto Input.dispatchMouseEvent. A press or

@@ -264,6 +264,17 @@ t.addEventListener('input', () => fetch('/report?v=' + encodeURIComponent(t.valu
 	r.waitValue(t, l, "abこんにちは、世界")
 }
 
+// A wheel scrolls the page, vertical (deltaX 0) and horizontal (deltaY 0).
+func TestWheelScrollsThePage(t *testing.T) {
+	r := newReporter(t, `<!doctype html><body style="margin:0;width:4000px;height:4000px">
+<script>addEventListener('scroll', () => fetch('/report?v=' + scrollX + ',' + scrollY));</script>`)
+	l := lease(t, LeaseOptions{StartURL: r.URL})
+	dispatch(t, l, input.Event{Kind: input.KindWheel, X: 400, Y: 300, DeltaY: 250})
+	r.waitValue(t, l, "0,250")
+	dispatch(t, l, input.Event{Kind: input.KindWheel, X: 400, Y: 300, DeltaX: 120})
+	r.waitValue(t, l, "120,250")
+}
+
 func TestDispatchClampsAndValidates(t *testing.T) {
 	r := newReporter(t, `<!doctype html><body style="margin:0;height:100vh">
 <script>document.addEventListener('mousedown', e => fetch('/report?v=' + e.clientX + ',' + e.clientY));</script>`)
