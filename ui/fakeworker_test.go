@@ -21,9 +21,12 @@ import (
 
 // received is one DataChannel message from a viewer.
 type received struct {
-	Role  string
-	Label string
-	Event input.Event
+	Role     string
+	Label    string
+	Event    input.Event
+	Control  string             // the action of a control message; Event is empty then
+	Annotate *protocol.Annotate // an annotate message
+	Chat     *protocol.Chat     // a chat message
 }
 
 // fakeWorker stands in for the worker behind the gateway: for each viewer
@@ -218,14 +221,21 @@ func (w *fakeWorker) answer(ctx context.Context, role, sdp string, send func(pro
 			w.mu.Unlock()
 		}
 		dc.OnMessage(func(msg webrtc.DataChannelMessage) {
-			ev, err := protocol.DecodeInput(msg.Data)
+			m, err := protocol.DecodeViewerMessage(msg.Data)
 			w.mu.Lock()
 			defer w.mu.Unlock()
+			if err == nil && (m.Control != nil || m.Annotate != nil || m.Chat != nil) && label != "input" {
+				err = errors.New("a control, annotate or chat message on the pointer channel")
+			}
 			if err != nil {
 				w.bad = append(w.bad, fmt.Sprintf("%s %s: %v", label, msg.Data, err))
 				return
 			}
-			w.events = append(w.events, received{Role: role, Label: label, Event: ev})
+			r := received{Role: role, Label: label, Event: m.Event, Annotate: m.Annotate, Chat: m.Chat}
+			if m.Control != nil {
+				r.Control = m.Control.Action
+			}
+			w.events = append(w.events, r)
 		})
 	})
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {

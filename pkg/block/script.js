@@ -15,9 +15,10 @@
   const ALLOW = '[data-tandem-allow]';
 
   // The mask script, in the same world before this one, scopes rules by
-  // URL for both.
-  const scoped = globalThis.__tandemMask && globalThis.__tandemMask.scoped;
-  if (typeof scoped !== 'function') return; // no guard: every check refuses
+  // URL for both and lends its DOM walking helpers.
+  const M = globalThis.__tandemMask;
+  if (!M || typeof M.scoped !== 'function') return; // no guard: every check refuses
+  const { scoped, up, childDoc, contentOrigin } = M;
   const blockIn = scoped(CONFIG.block);
   const allowIn = scoped(CONFIG.allow);
   const allowlist = !!CONFIG.allowlist;
@@ -36,21 +37,6 @@
       }
     }
     return '';
-  }
-
-  // up goes to the parent element, through shadow hosts and out of
-  // same-origin frames to their element.
-  function up(n) {
-    if (n.parentElement) return n.parentElement;
-    const root = n.getRootNode && n.getRootNode();
-    if (root && root.host) return root.host;
-    try {
-      const fe = n.ownerDocument && n.ownerDocument.defaultView && n.ownerDocument.defaultView.frameElement;
-      if (fe) return fe;
-    } catch (_) {
-      // A cross-origin parent: this frame's own rules are all we know.
-    }
-    return null;
   }
 
   // blockedBy returns why the agent may not operate el: the selector that
@@ -78,27 +64,7 @@
   // The frames the worker tagged (through the mask script) can be asked in
   // turn; any other frame we cannot look into is refused.
   function frameTag(el) {
-    const m = globalThis.__tandemMask;
-    return (m && m.frameTag && m.frameTag(el)) || '';
-  }
-
-  // contentOrigin is where a frame's viewport sits in its parent's.
-  function contentOrigin(fr) {
-    const r = fr.getBoundingClientRect();
-    const cs = fr.ownerDocument.defaultView.getComputedStyle(fr);
-    return {
-      x: r.left + fr.clientLeft + parseFloat(cs.paddingLeft || '0'),
-      y: r.top + fr.clientTop + parseFloat(cs.paddingTop || '0'),
-      transformed: Math.abs(r.width - fr.offsetWidth) > 1 || Math.abs(r.height - fr.offsetHeight) > 1,
-    };
-  }
-
-  function childDoc(fr) {
-    try {
-      return fr.contentDocument;
-    } catch (_) {
-      return null;
-    }
+    return M.frameTag(el) || '';
   }
 
   // hit returns the verdict on a pointer press at (x, y) of this document's

@@ -108,6 +108,7 @@ func Dial(ctx context.Context, sig Signaler) (*Viewer, error) {
 		v.mu.Lock()
 		v.notices = append(v.notices, string(m.Data))
 		v.mu.Unlock()
+		v.wake()
 	})
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		v.wg.Add(1)
@@ -329,6 +330,47 @@ func (v *Viewer) Control(ctx context.Context, action string) error {
 		return ctx.Err()
 	}
 	return v.input.Send(protocol.Encode(protocol.Control{Type: protocol.TypeControl, Action: action}))
+}
+
+// SendMessage sends one message on the reliable channel: a protocol value
+// (protocol.Annotate, protocol.Chat, ...) marshalled as JSON, or raw bytes
+// as they are. It waits for the channel to open.
+func (v *Viewer) SendMessage(ctx context.Context, msg any) error {
+	select {
+	case <-v.open:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	b, ok := msg.([]byte)
+	if !ok {
+		b = protocol.Encode(msg)
+	}
+	return v.input.Send(b)
+}
+
+// WaitNotice waits for a DataChannel message from the worker, from the
+// from-th on (0 is the first), that ok accepts, and returns it with its
+// index.
+func (v *Viewer) WaitNotice(ctx context.Context, from int, ok func(string) bool) (string, int, error) {
+	for {
+		v.mu.Lock()
+		notices, ch, ended := v.notices, v.changed, v.ended
+		v.mu.Unlock()
+		for i := max(from, 0); i < len(notices); i++ {
+			if ok(notices[i]) {
+				return notices[i], i, nil
+			}
+		}
+		from = max(from, len(notices))
+		if ended != "" {
+			return "", 0, fmt.Errorf("%w: %s", ErrEnded, ended)
+		}
+		select {
+		case <-ctx.Done():
+			return "", 0, fmt.Errorf("wait for notice: %w", ctx.Err())
+		case <-ch:
+		}
+	}
 }
 
 // Click presses and releases the left button at (x, y) in remote viewport pixels.

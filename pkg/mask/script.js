@@ -281,6 +281,37 @@
     return { left: r.left + ox, top: r.top + oy, width: r.width, height: r.height };
   }
 
+  // up goes to the parent element, through shadow hosts and out of
+  // same-origin frames to their element.
+  function up(n) {
+    if (n.parentElement) return n.parentElement;
+    const root = n.getRootNode && n.getRootNode();
+    if (root && root.host) return root.host;
+    try {
+      const fe = n.ownerDocument && n.ownerDocument.defaultView && n.ownerDocument.defaultView.frameElement;
+      if (fe) return fe;
+    } catch (_) {
+      // A cross-origin parent: nothing above is known here.
+    }
+    return null;
+  }
+
+  // maskedRoot returns the outermost masked element that is el or holds
+  // it, or null when el is not masked content.
+  function maskedRoot(el) {
+    let out = null;
+    for (let n = el, depth = 0; n && depth < 256; n = up(n), depth++) {
+      if (n.nodeType !== 1) continue;
+      const sel = selectors(n.ownerDocument);
+      try {
+        if (n.matches(sel.mask) && (n.matches(sel.builtin) || !n.closest(sel.unmask))) out = n;
+      } catch (_) {
+        out = n; // a selector this engine rejects: assume the worst
+      }
+    }
+    return out;
+  }
+
   // childDoc returns a frame's document, or null when it is cross-origin.
   function childDoc(fr) {
     try {
@@ -290,16 +321,29 @@
     }
   }
 
+  // contentOrigin is where a frame's viewport sits in its parent's (inside
+  // its border and padding), and whether the frame is transformed (then
+  // offsets from it are wrong).
+  function contentOrigin(fr) {
+    const r = fr.getBoundingClientRect();
+    const cs = fr.ownerDocument.defaultView.getComputedStyle(fr);
+    return {
+      x: r.left + fr.clientLeft + parseFloat(cs.paddingLeft || '0'),
+      y: r.top + fr.clientTop + parseFloat(cs.paddingTop || '0'),
+      transformed: Math.abs(r.width - fr.offsetWidth) > 1 || Math.abs(r.height - fr.offsetHeight) > 1,
+    };
+  }
+
   // walkFrame descends into a same-origin frame, or reports it opaque.
   function walkFrame(fr, ox, oy, bound, ctx, depth) {
     const r = fr.getBoundingClientRect();
     if (!(r.width > 0 && r.height > 0)) return;
     const child = childDoc(fr);
     // The frame's content box inside its border and padding.
-    const cs = fr.ownerDocument.defaultView.getComputedStyle(fr);
-    const left = r.left + ox + fr.clientLeft + parseFloat(cs.paddingLeft || '0');
-    const top = r.top + oy + fr.clientTop + parseFloat(cs.paddingTop || '0');
-    const transformed = Math.abs(r.width - fr.offsetWidth) > 1 || Math.abs(r.height - fr.offsetHeight) > 1;
+    const o = contentOrigin(fr);
+    const left = o.x + ox;
+    const top = o.y + oy;
+    const transformed = o.transformed;
     if (!child || !child.documentElement || transformed) {
       // Cross-origin (or transformed: our offsets would be wrong): the
       // worker masks it whole unless that frame reports for itself.
@@ -410,6 +454,13 @@
         report();
       },
       scoped,
+      // Walking the DOM, for the block and highlight scripts of this world:
+      // up (parent through shadow hosts and same-origin frames), childDoc
+      // (a frame's document, null cross-origin), contentOrigin (a frame's
+      // viewport in its parent's).
+      up,
+      childDoc,
+      contentOrigin,
       // frameTag returns the frame id tagged on a frame element, or ''
       // (the blocking guard asks a tagged frame in turn).
       frameTag(el) {
@@ -430,6 +481,12 @@
         } catch (_) {
           return true;
         }
+      },
+      // maskedRoot returns the outermost masked element holding el (or el),
+      // or null: the highlight tracker shows no more of masked content
+      // than the painted area.
+      maskedRoot(el) {
+        return maskedRoot(el);
       },
       // poke is a change in a same-origin child document.
       poke() {

@@ -240,28 +240,57 @@ type Control struct {
 	Action string `json:"action"`
 }
 
-// DecodeViewerMessage decodes one input DataChannel message from a viewer:
-// an input event, or (ctl non-nil) a control message.
-func DecodeViewerMessage(data []byte) (ev input.Event, ctl *Control, err error) {
+// ViewerMessage is one message of the input DataChannel from a viewer:
+// an input event (Event, when the others are nil), or a control, annotate
+// or chat message (exactly one of them non-nil).
+type ViewerMessage struct {
+	Event    input.Event
+	Control  *Control
+	Annotate *Annotate
+	Chat     *Chat
+}
+
+// DecodeViewerMessage decodes and validates one input DataChannel message
+// from a viewer.
+func DecodeViewerMessage(data []byte) (ViewerMessage, error) {
 	if len(data) > MaxInputBytes {
-		return input.Event{}, nil, bad("%d bytes, limit %d", len(data), MaxInputBytes)
+		return ViewerMessage{}, bad("%d bytes, limit %d", len(data), MaxInputBytes)
 	}
 	var peek struct {
 		Type string `json:"type"`
 	}
-	if json.Unmarshal(data, &peek) == nil && peek.Type == TypeControl {
+	if json.Unmarshal(data, &peek) != nil {
+		peek.Type = "" // DecodeInput says what is wrong
+	}
+	switch peek.Type {
+	case TypeControl:
 		var c Control
 		if err := decodeStrict(data, MaxInputBytes, &c); err != nil {
-			return input.Event{}, nil, err
+			return ViewerMessage{}, err
 		}
 		switch c.Action {
 		case ControlRequest, ControlRelease, ControlGrant, ControlDeny, ControlRevoke:
-			return input.Event{}, &c, nil
+			return ViewerMessage{Control: &c}, nil
 		}
-		return input.Event{}, nil, bad("control action %q", c.Action)
+		return ViewerMessage{}, bad("control action %q", c.Action)
+	case TypeAnnotate:
+		a, err := decodeAnnotate(data)
+		if err != nil {
+			return ViewerMessage{}, err
+		}
+		return ViewerMessage{Annotate: a}, nil
+	case TypeChat:
+		c, err := decodeChat(data)
+		if err != nil {
+			return ViewerMessage{}, err
+		}
+		return ViewerMessage{Chat: c}, nil
 	}
-	ev, err = DecodeInput(data)
-	return ev, nil, err
+	ev, err := DecodeInput(data)
+	if err != nil {
+		return ViewerMessage{}, err
+	}
+	return ViewerMessage{Event: ev}, nil
 }
 
 // TypePointer is the worker's notice of another viewer's pointer.

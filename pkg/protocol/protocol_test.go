@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -191,13 +195,13 @@ func FuzzDecodeInput(f *testing.F) {
 }
 
 func TestDecodeViewerMessage(t *testing.T) {
-	ev, ctl, err := DecodeViewerMessage([]byte(`{"type":"control","action":"request"}`))
-	if err != nil || ctl == nil || ctl.Action != ControlRequest || ev.Kind != "" {
-		t.Fatalf("control request = %+v %+v %v", ev, ctl, err)
+	m, err := DecodeViewerMessage([]byte(`{"type":"control","action":"request"}`))
+	if err != nil || m.Control == nil || m.Control.Action != ControlRequest || m.Event.Kind != "" || m.Annotate != nil || m.Chat != nil {
+		t.Fatalf("control request = %+v %v", m, err)
 	}
-	ev, ctl, err = DecodeViewerMessage([]byte(`{"type":"mouse","action":"move","x":1,"y":2}`))
-	if err != nil || ctl != nil || ev.Kind != input.KindMouse {
-		t.Fatalf("mouse move = %+v %+v %v", ev, ctl, err)
+	m, err = DecodeViewerMessage([]byte(`{"type":"mouse","action":"move","x":1,"y":2}`))
+	if err != nil || m.Control != nil || m.Annotate != nil || m.Chat != nil || m.Event.Kind != input.KindMouse {
+		t.Fatalf("mouse move = %+v %v", m, err)
 	}
 	for _, bad := range []string{
 		`{"type":"control","action":"take"}`,
@@ -206,29 +210,243 @@ func TestDecodeViewerMessage(t *testing.T) {
 		`{"type":"control","action":"grant"} {}`,
 		`{"type":"steer","action":"grant"}`,
 	} {
-		if _, ctl, err := DecodeViewerMessage([]byte(bad)); !errors.Is(err, ErrBadMessage) || ctl != nil {
-			t.Errorf("DecodeViewerMessage(%s) = %+v, %v; want ErrBadMessage", bad, ctl, err)
+		if m, err := DecodeViewerMessage([]byte(bad)); !errors.Is(err, ErrBadMessage) || m.Control != nil {
+			t.Errorf("DecodeViewerMessage(%s) = %+v, %v; want ErrBadMessage", bad, m, err)
+		}
+	}
+}
+
+// points returns a stroke message's points list of n points.
+func points(n int) string {
+	p := make([]string, n)
+	for i := range p {
+		p[i] = "[1.5,2]"
+	}
+	return "[" + strings.Join(p, ",") + "]"
+}
+
+// Real messages of the viewer pages (docs/protocol.md, "Annotations and chat").
+var realAnnotations = []string{
+	`{"type":"annotate","action":"stroke","id":"s1","points":[[100,200],[101.5,203.25]],"pinned":false,"end":false}`,
+	`{"type":"annotate","action":"stroke","id":"s1","points":[],"pinned":false,"end":true}`,
+	`{"type":"annotate","action":"laser","x":640,"y":1800.5}`,
+	`{"type":"annotate","action":"highlight","x":200,"y":130}`,
+	`{"type":"annotate","action":"clear"}`,
+	`{"type":"chat","text":"こんにちは、どのボタンですか？"}`,
+}
+
+func TestDecodeAnnotate(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want *Annotate // nil: refused
+	}{
+		{"stroke", realAnnotations[0], &Annotate{Type: TypeAnnotate, Action: AnnotateStroke, ID: "s1", Points: [][2]float64{{100, 200}, {101.5, 203.25}}}},
+		{"stroke end without points", realAnnotations[1], &Annotate{Type: TypeAnnotate, Action: AnnotateStroke, ID: "s1", Points: [][2]float64{}, End: true}},
+		{"stroke pinned, flags absent", `{"type":"annotate","action":"stroke","id":"a_B-9","points":[[-1e6,1e6]],"pinned":true}`,
+			&Annotate{Type: TypeAnnotate, Action: AnnotateStroke, ID: "a_B-9", Points: [][2]float64{{-1e6, 1e6}}, Pinned: true}},
+		{"stroke of 64 points", `{"type":"annotate","action":"stroke","id":"s","points":` + points(64) + `}`,
+			&Annotate{Type: TypeAnnotate, Action: AnnotateStroke, ID: "s", Points: func() [][2]float64 {
+				p := make([][2]float64, 64)
+				for i := range p {
+					p[i] = [2]float64{1.5, 2}
+				}
+				return p
+			}()}},
+		{"id of 32", `{"type":"annotate","action":"stroke","id":"` + strings.Repeat("x", 32) + `","points":[]}`,
+			&Annotate{Type: TypeAnnotate, Action: AnnotateStroke, ID: strings.Repeat("x", 32), Points: [][2]float64{}}},
+		{"laser", realAnnotations[2], &Annotate{Type: TypeAnnotate, Action: AnnotateLaser, X: 640, Y: 1800.5}},
+		{"laser at 0,0", `{"type":"annotate","action":"laser","x":0,"y":0}`, &Annotate{Type: TypeAnnotate, Action: AnnotateLaser}},
+		{"highlight", realAnnotations[3], &Annotate{Type: TypeAnnotate, Action: AnnotateHighlight, X: 200, Y: 130}},
+		{"clear", realAnnotations[4], &Annotate{Type: TypeAnnotate, Action: AnnotateClear}},
+
+		{"stroke without id", `{"type":"annotate","action":"stroke","points":[[1,2]]}`, nil},
+		{"empty id", `{"type":"annotate","action":"stroke","id":"","points":[[1,2]]}`, nil},
+		{"id of 33", `{"type":"annotate","action":"stroke","id":"` + strings.Repeat("x", 33) + `","points":[[1,2]]}`, nil},
+		{"id with a dot", `{"type":"annotate","action":"stroke","id":"a.b","points":[[1,2]]}`, nil},
+		{"id with a space", `{"type":"annotate","action":"stroke","id":"a b","points":[[1,2]]}`, nil},
+		{"id not ASCII", `{"type":"annotate","action":"stroke","id":"ß","points":[[1,2]]}`, nil},
+		{"id a number", `{"type":"annotate","action":"stroke","id":1,"points":[[1,2]]}`, nil},
+		{"65 points", `{"type":"annotate","action":"stroke","id":"s","points":` + points(65) + `}`, nil},
+		{"a point of one number", `{"type":"annotate","action":"stroke","id":"s","points":[[1]]}`, nil},
+		{"a point of three numbers", `{"type":"annotate","action":"stroke","id":"s","points":[[1,2,3]]}`, nil},
+		{"a point not a list", `{"type":"annotate","action":"stroke","id":"s","points":[1,2]}`, nil},
+		{"a coordinate beyond 1e6", `{"type":"annotate","action":"stroke","id":"s","points":[[1000000.5,2]]}`, nil},
+		{"a coordinate below -1e6", `{"type":"annotate","action":"stroke","id":"s","points":[[1,-1e7]]}`, nil},
+		{"a coordinate 1e999", `{"type":"annotate","action":"stroke","id":"s","points":[[1e999,2]]}`, nil},
+		{"a coordinate NaN", `{"type":"annotate","action":"stroke","id":"s","points":[[NaN,2]]}`, nil},
+		{"a coordinate \"NaN\"", `{"type":"annotate","action":"stroke","id":"s","points":[["NaN",2]]}`, nil},
+		{"a coordinate Infinity", `{"type":"annotate","action":"laser","x":Infinity,"y":2}`, nil},
+		{"a coordinate null", `{"type":"annotate","action":"stroke","id":"s","points":[[null,2]]}`, nil},
+		{"pinned not a bool", `{"type":"annotate","action":"stroke","id":"s","points":[],"pinned":1}`, nil},
+		{"stroke with x", `{"type":"annotate","action":"stroke","id":"s","points":[],"x":1}`, nil},
+		{"laser without y", `{"type":"annotate","action":"laser","x":1}`, nil},
+		{"laser with y null", `{"type":"annotate","action":"laser","x":1,"y":null}`, nil},
+		{"laser beyond 1e6", `{"type":"annotate","action":"laser","x":1,"y":2e6}`, nil},
+		{"laser with an id", `{"type":"annotate","action":"laser","id":"s","x":1,"y":2}`, nil},
+		{"highlight with points", `{"type":"annotate","action":"highlight","x":1,"y":2,"points":[]}`, nil},
+		{"highlight x a string", `{"type":"annotate","action":"highlight","x":"1","y":2}`, nil},
+		{"clear with x", `{"type":"annotate","action":"clear","x":1,"y":2}`, nil},
+		{"clear pinned", `{"type":"annotate","action":"clear","pinned":false}`, nil},
+		{"remove is the worker's", `{"type":"annotate","action":"remove","id":"h1"}`, nil},
+		{"unknown action", `{"type":"annotate","action":"erase"}`, nil},
+		{"no action", `{"type":"annotate"}`, nil},
+		{"unknown field", `{"type":"annotate","action":"clear","color":"red"}`, nil},
+		{"server field", `{"type":"annotate","action":"laser","x":1,"y":2,"viewer_id":"v_1"}`, nil},
+		{"trailing data", `{"type":"annotate","action":"clear"}{}`, nil},
+		{"too large", `{"type":"annotate","action":"clear","id":"` + strings.Repeat("x", MaxInputBytes) + `"}`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := DecodeViewerMessage([]byte(tt.in))
+			if tt.want == nil {
+				if !errors.Is(err, ErrBadMessage) || m.Annotate != nil {
+					t.Fatalf("DecodeViewerMessage(%.80s) = %+v, %v; want ErrBadMessage", tt.in, m.Annotate, err)
+				}
+				return
+			}
+			if err != nil || m.Control != nil || m.Chat != nil || m.Event.Kind != "" {
+				t.Fatalf("DecodeViewerMessage(%.80s) = %+v, %v", tt.in, m, err)
+			}
+			if d := cmp.Diff(tt.want, m.Annotate); d != "" {
+				t.Errorf("DecodeViewerMessage(%.80s) mismatch (-want +got):\n%s", tt.in, d)
+			}
+		})
+	}
+}
+
+func TestDecodeChat(t *testing.T) {
+	emoji := strings.Repeat("😀", MaxChatChars) // 4 bytes each: the longest chat fits the 8 KiB limit
+	tests := []struct {
+		name string
+		in   string
+		want string // "" refused
+	}{
+		{"japanese", realAnnotations[5], "こんにちは、どのボタンですか？"},
+		{"trimmed", `{"type":"chat","text":"  hello\n  "}`, "hello"},
+		{"newline inside", `{"type":"chat","text":"line 1\nline 2"}`, "line 1\nline 2"},
+		{"2000 characters", `{"type":"chat","text":"` + strings.Repeat("あ", MaxChatChars) + `"}`, strings.Repeat("あ", MaxChatChars)},
+		{"2000 emoji", `{"type":"chat","text":"` + emoji + `"}`, emoji},
+		{"2000 after trimming", `{"type":"chat","text":"   ` + strings.Repeat("x", MaxChatChars) + `   "}`, strings.Repeat("x", MaxChatChars)},
+
+		{"empty", `{"type":"chat","text":""}`, ""},
+		{"only spaces", `{"type":"chat","text":" \n\t "}`, ""},
+		{"no text", `{"type":"chat"}`, ""},
+		{"2001 characters", `{"type":"chat","text":"` + strings.Repeat("x", MaxChatChars+1) + `"}`, ""},
+		{"a tab inside", `{"type":"chat","text":"a\tb"}`, ""},
+		{"a carriage return inside", `{"type":"chat","text":"a\r\nb"}`, ""},
+		{"NUL", `{"type":"chat","text":"a\u0000b"}`, ""},
+		{"escape", `{"type":"chat","text":"a\u001b[31mb"}`, ""},
+		{"DEL", "{\"type\":\"chat\",\"text\":\"a\x7fb\"}", ""},
+		{"C1 control", `{"type":"chat","text":"a\u0085b"}`, ""},
+		{"invalid UTF-8", "{\"type\":\"chat\",\"text\":\"a\xffb\"}", ""},
+		{"text a number", `{"type":"chat","text":5}`, ""},
+		{"unknown field", `{"type":"chat","text":"hi","to":"agent"}`, ""},
+		{"server field", `{"type":"chat","text":"hi","id":"c1"}`, ""},
+		{"too large", `{"type":"chat","text":"` + strings.Repeat("x", MaxInputBytes) + `"}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := DecodeViewerMessage([]byte(tt.in))
+			if tt.want == "" {
+				if !errors.Is(err, ErrBadMessage) || m.Chat != nil {
+					t.Fatalf("DecodeViewerMessage(%.80q) = %+v, %v; want ErrBadMessage", tt.in, m.Chat, err)
+				}
+				return
+			}
+			if err != nil || m.Chat == nil {
+				t.Fatalf("DecodeViewerMessage(%.80q) = %+v, %v", tt.in, m, err)
+			}
+			if m.Chat.Text != tt.want || m.Chat.Type != TypeChat {
+				t.Errorf("DecodeViewerMessage(%.80q) text = %.80q, want %.80q", tt.in, m.Chat.Text, tt.want)
+			}
+		})
+	}
+}
+
+// The worker's notices carry every field the viewers read, zero values
+// included.
+func TestAnnotationNotices(t *testing.T) {
+	who := Author{ViewerID: "v_a", Role: "agent", Name: "Aiko"}
+	at := time.Date(2026, 5, 1, 9, 30, 0, 123e6, time.UTC)
+	for _, tt := range []struct {
+		v    any
+		want string
+	}{
+		{StrokeNotice{Type: TypeAnnotation, Action: AnnotateStroke, ID: "v_a.s1", Author: who, Points: [][2]float64{{1, 2.5}}},
+			`{"type":"annotation","action":"stroke","id":"v_a.s1","viewer_id":"v_a","role":"agent","name":"Aiko","points":[[1,2.5]],"pinned":false,"end":false}`},
+		{LaserNotice{Type: TypeAnnotation, Action: AnnotateLaser, Author: who},
+			`{"type":"annotation","action":"laser","viewer_id":"v_a","role":"agent","name":"Aiko","x":0,"y":0}`},
+		{HighlightNotice{Type: TypeAnnotation, Action: AnnotateHighlight, ID: "h1", Author: who, Rect: [4]float64{0, 1500, 200, 60}},
+			`{"type":"annotation","action":"highlight","id":"h1","viewer_id":"v_a","role":"agent","name":"Aiko","rect":[0,1500,200,60]}`},
+		{RemoveNotice{Type: TypeAnnotation, Action: AnnotateRemove, ID: "h1"},
+			`{"type":"annotation","action":"remove","id":"h1"}`},
+		{ClearNotice{Type: TypeAnnotation, Action: AnnotateClear, Author: who},
+			`{"type":"annotation","action":"clear","viewer_id":"v_a","role":"agent","name":"Aiko"}`},
+		{ChatNotice{Type: TypeChat, ID: "c1", Author: who, Text: "hi", At: at},
+			`{"type":"chat","id":"c1","viewer_id":"v_a","role":"agent","name":"Aiko","text":"hi","at":"2026-05-01T09:30:00.123Z"}`},
+		{ScrollNotice{Type: TypeScroll}, `{"type":"scroll","x":0,"y":0}`},
+	} {
+		if got := string(Encode(tt.v)); got != tt.want {
+			t.Errorf("Encode(%T) = %s\nwant %s", tt.v, got, tt.want)
 		}
 	}
 }
 
 func FuzzDecodeViewerMessage(f *testing.F) {
-	for _, in := range append(realInputs, `{"type":"control","action":"grant"}`) {
+	for _, in := range slices.Concat(realInputs, realAnnotations, []string{`{"type":"control","action":"grant"}`}) {
 		f.Add([]byte(in))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ev, ctl, err := DecodeViewerMessage(data)
+		m, err := DecodeViewerMessage(data)
 		if err != nil {
 			return
 		}
-		if ctl != nil {
-			if ctl.Type != TypeControl || ev.Kind != "" {
-				t.Fatalf("accepted control %q as %+v with event %+v", data, ctl, ev)
+		set := 0
+		for _, p := range []bool{m.Control != nil, m.Annotate != nil, m.Chat != nil} {
+			if p {
+				set++
 			}
-			return
 		}
-		if err := ev.Validate(); err != nil {
-			t.Fatalf("accepted an invalid event %q: %v", data, err)
+		if set > 1 || (set == 1 && m.Event.Kind != "") {
+			t.Fatalf("accepted %q as more than one message: %+v", data, m)
+		}
+		switch {
+		case m.Control != nil:
+			if m.Control.Type != TypeControl {
+				t.Fatalf("accepted control %q as %+v", data, m.Control)
+			}
+		case m.Annotate != nil:
+			// What we accept re-encodes to the same message.
+			again, err := DecodeViewerMessage(Encode(m.Annotate))
+			if err != nil {
+				t.Fatalf("re-decode of accepted %q: %v", data, err)
+			}
+			a := *m.Annotate
+			if len(a.Points) == 0 {
+				a.Points = again.Annotate.Points // [] and absent are the same
+			}
+			if d := cmp.Diff(&a, again.Annotate); d != "" {
+				t.Fatalf("round trip changed %q: %s", data, d)
+			}
+			for _, p := range a.Points {
+				if !validCoord(p[0]) || !validCoord(p[1]) {
+					t.Fatalf("accepted a point out of range: %q", data)
+				}
+			}
+		case m.Chat != nil:
+			if n := utf8.RuneCountInString(m.Chat.Text); n == 0 || n > MaxChatChars || strings.TrimSpace(m.Chat.Text) != m.Chat.Text {
+				t.Fatalf("accepted chat text %q", m.Chat.Text)
+			}
+			for _, r := range m.Chat.Text {
+				if r != '\n' && unicode.IsControl(r) {
+					t.Fatalf("accepted a control character in %q", m.Chat.Text)
+				}
+			}
+		default:
+			if err := m.Event.Validate(); err != nil {
+				t.Fatalf("accepted an invalid event %q: %v", data, err)
+			}
 		}
 	})
 }

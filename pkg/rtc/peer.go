@@ -290,6 +290,15 @@ func (p *Peer) Send(msg []byte) error {
 	return nil
 }
 
+// InputOpen says whether the "input" DataChannel is open: Send delivers
+// now.
+func (p *Peer) InputOpen() bool {
+	p.mu.Lock()
+	dc, closed := p.input, p.isClosed
+	p.mu.Unlock()
+	return !closed && dc != nil && dc.ReadyState() == webrtc.DataChannelStateOpen
+}
+
 // Close closes the PeerConnection and waits for the peer's goroutines: the
 // dispatch goroutine (so no callback runs after Close returns), pending
 // negotiations and the RTCP read loop. It is idempotent and must not be

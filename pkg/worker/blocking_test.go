@@ -2,8 +2,6 @@ package worker
 
 import (
 	"context"
-	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -12,78 +10,8 @@ import (
 	"github.com/tandem-cobrowse/tandem/pkg/botviewer"
 	"github.com/tandem-cobrowse/tandem/pkg/input"
 	"github.com/tandem-cobrowse/tandem/pkg/protocol"
+	"github.com/tandem-cobrowse/tandem/pkg/testshop"
 )
-
-// shopPage is a test shop: a blocked "Buy now" submit button (with a child
-// span, a label and an accesskey) as the default button of a form with a
-// text field, a field whose page script clicks the button on any key, a
-// blocked button in an open shadow root, and blocked buttons in a
-// same-origin and a cross-origin frame. Every purchase calls /buy?via=…;
-// moving the pointer over "wishlist" moves the Buy button under it (a
-// layout shift between what a viewer saw and the press).
-const shopPage = `<!doctype html><html><head><style>
-body{margin:0;font:20px sans-serif;background:#fff}
-.abs{position:absolute;margin:0;box-sizing:border-box}
-#buy{left:100px;top:100px;width:200px;height:60px}
-#buylabel{left:100px;top:180px;width:200px;height:40px;background:#eee}
-#q{left:400px;top:100px;width:200px;height:40px}
-#evil{left:650px;top:100px;width:200px;height:40px}
-#host{left:100px;top:300px;width:200px;height:80px}
-#fr{left:400px;top:300px;width:300px;height:150px;border:0}
-#xfr{left:750px;top:300px;width:300px;height:150px;border:0}
-#free{left:400px;top:500px;width:200px;height:60px}
-#later{left:650px;top:180px;width:200px;height:40px}
-</style></head><body>
-<form id="f">
-  <button id="buy" class="abs" data-tandem-block accesskey="b"><span id="buyspan">Buy now</span></button>
-  <label id="buylabel" class="abs" for="buy">Buy (label)</label>
-  <input id="q" class="abs" aria-label="quantity">
-</form>
-<input id="evil" class="abs" aria-label="search">
-<input id="later" class="abs" aria-label="coupon">
-<div id="host" class="abs"></div>
-<iframe id="fr" class="abs" src="/shop-frame"></iframe>
-<iframe id="xfr" class="abs" src="{{OTHER}}/shop-frame"></iframe>
-<button id="free" class="abs">Add to wishlist</button>
-<script>
-const buy = (via) => fetch('/buy?via=' + via);
-document.getElementById('f').addEventListener('submit', (e) => { e.preventDefault(); buy('form'); });
-document.getElementById('evil').addEventListener('keydown', () => document.getElementById('buy').click());
-document.getElementById('later').addEventListener('keydown', () => setTimeout(() => buy('later'), 100));
-const shadow = document.getElementById('host').attachShadow({ mode: 'open' });
-shadow.innerHTML = '<button data-tandem-block style="width:200px;height:80px">Buy (shadow)</button>';
-shadow.querySelector('button').addEventListener('click', () => buy('shadow'));
-const b = document.getElementById('buy');
-let shifted = false;
-document.addEventListener('pointermove', (e) => {
-  if (e.clientX < 400 || e.clientX > 600 || e.clientY < 500 || e.clientY > 560 || shifted) return;
-  shifted = true;
-  b.style.left = '400px'; b.style.top = '500px'; b.style.zIndex = '1';
-  setTimeout(() => { b.style.left = ''; b.style.top = ''; b.style.zIndex = ''; shifted = false; }, 1500);
-});
-</script></body></html>`
-
-// shopFrame is what both frames show: a blocked button at 10,10.
-const shopFrame = `<!doctype html><html><body style="margin:0;background:#eef">
-<button data-tandem-block style="position:absolute;left:10px;top:10px;width:200px;height:60px">Buy (frame)</button>
-<script>document.querySelector('button').addEventListener('click', () => fetch('/buy?via=frame-' + location.hostname));</script>
-</body></html>`
-
-func (h *harness) shopRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("/shop", func(w http.ResponseWriter, r *http.Request) {
-		// The same server under another name is another site: the frame
-		// runs in its own process.
-		other := "http://localhost:" + r.Host[strings.LastIndex(r.Host, ":")+1:]
-		fmt.Fprint(w, strings.Replace(shopPage, "{{OTHER}}", other, 1))
-	})
-	mux.HandleFunc("/shop-frame", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, shopFrame) })
-	mux.HandleFunc("/buy", func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case h.buys <- r.URL.Query().Get("via"):
-		default:
-		}
-	})
-}
 
 func key(k, code string, keyCode int, text string, mods int) []input.Event {
 	down := input.Event{Kind: input.KindKey, Action: input.ActionDown, Key: k, Code: code, KeyCode: keyCode, Text: text, Modifiers: mods}
@@ -107,6 +35,9 @@ func click(x, y float64, clicks int) []input.Event {
 	return []input.Event{move, down, up}
 }
 
+// shopClick clicks at a point of the shop.
+func shopClick(p testshop.Point, clicks int) []input.Event { return click(p.X, p.Y, clicks) }
+
 func seq(parts ...[]input.Event) []input.Event {
 	var out []input.Event
 	for _, p := range parts {
@@ -121,23 +52,25 @@ var blockSteps = []struct {
 	name string
 	evs  []input.Event
 }{
-	{"click at the centre", click(200, 130, 1)},
-	{"click at the edge", click(102, 102, 1)},
-	{"click on the child span", click(200, 130, 1)},
-	{"double click", seq(click(200, 130, 1), click(200, 130, 2))},
-	{"click its label", click(200, 200, 1)},
+	{"click at the centre", shopClick(testshop.BuyCentre, 1)},
+	{"click at the edge", shopClick(testshop.BuyEdge, 1)},
+	{"click on the child span", shopClick(testshop.BuySpan, 1)},
+	{"double click", seq(shopClick(testshop.BuyCentre, 1), shopClick(testshop.BuyCentre, 2))},
+	{"click its label", shopClick(testshop.BuyLabel, 1)},
 	{"Tab + Enter", seq(keyTab, keyEnter)},
 	{"Tab + Space", seq(keyTab, keySpace)},
-	{"Enter in a field of its form", seq(click(500, 120, 1), keyEnter)},
+	{"Enter in a field of its form", seq(shopClick(testshop.Field, 1), keyEnter)},
 	{"its accesskey", key("b", "KeyB", 66, "", input.ModAlt)},
-	{"a page script clicks it on a key", seq(click(750, 120, 1), key("a", "KeyA", 65, "a", 0))},
-	{"in shadow DOM", click(200, 340, 1)},
-	{"in a same-origin frame", click(500, 340, 1)},
-	{"in a cross-origin frame", click(850, 340, 1)},
+	{"a page script clicks it on a key", seq(shopClick(testshop.Evil, 1), key("a", "KeyA", 65, "a", 0))},
+	{"in shadow DOM", shopClick(testshop.Shadow, 1)},
+	{"in a same-origin frame", shopClick(testshop.Frame, 1)},
+	{"in a cross-origin frame", shopClick(testshop.CrossFrame, 1)},
+	// A viewer's touch tap is a press and a release, with no move before.
+	{"touch tap", shopClick(testshop.BuyCentre, 1)[1:]},
 	// The pointer rests on "wishlist" and the page moves Buy under it; the
 	// press comes a moment later, where the viewer's picture still showed
 	// "wishlist".
-	{"moved under the pointer", seq(click(500, 530, 1)[:1], []input.Event{pause}, click(500, 530, 1)[1:])},
+	{"moved under the pointer", seq(shopClick(testshop.Wishlist, 1)[:1], []input.Event{pause}, shopClick(testshop.Wishlist, 1)[1:])},
 }
 
 // pause in a step waits a moment before the next event.
@@ -187,7 +120,7 @@ func TestAgentCannotActivateBlockedElements(t *testing.T) {
 		t.Fatalf("the agent never saw the shop: %v", err)
 	}
 	time.Sleep(time.Second) // the frames load and get their worlds
-	reset := click(1200, 680, 1)
+	reset := shopClick(testshop.Empty, 1)
 	for _, step := range blockSteps {
 		sendAll(ctx, t, agent, reset)
 		h.collect(300 * time.Millisecond)
@@ -234,7 +167,7 @@ func TestRequestGuardWhileTheAgentControls(t *testing.T) {
 	if _, err := agent.WaitPicture(ctx, func(p botviewer.Picture) bool { return p.Width == 1280 }); err != nil {
 		t.Fatal(err)
 	}
-	typeLater := seq(click(750, 200, 1), key("x", "KeyX", 88, "x", 0))
+	typeLater := seq(shopClick(testshop.Later, 1), key("x", "KeyX", 88, "x", 0))
 	sendAll(ctx, t, agent, typeLater)
 	buys, blocked := h.collect(2 * time.Second)
 	if len(buys) > 0 {

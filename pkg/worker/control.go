@@ -41,10 +41,6 @@ const (
 	ControlReleased = "released" // by the agent
 )
 
-// pointerEvery spaces the pointer notices one viewer sends the others
-// (30 a second).
-const pointerEvery = 33 * time.Millisecond
-
 // controlState is who drives the tab besides the customer. Guarded by s.mu.
 type controlState struct {
 	controller string               // the agent viewer in control; "" the customer alone
@@ -211,29 +207,20 @@ func (s *session) releaseAll(ctx context.Context) {
 }
 
 // sharePointer shows a viewer's pointer to the other role's viewers, at
-// most every pointerEvery (on pion's goroutine).
+// most every laserEvery and always its last position, once both sides'
+// gates are open (on pion's goroutine). The annotator sends it, throttled
+// like a laser.
 func (s *session) sharePointer(v signaling.Viewer, ev input.Event) {
 	if ev.Kind != input.KindMouse {
 		return
 	}
-	now := time.Now()
-	s.mu.Lock()
-	vw := s.viewers[v.ID]
-	if vw == nil || now.Sub(vw.lastPointer) < pointerEvery {
-		s.mu.Unlock()
+	if ok, _ := s.mayInput(v, input.Event{Kind: input.KindMouse, Action: input.ActionMove}); !ok {
 		return
 	}
-	vw.lastPointer = now
-	var to []string
-	for id, o := range s.viewers {
-		if o.v.Role != v.Role && o.peer != nil {
-			to = append(to, id)
-		}
-	}
-	s.mu.Unlock()
-	msg := protocol.Encode(protocol.Pointer{Type: protocol.TypePointer, ViewerID: v.ID, Role: v.Role, Name: v.Name, X: ev.X, Y: ev.Y})
-	for _, id := range to {
-		s.notify(id, msg)
+	select {
+	case s.annot.jobs <- annotJob{who: protocol.Author{ViewerID: v.ID, Role: v.Role, Name: v.Name}, pointer: &[2]float64{ev.X, ev.Y}}:
+	default:
+		s.droppedInput.Add(1)
 	}
 }
 

@@ -12,6 +12,11 @@
 // MustAdmit, nobody gets a frame or has input dispatched until a Gate says
 // an agent admitted the customer. Gates only open.
 //
+// Annotations and chat (annotate.go, docs/annotations.md) are relayed
+// between viewers by two more goroutines of each session: one owns their
+// state and sends every such notice, in one order; the other asks the
+// page's isolated world where highlighted elements are.
+//
 // Lifecycle: New builds a Worker; Run serves until its context ends, then ends
 // every hosted session and returns after all their goroutines have returned.
 // A session ends when a gateway asks (tandem.worker.<id>.end), when its

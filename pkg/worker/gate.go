@@ -115,6 +115,7 @@ var refusalMessages = map[string]string{
 	RefusedBlocked:      "This element is blocked for agents.",
 	RefusedNoControl:    "Ask the customer for control first.",
 	RefusedControlNever: "Agents of this company only watch and point.",
+	RefusedRateLimited:  "Too many messages at once; wait a moment.",
 }
 
 // refusal returns the notice to send v for a held-back event, or nil when v

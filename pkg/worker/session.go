@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tandem-cobrowse/tandem/browserpool"
+	"github.com/tandem-cobrowse/tandem/pkg/annotate"
 	"github.com/tandem-cobrowse/tandem/pkg/block"
 	"github.com/tandem-cobrowse/tandem/pkg/input"
 	"github.com/tandem-cobrowse/tandem/pkg/mask"
@@ -40,7 +41,6 @@ type viewer struct {
 	v           signaling.Viewer
 	peer        *rtc.Peer // nil until the viewer's offer
 	lastRefusal time.Time // when the viewer was last told its input was held back
-	lastPointer time.Time // when its pointer was last shown to the others (control.go)
 }
 
 // queuedInput is an event for the browser, or a notice for one viewer.
@@ -77,6 +77,7 @@ type session struct {
 	cust  *media.RoleEncoder     // the customers': raw frames
 	agent *mask.Encoder          // the agents': only frames masked by pkg/mask
 	mask  *masker
+	annot *annotator // annotations and chat (annotate.go)
 	track map[string]*webrtc.TrackLocalStaticRTP
 
 	inputs       chan queuedInput
@@ -145,6 +146,7 @@ func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Lo
 		}
 	}
 	s.mask = newMasker(s, s.agent)
+	s.annot = newAnnotator(s)
 	script, err := mask.Script(req.Mask)
 	if err != nil {
 		return nil, err
@@ -153,9 +155,10 @@ func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Lo
 	if err != nil {
 		return nil, err
 	}
-	// One isolated world runs both: the block script finds cross-origin
-	// frames through the mask script's tags.
-	script += "\n" + blockScript
+	// One isolated world runs them all: the block script finds cross-origin
+	// frames through the mask script's tags; the highlight tracker shares
+	// the world so that page scripts cannot see or move what it remembers.
+	script += "\n" + blockScript + "\n" + annotate.Script()
 	lctx, cancel := context.WithTimeout(ctx, w.cfg.StartTimeout)
 	defer cancel()
 	opts := browserpool.LeaseOptions{StartURL: req.StartURL, Width: req.Width, Height: req.Height,
@@ -187,6 +190,8 @@ func (s *session) run(parent context.Context) string {
 	g.Go(func() error { return s.captureLoop(gctx) })
 	g.Go(func() error { return s.mask.run(gctx) })
 	g.Go(func() error { return s.inputLoop(gctx) })
+	g.Go(func() error { return s.annot.run(gctx) })
+	g.Go(func() error { return s.annot.track(gctx) })
 
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -309,6 +314,7 @@ func (s *session) captureLoop(ctx context.Context) error {
 			}
 			s.captured.Add(1)
 			f.Meta, f.Received, f.Seq = c.Meta, c.Received, c.Seq
+			s.annot.frame(c.Meta)
 			s.offer(f)
 			if latest != nil {
 				latest.Release()
@@ -366,17 +372,22 @@ func (s *session) resize(ctx context.Context, w, h int) {
 
 // onInput runs on pion's DataChannel goroutine: decode, check, queue.
 func (s *session) onInput(v signaling.Viewer, data []byte) {
-	ev, ctl, err := protocol.DecodeViewerMessage(data)
+	m, err := protocol.DecodeViewerMessage(data)
 	if err != nil {
 		s.droppedInput.Add(1)
 		return
 	}
-	if ctl != nil {
+	switch {
+	case m.Control != nil:
 		if ok, _ := s.mayInput(v, input.Event{Kind: input.KindKey}); ok {
-			s.onControl(v, ctl)
+			s.onControl(v, m.Control)
 		}
 		return
+	case m.Annotate != nil || m.Chat != nil:
+		s.takeAnnotation(v, m)
+		return
 	}
+	ev := m.Event
 	s.sharePointer(v, ev)
 	if ev.Kind == input.KindViewport && v.Role != RoleCustomer {
 		return // only the customer's window sizes the remote tab

@@ -23,6 +23,7 @@ import (
 	"github.com/tandem-cobrowse/tandem/pkg/input"
 	"github.com/tandem-cobrowse/tandem/pkg/leakcheck"
 	"github.com/tandem-cobrowse/tandem/pkg/rtc"
+	"github.com/tandem-cobrowse/tandem/pkg/testshop"
 	"github.com/tandem-cobrowse/tandem/signaling"
 )
 
@@ -89,7 +90,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{nc: b.Conn(), w: w, typed: make(chan string, 64), events: make(chan Event, 64), buys: make(chan string, 64)}
+	h := &harness{nc: b.Conn(), w: w, typed: make(chan string, 64), events: make(chan Event, 64)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, colourPage) })
 	mux.HandleFunc("/mask", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, maskPage) })
@@ -99,8 +100,11 @@ func newHarness(t *testing.T, cfg Config) *harness {
 		default:
 		}
 	})
-	h.shopRoutes(mux)
+	shop := testshop.New()
+	h.buys = shop.Buys
+	shop.Routes(mux)
 	controlRoutes(mux)
+	annotateRoutes(mux)
 	h.page = httptest.NewServer(mux)
 	sub, err := b.Conn().Subscribe(SubjectEventsAll, func(m *nats.Msg) {
 		var ev Event
