@@ -60,11 +60,15 @@ func RectsExpression(ids []string) string {
 // there is nothing to highlight at that point.
 func ParsePick(s string) (r Rect, ok bool, err error) {
 	var a struct {
-		Rect *[4]float64 `json:"rect"`
-		None bool        `json:"none"`
+		Rect  *[4]float64 `json:"rect"`
+		None  bool        `json:"none"`
+		Error string      `json:"error"` // the script failed: nothing, and worth a log line
 	}
 	if err := json.Unmarshal([]byte(s), &a); err != nil {
 		return Rect{}, false, fmt.Errorf("%w: %v", ErrAnswer, err)
+	}
+	if a.Error != "" {
+		return Rect{}, false, fmt.Errorf("%w: the page script failed: %s", ErrAnswer, a.Error)
 	}
 	if a.None || a.Rect == nil {
 		return Rect{}, false, nil

@@ -50,7 +50,7 @@ func TestParsePick(t *testing.T) {
 	}{
 		{in: `{"rect":[10,1500.5,200,60]}`, want: Rect{10, 1500.5, 200, 60}, ok: true},
 		{in: `{"none":true}`},
-		{in: `{"none":true,"error":"boom"}`},
+		{in: `{"none":true,"error":"boom"}`, bad: true}, // the script failed
 		{in: `{}`},
 		{in: `{"rect":[10,20,0,60]}`, bad: true},
 		{in: `{"rect":[10,20,30,-1]}`, bad: true},

@@ -24,6 +24,10 @@
   const childDoc = (fr) => M.childDoc(fr);
   const contentOrigin = (fr) => M.contentOrigin(fr);
 
+  function isFrame(el) {
+    return el.tagName === 'IFRAME' || el.tagName === 'FRAME';
+  }
+
   // deepest returns the element at (x, y) of doc's viewport, through open
   // shadow roots and same-origin frames, or null for nothing but the
   // document's root (html, body).

@@ -706,7 +706,7 @@ func (a *annotator) pick(ctx context.Context, p pickReq) trackResult {
 	}
 	r.rect, r.found, err = annotate.ParsePick(ans)
 	if err != nil {
-		a.log.Debug("pick an element", zap.Error(err))
+		a.log.Warn("pick an element", zap.Error(err)) // a broken tracker, not a page between documents
 	}
 	return r
 }
