@@ -12,6 +12,7 @@ go build -o bin/tandem ./cmd/tandem
 	go test -run '^$' -bench . -benchtime 100x ./pkg/media/
 	go test -run '^$' -bench . -benchtime 500x ./pkg/mask/
 	TANDEM_BENCH_BIN="$PWD/bin/tandem" go test -run '^$' -bench 'ClickToVisible' -benchtime 100x ./cmd/tandem/
+	TANDEM_BENCH_BIN="$PWD/bin/tandem" go test -run '^$' -bench 'Pointer' -benchtime 3x ./cmd/tandem/
 	TANDEM_BENCH_BIN="$PWD/bin/tandem" go test -run '^$' -bench 'SessionCPU' -benchtime 3x ./cmd/tandem/
 	TANDEM_BENCH_BIN="$PWD/bin/tandem" go test -run '^$' -bench 'MaskScrolling' -benchtime 3x ./cmd/tandem/
 } 2>/dev/null | tee "$out"

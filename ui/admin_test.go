@@ -8,6 +8,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/google/go-cmp/cmp"
+	"github.com/tandem-cobrowse/tandem/pkg/browsertest"
 )
 
 // TestAdminGates: signed out, the page links to the console's sign-in; an
@@ -48,16 +49,17 @@ func TestAdminPage(t *testing.T) {
 	}
 
 	// Add an agent: a short password is refused here, then the right JSON.
-	run(t, ctx, "short password",
-		chromedp.SendKeys(chromedp.ID("agent-email"), "mika@demo.test"),
-		chromedp.SendKeys(chromedp.ID("agent-new-name"), "Mika Ito"),
-		chromedp.SetValue(chromedp.ID("agent-role"), "supervisor"),
-		chromedp.SendKeys(chromedp.ID("agent-password"), "short"+kb.Enter))
+	browsertest.Fill(t, ctx, "#agent-email", "mika@demo.test")
+	browsertest.Fill(t, ctx, "#agent-new-name", "Mika Ito")
+	run(t, ctx, "role", chromedp.SetValue(chromedp.ID("agent-role"), "supervisor"))
+	browsertest.Fill(t, ctx, "#agent-password", "short")
+	run(t, ctx, "short password", chromedp.KeyEvent(kb.Enter))
 	waitJS(t, ctx, "password error", `document.getElementById('agent-form-error').textContent === 'The password needs at least 8 characters.'`)
 	if n := len(srv.calls("POST", "/api/v1/agents")); n != 0 {
 		t.Errorf("a short password was posted")
 	}
-	run(t, ctx, "add agent", chromedp.SendKeys(chromedp.ID("agent-password"), "longenough"+kb.Enter))
+	browsertest.Fill(t, ctx, "#agent-password", "longenough")
+	run(t, ctx, "add agent", chromedp.KeyEvent(kb.Enter))
 	waitJS(t, ctx, "agent listed", `document.querySelectorAll('#agent-list li').length === 3 && document.querySelector('#agent-list li:last-child').textContent.includes('Mika Ito')`)
 	var body map[string]string
 	if calls := srv.calls("POST", "/api/v1/agents"); len(calls) != 1 || json.Unmarshal([]byte(calls[0].Body), &body) != nil {
@@ -82,7 +84,8 @@ func TestAdminPage(t *testing.T) {
 
 	// A new API key shows once; the list never holds it.
 	const secret = "tdm_SECRETfake0123456789"
-	run(t, ctx, "create key", chromedp.SendKeys(chromedp.ID("key-name"), "Helpdesk"+kb.Enter))
+	browsertest.Fill(t, ctx, "#key-name", "Helpdesk")
+	run(t, ctx, "create key", chromedp.KeyEvent(kb.Enter))
 	waitJS(t, ctx, "key shown", `!document.getElementById('key-reveal').hidden && document.getElementById('key-secret').value === '`+secret+`' && document.querySelectorAll('#key-list li').length === 2`)
 	if calls := srv.calls("POST", "/api/v1/apikeys"); len(calls) != 1 || calls[0].Body != `{"name":"Helpdesk"}` {
 		t.Errorf("key calls = %+v", calls)

@@ -10,17 +10,18 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/tandem-cobrowse/tandem/pkg/browsertest"
 	pinput "github.com/tandem-cobrowse/tandem/pkg/input"
 	"github.com/tandem-cobrowse/tandem/pkg/protocol"
 )
 
 func login(t *testing.T, ctx context.Context, password string) {
 	t.Helper()
-	run(t, ctx, "sign in",
-		chromedp.Evaluate[chromedp.Void](`document.getElementById('login-email').value = ''; document.getElementById('login-password').value = ''`),
-		chromedp.SendKeys(chromedp.ID("login-email"), "agent@demo.test"),
-		chromedp.SendKeys(chromedp.ID("login-password"), password+kb.Enter),
-	)
+	run(t, ctx, "clear the sign-in form",
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('login-email').value = ''; document.getElementById('login-password').value = ''`))
+	browsertest.Fill(t, ctx, "#login-email", "agent@demo.test")
+	browsertest.Fill(t, ctx, "#login-password", password)
+	run(t, ctx, "sign in", chromedp.KeyEvent(kb.Enter))
 }
 
 func TestAgentConsole(t *testing.T) {
@@ -123,6 +124,12 @@ func TestAgentConsole(t *testing.T) {
 	if got := eval[[]string](t, ctx, `[...document.querySelectorAll('#activity-list li')].slice(2).map(li => li.querySelector('.activity-actor').textContent + ' | ' + li.querySelector('.activity-what').textContent)`); len(got) != 4 || got[0] != "Customer | Entered the PIN" || got[2] != "Ken Sato | Joined" || got[3] != "Customer | Agreed to share the tab" {
 		t.Errorf("activity after the join = %q", got)
 	}
+	// The customer let the agent control the tab (control_test.go has the
+	// rest of control).
+	if err := w.notice(protocol.Notice{Type: "control", Controller: "agent", ViewerID: "v_test", Name: "Aiko Tanaka"}); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "in control", `document.querySelector('.viewer').dataset.control === 'controlling'`)
 	g := videoGeometry(t, ctx)
 	x, y := g.client(640, 360)
 	run(t, ctx, "click the tab", chromedp.MouseClickXY(x, y))

@@ -196,7 +196,7 @@ func TestCustomerViewer(t *testing.T) {
 	}
 
 	// The worker refuses something: the viewer says so.
-	if err := w.notice(protocol.Notice{Type: "refused", Reason: "blocked", Message: "Blocked by policy"}); err != nil {
+	if err := w.notice(protocol.Notice{Type: "refused", Reason: "from_a_newer_worker", Message: "Blocked by policy"}); err != nil {
 		t.Fatal(err)
 	}
 	waitJS(t, ctx, "refusal toast", `(() => { const e = document.querySelector('.viewer-toast'); return !e.hidden && e.textContent === 'Blocked by policy'; })()`)

@@ -4,10 +4,11 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"github.com/tandem-cobrowse/tandem/pkg/browsertest"
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/tandem-cobrowse/tandem/pkg/browsertest"
 )
 
 // The fake worker streams one VP8 key frame over and over. The test browser

@@ -9,15 +9,15 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"github.com/tandem-cobrowse/tandem/pkg/browsertest"
 )
 
 // typePIN replaces the PIN field's text and submits the form.
 func typePIN(t *testing.T, ctx context.Context, pin string) {
 	t.Helper()
-	run(t, ctx, "type PIN "+pin,
-		chromedp.Evaluate[chromedp.Void](`document.getElementById('pin').value = ''`),
-		chromedp.SendKeys(chromedp.ID("pin"), pin+kb.Enter),
-	)
+	run(t, ctx, "clear the PIN", chromedp.Evaluate[chromedp.Void](`document.getElementById('pin').value = ''`))
+	browsertest.Fill(t, ctx, "#pin", pin)
+	run(t, ctx, "submit PIN "+pin, chromedp.KeyEvent(kb.Enter))
 }
 
 func TestJoinPage(t *testing.T) {

@@ -236,7 +236,7 @@ func TestCustomerMaskOutlines(t *testing.T) {
 			waitOverlay(t, ctx, "one outline left", 640, 480, rects[1:2], func(o overlay) error { return o.drawn(1) })
 			// The toast after it shows that the page has read the bad one.
 			send(t, w, 1, map[string]any{"type": "masks", "width": 0, "height": 480, "rects": rects})
-			send(t, w, 1, map[string]any{"type": "refused", "reason": "blocked", "message": "after the bad notice"})
+			send(t, w, 1, map[string]any{"type": "refused", "reason": "from_a_newer_worker", "message": "after the bad notice"})
 			waitJS(t, ctx, "toast after the bad notice", `document.querySelector('.viewer-toast').textContent === 'after the bad notice'`)
 			if err := probe(t, ctx, 640, 480, rects[1:2]).drawn(1); err != nil {
 				t.Errorf("after a notice without a size: %v", err)
@@ -298,16 +298,7 @@ func TestAgentMaskingPaused(t *testing.T) {
 	srv := newFakeServer(t)
 	w := srv.worker
 	w.setFrame(encodeFrame(t, srv, nil, 1280, 720), 1280, 720)
-	now := time.Now().UTC()
-	srv.addSession(fakeSession{ID: "s_mask", Company: "demo", State: "active", StartURL: srv.URL + "/demo/",
-		CreatedAt: now.Format(time.RFC3339), ExpiresAt: now.Add(10 * time.Minute).Format(time.RFC3339),
-		Customer: map[string]string{"joined_at": now.Format(time.RFC3339)}, ConsentAt: now.Format(time.RFC3339)})
-	ctx, _ := newTab(t, 1280, 800, false)
-	run(t, ctx, "open console", chromedp.Navigate(srv.URL+"/agent/s/s_mask"))
-	waitJS(t, ctx, "login form", `!document.getElementById('login').hidden`)
-	login(t, ctx, "secret")
-	waitLive(t, ctx)
-	w.waitInput(t, ctx, 1)
+	ctx := agentLive(t, srv, "s_mask")
 
 	banner := func() string {
 		return eval[string](t, ctx, `(() => {

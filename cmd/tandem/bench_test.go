@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/tandem-cobrowse/tandem/pkg/botviewer"
+	"github.com/tandem-cobrowse/tandem/pkg/input"
 	"github.com/tandem-cobrowse/tandem/pkg/protocol"
 )
 
@@ -329,6 +331,68 @@ func BenchmarkClickToVisible(b *testing.B) {
 		b.ReportMetric(float64(l[len(l)/2].Microseconds())/1000, "ms-p50-"+who)
 		b.ReportMetric(float64(l[len(l)*95/100].Microseconds())/1000, "ms-p95-"+who)
 	}
+}
+
+// BenchmarkPointer: the agent moves its pointer 60 times a second (as a
+// browser viewer sends it) for 2 s per iteration; how often the customer
+// is shown it (notices a second, issue 5 wants 20 or more), and how long
+// a lone move takes to be shown (p50, p95).
+func BenchmarkPointer(b *testing.B) {
+	s := startBenchServer(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cust, agent, _ := s.session(b, ctx, "/still")
+	isPointerAt := func(x float64) func(string) bool {
+		want := fmt.Sprintf(`"x":%v,`, x)
+		return func(n string) bool { return strings.Contains(n, `"type":"pointer"`) && strings.Contains(n, want) }
+	}
+	move := func(x float64) {
+		if err := agent.Send(ctx, input.Event{Kind: input.KindMouse, Action: input.ActionMove, X: x, Y: 300}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var lat []time.Duration
+	var rate []float64
+	x := 1.0
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		from := len(cust.Notices())
+		t0 := time.Now()
+		tick := time.NewTicker(16 * time.Millisecond)
+		for time.Since(t0) < 2*time.Second {
+			<-tick.C
+			x++
+			move(x)
+		}
+		tick.Stop()
+		if _, _, err := cust.WaitNotice(ctx, from, isPointerAt(x)); err != nil {
+			b.Fatalf("the last position never reached the customer: %v", err)
+		}
+		n := 0
+		for _, m := range cust.Notices()[from:] {
+			if strings.Contains(m, `"type":"pointer"`) {
+				n++
+			}
+		}
+		rate = append(rate, float64(n)/time.Since(t0).Seconds())
+		for range 20 {
+			time.Sleep(60 * time.Millisecond)
+			x++
+			from := len(cust.Notices())
+			t1 := time.Now()
+			move(x)
+			if _, _, err := cust.WaitNotice(ctx, from, isPointerAt(x)); err != nil {
+				b.Fatal(err)
+			}
+			lat = append(lat, time.Since(t1))
+		}
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	slices.Sort(rate)
+	b.ReportMetric(rate[len(rate)/2], "pointer/s-customer")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "ms-p50-pointer")
+	b.ReportMetric(float64(lat[len(lat)*95/100].Microseconds())/1000, "ms-p95-pointer")
 }
 
 // BenchmarkSessionCPU: one session on an animated 720p page with a customer

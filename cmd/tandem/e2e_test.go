@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
@@ -246,7 +247,8 @@ func TestEndToEnd(t *testing.T) {
 	// own tab already plays behind the question.
 	cust, _ := browsertest.NewTab(t, 1280, 800, false)
 	browsertest.Run(t, cust, "open join page", chromedp.Navigate(sess["join_url"].(string)))
-	browsertest.Run(t, cust, "type PIN", chromedp.SendKeys("#pin", pin), chromedp.Click("#join-submit"))
+	browsertest.Fill(t, cust, "#pin", pin)
+	browsertest.Run(t, cust, "join", chromedp.Click("#join-submit"))
 	browsertest.WaitJS(t, cust, "customer view", `location.pathname === "/s/`+id+`"`)
 	browsertest.WaitJS(t, cust, "consent screen", `document.body.dataset.consent === 'asking' && !document.getElementById('consent').hidden`)
 	browsertest.WaitJS(t, cust, "customer's own tab", `document.querySelector('.viewer-stage')?.dataset.state === 'live'`)
@@ -259,10 +261,9 @@ func TestEndToEnd(t *testing.T) {
 	// connected video gets not a single packet.
 	agent, _ := browsertest.NewTab(t, 1280, 900, false)
 	browsertest.Run(t, agent, "open console", chromedp.Navigate(s.URL+"/agent/"))
-	browsertest.Run(t, agent, "log in",
-		chromedp.SendKeys("#login-email", "agent@demo.test"),
-		chromedp.SendKeys("#login-password", e2ePassword),
-		chromedp.Click(`#login-form button[type="submit"]`))
+	browsertest.Fill(t, agent, "#login-email", "agent@demo.test")
+	browsertest.Fill(t, agent, "#login-password", e2ePassword)
+	browsertest.Run(t, agent, "log in", chromedp.Click(`#login-form button[type="submit"]`))
 	browsertest.WaitJS(t, agent, "console", `!document.getElementById('console').hidden`)
 	browsertest.Run(t, agent, "open the session", chromedp.Navigate(sess["agent_url"].(string)))
 	browsertest.WaitJS(t, agent, "the customer arrived", `document.getElementById('arrival-text').textContent.includes('Chrome on Linux')`)
@@ -297,9 +298,29 @@ func TestEndToEnd(t *testing.T) {
 	browsertest.Type(t, cust, "abc")
 	waitTyped(t, s.typed, "abc")
 
-	// The agent clicks: both see the page turn red again.
+	// The agent is viewing: its click stays in the console, with a note;
+	// its pointer shows on the customer's view, named.
+	clickAt(t, agent, fmt.Sprintf(videoPointJS, 0.6, 0.6))
+	browsertest.WaitJS(t, agent, "the viewing note", `(() => { const n = document.querySelector('.viewer-note'); return !n.hidden && n.textContent.startsWith('You are viewing'); })()`)
+	xy := browsertest.Eval[[]float64](t, agent, fmt.Sprintf(videoPointJS, 0.3, 0.3))
+	browsertest.Run(t, agent, "move the pointer", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, xy[0], xy[1], chromedp.ButtonNone))
+	browsertest.WaitJS(t, cust, "the agent's pointer", `document.querySelector('.viewer-pointer[data-role="agent"]')?.textContent.startsWith('Demo Agent')`)
+
+	// The agent asks for control and the customer allows it; the agent's
+	// click turns the page red for both.
+	browsertest.Run(t, agent, "request control", chromedp.Click(".viewer-control-button"))
+	browsertest.WaitJS(t, cust, "the customer is asked", `document.querySelector('.viewer-ask')?.checkVisibility() && document.querySelector('.viewer-ask-text').textContent.startsWith('Demo Agent')`)
+	browsertest.Run(t, cust, "allow", chromedp.Click(".viewer-ask-allow"))
+	browsertest.WaitJS(t, agent, "the agent controls", `document.querySelector('.viewer').dataset.control === 'controlling'`)
+	browsertest.WaitJS(t, cust, "the customer sees who controls", `document.querySelector('.viewer-control-text').textContent.includes('can control this tab')`)
+	waitColour(t, cust, "customer", "blue") // the viewing click changed nothing
 	lat = append(lat, clickAndTime(t, agent, "blue"))
 	waitColour(t, cust, "customer", "red")
+
+	// The customer takes control back with the key; the agent is viewing again.
+	browsertest.Run(t, cust, "Alt+Shift+C", chromedp.KeyEvent("C", chromedp.KeyModifiers(chromedp.ModifierAlt, chromedp.ModifierShift)))
+	browsertest.WaitJS(t, agent, "the agent views again", `document.querySelector('.viewer').dataset.control === 'viewing'`)
+	browsertest.WaitJS(t, cust, "the bar is gone", `!document.querySelector('.viewer-control').checkVisibility()`)
 
 	// More customer clicks for a latency figure (logged, not asserted).
 	colour := "red"

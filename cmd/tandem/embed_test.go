@@ -113,7 +113,8 @@ func TestEmbedScript(t *testing.T) {
 	browsertest.Run(t, tab, "click help", chromedp.MouseClickXY(b.X, b.Y))
 	popup := waitTab(t, tab, s.URL+"/join/demo")
 	browsertest.WaitJS(t, popup, "join page", `document.getElementById('join-card').dataset.ready === 'true'`)
-	browsertest.Run(t, popup, "type PIN", chromedp.SendKeys("#pin", sess["pin"].(string)), chromedp.Click("#join-submit"))
+	browsertest.Fill(t, popup, "#pin", sess["pin"].(string))
+	browsertest.Run(t, popup, "join", chromedp.Click("#join-submit"))
 	browsertest.WaitJS(t, popup, "customer view", `location.pathname === "/s/`+sess["id"].(string)+`" && document.body.dataset.consent === 'asking'`)
 }
 

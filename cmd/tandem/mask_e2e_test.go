@@ -42,25 +42,32 @@ func startCanaryServe(t *testing.T, faults *mask.Faults) *server {
 	return s
 }
 
-// canarySession is a live session on the canary site: the customer joined
-// and agreed, the agent watches in the console.
-type canarySession struct {
+// liveSession is a live session: the customer joined and agreed, the
+// agent watches in the console.
+type liveSession struct {
 	id          string
 	cust, agent context.Context
 }
 
-// openCanarySession creates a session for startURL over REST; the customer
-// joins through the join page and starts sharing, the agent logs in and
-// opens it in the console; it returns once both see the tab.
-func openCanarySession(t *testing.T, s *server, startURL string) canarySession {
+// openCanarySession opens a live session on a canary page.
+func openCanarySession(t *testing.T, s *server, startURL string) liveSession {
+	return openLiveSession(t, s, startURL, canaryCustW, canaryCustH)
+}
+
+// openLiveSession creates a session for startURL over REST; the customer,
+// in a custW×custH window, joins through the join page and starts sharing,
+// the agent logs in and opens it in the console; it returns once both see
+// the tab.
+func openLiveSession(t *testing.T, s *server, startURL string, custW, custH int64) liveSession {
 	t.Helper()
 	body, _ := json.Marshal(map[string]string{"start_url": startURL})
 	sess := s.api(t, "POST", "/api/v1/sessions", string(body))
 	id, pin := sess["id"].(string), sess["pin"].(string)
 
-	cust, _ := browsertest.NewLongTab(t, canaryCustW, canaryCustH, 20*time.Minute)
+	cust, _ := browsertest.NewLongTab(t, custW, custH, 20*time.Minute)
 	browsertest.Run(t, cust, "open join page", chromedp.Navigate(sess["join_url"].(string)))
-	browsertest.Run(t, cust, "type PIN", chromedp.SendKeys("#pin", pin), chromedp.Click("#join-submit"))
+	browsertest.Fill(t, cust, "#pin", pin)
+	browsertest.Run(t, cust, "join", chromedp.Click("#join-submit"))
 	browsertest.WaitJS(t, cust, "consent screen", `document.body.dataset.consent === 'asking' && !document.getElementById('consent').hidden`)
 	browsertest.Run(t, cust, "start sharing", chromedp.Click("#consent-start"))
 	browsertest.WaitJS(t, cust, "sharing", `document.body.dataset.consent === 'sharing' && document.querySelector('.viewer-stage')?.dataset.state === 'live'`)
@@ -68,14 +75,13 @@ func openCanarySession(t *testing.T, s *server, startURL string) canarySession {
 	// The console about as wide as the picture: no scaling up to composite.
 	agent, _ := browsertest.NewLongTab(t, 1024, 720, 20*time.Minute)
 	browsertest.Run(t, agent, "open console", chromedp.Navigate(s.URL+"/agent/"))
-	browsertest.Run(t, agent, "log in",
-		chromedp.SendKeys("#login-email", "agent@demo.test"),
-		chromedp.SendKeys("#login-password", e2ePassword),
-		chromedp.Click(`#login-form button[type="submit"]`))
+	browsertest.Fill(t, agent, "#login-email", "agent@demo.test")
+	browsertest.Fill(t, agent, "#login-password", e2ePassword)
+	browsertest.Run(t, agent, "log in", chromedp.Click(`#login-form button[type="submit"]`))
 	browsertest.WaitJS(t, agent, "console", `!document.getElementById('console').hidden`)
 	browsertest.Run(t, agent, "open the session", chromedp.Navigate(sess["agent_url"].(string)))
 	browsertest.WaitJS(t, agent, "agent live", `document.querySelector('.viewer-stage')?.dataset.state === 'live'`)
-	return canarySession{id: id, cust: cust, agent: agent}
+	return liveSession{id: id, cust: cust, agent: agent}
 }
 
 // stageSizeJS is the customer's stage in whole CSS px, as the viewer
@@ -88,7 +94,7 @@ const stageSizeJS = `(() => {
 // waitRemoteViewport waits until the remote page, both viewers and the
 // customer's decoded video have the size of the customer's stage, and
 // returns it.
-func waitRemoteViewport(t *testing.T, site *canary.Site, cs canarySession, since time.Time) (w, h int) {
+func waitRemoteViewport(t *testing.T, site *canary.Site, cs liveSession, since time.Time) (w, h int) {
 	t.Helper()
 	wh := browsertest.Eval[[]int](t, cs.cust, stageSizeJS)
 	w, h = wh[0], wh[1]

@@ -11,6 +11,7 @@ package browsertest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -339,10 +340,7 @@ func PlainTab(t testing.TB, w, h int64) context.Context {
 }
 
 // Type presses and releases a key for each ASCII letter or digit of text,
-// as a physical keyboard does: a keydown that carries the text, then a
-// keyup. (chromedp.KeyEvent also sends a separate "char" event, which
-// inserts text even when the page cancelled the keydown; a real keyboard
-// does not.)
+// as a physical keyboard does (Press).
 func Type(t testing.TB, ctx context.Context, text string) {
 	t.Helper()
 	for _, r := range text {
@@ -355,16 +353,58 @@ func Type(t testing.TB, ctx context.Context, text string) {
 		default:
 			t.Fatalf("Type: %q is not a letter or digit", r)
 		}
-		vk := int64(strings.ToUpper(string(r))[0])
-		down := cdpinput.DispatchKeyEventParams{Type: cdpinput.DispatchKeyEventTypeKeyDown, Key: string(r), Code: code,
-			Text: string(r), UnmodifiedText: string(r), WindowsVirtualKeyCode: vk, NativeVirtualKeyCode: vk}
-		up := down
-		up.Type, up.Text, up.UnmodifiedText = cdpinput.DispatchKeyEventTypeKeyUp, "", ""
-		for _, p := range []cdpinput.DispatchKeyEventParams{down, up} {
-			if _, err := chromedp.Call(ctx, cdpinput.DispatchKeyEvent, p); err != nil {
-				t.Fatalf("type %q: %v", r, err)
-			}
+		Press(t, ctx, string(r), code, int64(strings.ToUpper(string(r))[0]), string(r), 0)
+	}
+}
+
+// Named keys for Press: key, code, Windows virtual key code and text.
+var (
+	KeyEnter = [4]string{"Enter", "Enter", "13", "\r"}
+	KeySpace = [4]string{" ", "Space", "32", " "}
+	KeyTab   = [4]string{"Tab", "Tab", "9", ""}
+)
+
+// PressKey presses one of the named keys (KeyEnter, KeySpace, KeyTab).
+func PressKey(t testing.TB, ctx context.Context, k [4]string) {
+	t.Helper()
+	vk, _ := strconv.ParseInt(k[2], 10, 64)
+	Press(t, ctx, k[0], k[1], vk, k[3], 0)
+}
+
+// Press presses and releases one key as a physical keyboard does: a
+// keydown that carries the text (none with Alt, Ctrl or Meta in mods,
+// chromedp's modifier bits), then a keyup. chromedp.KeyEvent also sends a
+// separate "char" event, which inserts text even when the page cancelled
+// the keydown; a real keyboard does not.
+func Press(t testing.TB, ctx context.Context, key, code string, vk int64, text string, mods int64) {
+	t.Helper()
+	if mods&int64(chromedp.ModifierAlt|chromedp.ModifierCtrl|chromedp.ModifierMeta) != 0 {
+		text = ""
+	}
+	down := cdpinput.DispatchKeyEventParams{Type: cdpinput.DispatchKeyEventTypeKeyDown, Key: key, Code: code,
+		Text: text, UnmodifiedText: text, WindowsVirtualKeyCode: vk, NativeVirtualKeyCode: vk, Modifiers: mods}
+	if text == "" {
+		down.Type = cdpinput.DispatchKeyEventTypeRawKeyDown
+	}
+	up := down
+	up.Type, up.Text, up.UnmodifiedText = cdpinput.DispatchKeyEventTypeKeyUp, "", ""
+	for _, p := range []cdpinput.DispatchKeyEventParams{down, up} {
+		if _, err := chromedp.Call(ctx, cdpinput.DispatchKeyEvent, p); err != nil {
+			t.Fatalf("press %q: %v", key, err)
 		}
+	}
+}
+
+// Fill waits for the element sel (a CSS selector) to show, focuses it and
+// types text into it as text input (Input.insertText). It stands in for
+// chromedp.SendKeys, which reads the node's attributes without chromedp's
+// lock and races (under -race) with a page that changes them.
+func Fill(t testing.TB, ctx context.Context, sel, text string) {
+	t.Helper()
+	q, _ := json.Marshal(sel)
+	WaitJS(t, ctx, "field "+sel, fmt.Sprintf(`(() => { const e = document.querySelector(%s); if (!e || !e.checkVisibility()) return false; e.focus(); return document.activeElement === e; })()`, q))
+	if _, err := chromedp.Call(ctx, cdpinput.InsertText, cdpinput.InsertTextParams{Text: text}); err != nil {
+		t.Fatalf("fill %s: %v", sel, err)
 	}
 }
 

@@ -107,16 +107,21 @@ function clampDelta(v) {
  *   video, stage, ime, keyboardBtn  the viewer's elements
  *   role                            'customer' sends its viewport size
  *   live()                          whether input may go out now
+ *   mayOperate()                    whether clicks, keys, wheel and text may go out
+ *                                   (an agent without control sends pointer moves only)
+ *   onHeldBack(clientX, clientY)    told when the visitor tried one of those and mayOperate said no
  *   sendInput(msg), sendPointer(msg) the "input" and "pointer" channels; false when closed
  */
 export class RemoteInput {
-  constructor({ video, stage, ime, keyboardBtn, role, live, sendInput, sendPointer, signal }) {
+  constructor({ video, stage, ime, keyboardBtn, role, live, mayOperate, onHeldBack, sendInput, sendPointer, signal }) {
     this.video = video;
     this.stage = stage;
     this.ime = ime;
     this.keyboardBtn = keyboardBtn;
     this.role = role;
     this.live = live;
+    this.mayOperate = mayOperate || (() => true);
+    this.onHeldBack = onHeldBack || (() => {});
     this.sendInput = sendInput;
     this.sendPointer = sendPointer;
     this.signal = signal;
@@ -156,6 +161,23 @@ export class RemoteInput {
     this.held.clear();
     this.keys.clear();
     this.lastViewport = null;
+  }
+
+  /**
+   * forget drops the buttons and keys held without sending their release:
+   * the worker released them itself (a control handover).
+   */
+  forget() {
+    this.held.clear();
+    this.keys.clear();
+  }
+
+  // heldBack says whether an operation must stay here (mayOperate said no),
+  // and tells the page where the visitor tried it.
+  heldBack(x, y) {
+    if (this.mayOperate()) return false;
+    this.onHeldBack(x, y);
+    return true;
   }
 
   /** scheduleViewport sends the stage size after resizing settles (customer only). */
@@ -342,7 +364,7 @@ export class RemoteInput {
     ime.addEventListener('compositionend', (e) => {
       this.composing = false;
       this.stage.classList.remove('is-composing');
-      if (e.data) this.sendText(e.data);
+      if (e.data && !this.heldBack()) this.sendText(e.data);
       ime.value = '';
     }, opts);
     ime.addEventListener('input', (e) => this.onImeInput(e), opts);
@@ -362,7 +384,7 @@ export class RemoteInput {
     const p = this.point(e, false);
     if (!p) return;
     const button = BUTTONS[e.button];
-    if (!button) return;
+    if (!button || this.heldBack(e.clientX, e.clientY)) return;
     this.placeIme(e);
     this.lastPoint = p;
     this.video.setPointerCapture?.(e.pointerId);
@@ -379,7 +401,7 @@ export class RemoteInput {
       // A second button pressed or released while another one is held.
       const button = BUTTONS[e.button];
       const p = this.point(e, true);
-      if (button && p) this.sendButton(e.buttons & BUTTON_BITS[button] ? 'down' : 'up', button, e, p);
+      if (button && p && (this.held.has(button) || !this.heldBack(e.clientX, e.clientY))) this.sendButton(e.buttons & BUTTON_BITS[button] ? 'down' : 'up', button, e, p);
       return;
     }
     const p = this.point(e, this.held.size > 0);
@@ -430,7 +452,13 @@ export class RemoteInput {
   onTouchMove(e) {
     const g = this.gesture;
     if (!g || g.id !== e.pointerId) return;
-    if (!g.scrolling && Math.hypot(e.clientX - g.x0, e.clientY - g.y0) > TAP_SLOP) g.scrolling = true;
+    if (!g.scrolling && Math.hypot(e.clientX - g.x0, e.clientY - g.y0) > TAP_SLOP) {
+      if (this.heldBack(e.clientX, e.clientY)) {
+        this.gesture = null;
+        return;
+      }
+      g.scrolling = true;
+    }
     if (!g.scrolling) return;
     const box = this.box();
     if (box) this.queueWheel(g.p, (g.x - e.clientX) / box.scale, (g.y - e.clientY) / box.scale, 0);
@@ -443,7 +471,7 @@ export class RemoteInput {
     const g = this.gesture;
     if (!g || g.id !== e.pointerId) return;
     this.gesture = null;
-    if (g.scrolling || !this.live()) return;
+    if (g.scrolling || !this.live() || this.heldBack(e.clientX, e.clientY)) return;
     const clicks = this.clickCount('left', e);
     const { x, y } = g.p;
     this.lastPoint = g.p;
@@ -456,7 +484,7 @@ export class RemoteInput {
     if (!this.live()) return;
     const p = this.point(e, false);
     const box = this.box();
-    if (!p || !box) return;
+    if (!p || !box || this.heldBack(e.clientX, e.clientY)) return;
     const unit = e.deltaMode === 1 ? LINE_PX : e.deltaMode === 2 ? this.video.videoHeight : 1;
     this.queueWheel(p, (e.deltaX * unit) / box.scale, (e.deltaY * unit) / box.scale, modsOf(e));
   }
@@ -478,6 +506,7 @@ export class RemoteInput {
     this.escapeArmed = e.key === 'Escape' && !modsOf(e);
     if ((e.ctrlKey || e.metaKey) && !e.altKey && e.key.toLowerCase() === 'v') return; // the paste event carries the text
     e.preventDefault();
+    if (this.heldBack()) return;
     this.sendKey('down', e);
   }
 
@@ -491,11 +520,15 @@ export class RemoteInput {
     if (!this.live()) return;
     e.preventDefault();
     const text = e.clipboardData ? e.clipboardData.getData('text/plain') : '';
-    if (text) this.sendText(text);
+    if (text && !this.heldBack()) this.sendText(text);
   }
 
   onImeInput(e) {
     if (e.isComposing || this.composing) return;
+    if (this.heldBack()) {
+      this.ime.value = '';
+      return;
+    }
     switch (e.inputType) {
       case 'insertText':
       case 'insertReplacementText':

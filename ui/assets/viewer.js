@@ -13,6 +13,21 @@
 // picture ("masking" notices, state "paused"). Neither side acts on the
 // other side's notice.
 //
+// Control (docs/control.md): the customer always controls; an agent asks
+// for control from the view's bar, the customer allows or refuses in a
+// prompt over the picture (which never takes the focus: a customer typing
+// in the page must not answer it by accident) and takes control back with
+// the bar's button or Alt+Shift+C, which is never forwarded to the tab. An
+// agent without control sends only its pointer; what it tries beyond that
+// stays here, with a note at the pointer. Each side sees the other side's
+// pointer, with its name. The root carries data-control: for the agent
+// viewing, asking, controlling or never; for the customer customer,
+// requested or agent.
+//
+// Annotations and chat (annotate.js, chat.js; docs/annotations.md): both
+// roles draw with the bar's tools on their own canvas over the video and
+// write in the chat panel; neither needs control.
+//
 // The state is on the root element and on the video's container
 // (.viewer-stage) as data-state: connecting, live, reconnecting, failed or
 // ended; the stage also carries data-masking (agent: paused or active) and
@@ -22,9 +37,22 @@
 
 import { t, onLangChange } from './i18n.js';
 import { RemoteInput, contentBox } from './input.js';
+import { Annotations } from './annotate.js';
+import { ChatPanel } from './chat.js';
 
 const MAX_ATTEMPTS = 6; // reconnects in a row before "failed"
 const TOAST_MS = 4000;
+const NOTE_MS = 2500;
+const POINTER_IDLE_MS = 8000; // another viewer's pointer fades after this long still
+const TAKE_BACK = { code: 'KeyC', altKey: true, shiftKey: true }; // the customer's key (with no Ctrl or Meta)
+
+// The arrow drawn for another viewer's pointer; its tip is at (0, 0).
+const POINTER_SVG = '<svg viewBox="0 0 16 22" width="16" height="22" aria-hidden="true"><path d="M1 1v17l4.5-4.2 3 7 3-1.3-3-6.8h6.2z" stroke="#fff" stroke-width="1.5" stroke-linejoin="round"/></svg>';
+
+/** isTakeBack says whether a keydown is the customer's take-back key, Alt+Shift+C. */
+export function isTakeBack(e) {
+  return e.code === TAKE_BACK.code && e.altKey === TAKE_BACK.altKey && e.shiftKey === TAKE_BACK.shiftKey && !e.ctrlKey && !e.metaKey;
+}
 
 const OUTLINES_KEY = 'tandem.maskOutlines'; // "off" once the customer turned the outlines off
 const MAX_MASK_RECTS = 2000; // far more than a page has; the rest of a longer list is not drawn
@@ -71,6 +99,8 @@ const TEMPLATE = `
 <div class="viewer-stage">
   <video class="viewer-video" tabindex="0" autoplay muted playsinline disablepictureinpicture></video>
   <canvas class="viewer-overlay" aria-hidden="true"></canvas>
+  <canvas class="viewer-annotations" aria-hidden="true"></canvas>
+  <div class="viewer-draw" hidden></div>
   <textarea class="viewer-ime" tabindex="-1" autocomplete="off" autocorrect="off" autocapitalize="off" spellcheck="false"></textarea>
   <div class="viewer-status">
     <span class="spinner" aria-hidden="true"></span>
@@ -84,9 +114,32 @@ const TEMPLATE = `
       <p class="viewer-masking-reason"></p>
     </div>
   </div>
+  <div class="viewer-pointers" aria-hidden="true"></div>
+  <div class="viewer-ask" role="status" aria-live="assertive" hidden>
+    <p class="viewer-ask-text"></p>
+    <div class="viewer-ask-actions">
+      <button type="button" class="btn btn-primary btn-small viewer-ask-allow"></button>
+      <button type="button" class="btn btn-small viewer-ask-deny"></button>
+    </div>
+  </div>
+  <div class="viewer-note" role="status" aria-live="polite" hidden></div>
   <div class="viewer-toast" role="status" aria-live="polite" hidden></div>
 </div>
 <div class="viewer-bar">
+  <div class="viewer-control" hidden>
+    <span class="viewer-control-dot" aria-hidden="true"></span>
+    <span class="viewer-control-text" role="status" aria-live="polite"></span>
+    <button type="button" class="btn btn-small viewer-control-button"></button>
+  </div>
+  <div class="viewer-tools" role="toolbar">
+    <button type="button" class="viewer-tool" data-tool="operate" aria-pressed="true"><svg viewBox="0 0 20 20" aria-hidden="true"><path d="M5 2v14l4-3.8 2.6 5.8 2.4-1.1-2.6-5.7H17z"/></svg></button>
+    <button type="button" class="viewer-tool" data-tool="pen" aria-pressed="false"><svg viewBox="0 0 20 20" aria-hidden="true"><path d="M3 17l1-4 9-9 3 3-9 9zM12 5l3 3"/></svg></button>
+    <button type="button" class="viewer-tool" data-tool="laser" aria-pressed="false"><svg viewBox="0 0 20 20" aria-hidden="true"><circle cx="13" cy="7" r="3"/><path d="M3 17l7-7"/></svg></button>
+    <button type="button" class="viewer-tool" data-tool="highlight" aria-pressed="false"><svg viewBox="0 0 20 20" aria-hidden="true"><rect x="3" y="5" width="14" height="10" rx="2"/></svg></button>
+    <button type="button" class="viewer-tool viewer-tool-pin" aria-pressed="false"><svg viewBox="0 0 20 20" aria-hidden="true"><path d="M7 3h6l-1 5 3 3H5l3-3zM10 11v6"/></svg></button>
+    <button type="button" class="viewer-tool viewer-tool-clear"><svg viewBox="0 0 20 20" aria-hidden="true"><path d="M4 6h12M8 6V4h4v2M6 6l1 11h6l1-11"/></svg></button>
+  </div>
+  <button type="button" class="btn btn-small viewer-chat-toggle" aria-expanded="false"></button>
   <p class="viewer-hint"></p>
   <label class="viewer-masks" hidden>
     <input type="checkbox" class="viewer-masks-toggle">
@@ -94,7 +147,8 @@ const TEMPLATE = `
     <span class="viewer-masks-label"></span>
   </label>
   <button type="button" class="btn btn-small viewer-keyboard"></button>
-</div>`;
+</div>
+<section class="viewer-chat card" hidden></section>`;
 
 /**
  * Viewer is one live view of a session's remote tab inside host.
@@ -139,8 +193,19 @@ export class Viewer {
     this.outlines = role === 'customer' && outlinesWanted();
     this.masking = ''; // agent: "paused" or "active", as the worker last said; '' before it did
     this.maskingReason = '';
+    // Control, as the worker last told: who controls besides the customer
+    // (controller "customer" or "agent", with that agent's id and name),
+    // what this agent asked (''/asking), the agent asking the customer
+    // ({id, name} or null), and whether the company lets agents only watch.
+    this.control = { controller: 'customer', id: '', name: '' };
+    this.asking = '';
+    this.request = null;
+    this.controlNever = false;
+    this.pointers = new Map(); // viewer id -> {el, x, y, timer}
+    this.lastClient = null; // the visitor's last pointer position on the stage (client px)
 
     this.toastTimer = 0;
+    this.noteTimer = 0;
 
     this.root = document.createElement('div');
     this.root.className = 'viewer';
@@ -165,6 +230,26 @@ export class Viewer {
     this.masksSwitch = q('.viewer-masks');
     this.masksToggle = q('.viewer-masks-toggle');
     this.masksLabel = q('.viewer-masks-label');
+    this.pointersEl = q('.viewer-pointers');
+    this.askEl = q('.viewer-ask');
+    this.askText = q('.viewer-ask-text');
+    this.allowBtn = q('.viewer-ask-allow');
+    this.denyBtn = q('.viewer-ask-deny');
+    this.noteEl = q('.viewer-note');
+    this.controlEl = q('.viewer-control');
+    this.controlText = q('.viewer-control-text');
+    this.controlBtn = q('.viewer-control-button');
+    if (role === 'agent') {
+      this.askEl.remove();
+      this.askEl = null;
+    }
+    this.annotCanvas = q('.viewer-annotations');
+    this.drawLayer = q('.viewer-draw');
+    this.toolBtns = [...this.root.querySelectorAll('.viewer-tool[data-tool]')];
+    this.pinBtn = q('.viewer-tool-pin');
+    this.clearBtn = q('.viewer-tool-clear');
+    this.chatBtn = q('.viewer-chat-toggle');
+    this.chatEl = q('.viewer-chat');
     // Each role keeps only its own side of masking.
     if (role === 'customer') {
       this.maskingEl.remove();
@@ -185,20 +270,72 @@ export class Viewer {
       keyboardBtn: this.keyboardBtn,
       role,
       live: () => this.state === 'live',
+      mayOperate: () => this.mayOperate(),
+      onHeldBack: (x, y) => this.note(t(this.controlNever ? 'viewer.control.never' : 'viewer.control.needed'), x, y),
       sendInput: (msg) => this.sendInput(msg),
       sendPointer: (msg) => this.sendPointer(msg),
       signal: this.abort.signal,
     });
     this.retryBtn.addEventListener('click', () => this.start(), { signal: this.abort.signal });
+    this.annotations = new Annotations({
+      stage: this.stage,
+      video: this.video,
+      canvas: this.annotCanvas,
+      layer: this.drawLayer,
+      role,
+      remote: () => this.remote,
+      send: (msg) => this.sendInput(msg),
+      onWheel: (e) => this.capture.onWheel(e),
+      signal: this.abort.signal,
+    });
+    this.chat = new ChatPanel({
+      panel: this.chatEl,
+      button: this.chatBtn,
+      role,
+      me: () => this.viewerId,
+      send: (text) => this.sendInput({ type: 'chat', text }),
+      signal: this.abort.signal,
+    });
+    for (const b of this.toolBtns) b.addEventListener('click', () => this.setTool(b.dataset.tool), { signal: this.abort.signal });
+    this.pinBtn.addEventListener('click', () => {
+      this.annotations.setPinned(!this.annotations.pinned);
+      this.renderTools();
+    }, { signal: this.abort.signal });
+    this.clearBtn.addEventListener('click', () => this.annotations.clearAll(), { signal: this.abort.signal });
+    // Esc on the drawing layer's stage goes back to operating the tab.
+    this.stage.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape' && this.annotations.tool !== 'operate') {
+        e.preventDefault();
+        e.stopImmediatePropagation();
+        this.setTool('operate');
+      }
+    }, { capture: true, signal: this.abort.signal });
     this.video.addEventListener(
       'resize',
       () => {
         this.checkLive();
         this.drawOverlay(); // a new picture size moves the letterbox bars
+        this.annotations.draw();
+        for (const p of this.pointers.values()) this.placePointer(p);
       },
       { signal: this.abort.signal },
     );
     this.masksToggle?.addEventListener('change', () => this.setOutlines(this.masksToggle.checked), { signal: this.abort.signal });
+    this.controlBtn.addEventListener('click', () => this.onControlButton(), { signal: this.abort.signal });
+    this.allowBtn?.addEventListener('click', () => this.answerRequest(true), { signal: this.abort.signal });
+    this.denyBtn?.addEventListener('click', () => this.answerRequest(false), { signal: this.abort.signal });
+    this.stage.addEventListener('pointermove', (e) => {
+      this.lastClient = { x: e.clientX, y: e.clientY };
+    }, { signal: this.abort.signal });
+    if (role === 'customer') {
+      // Capture, before the remote input sees it: the key never reaches the tab.
+      window.addEventListener('keydown', (e) => {
+        if (!isTakeBack(e) || this.control.controller !== 'agent') return;
+        e.preventDefault();
+        e.stopImmediatePropagation();
+        this.takeBack();
+      }, { capture: true, signal: this.abort.signal });
+    }
     this.resizeObserver = new ResizeObserver(() => this.onResize());
     this.resizeObserver.observe(this.stage);
     this.stopLang = onLangChange(() => this.render());
@@ -235,6 +372,8 @@ export class Viewer {
     this.teardown();
     clearTimeout(this.retryTimer);
     clearTimeout(this.toastTimer);
+    clearTimeout(this.noteTimer);
+    this.clearPointers();
     this.abort.abort();
     this.resizeObserver.disconnect();
     this.stopLang();
@@ -297,6 +436,13 @@ export class Viewer {
     delete this.stage.dataset.masking;
     this.drawOverlay();
     this.renderMasking();
+    // So is control: a new connection is told again. A leaving agent lost it.
+    this.control = { controller: 'customer', id: '', name: '' };
+    this.asking = '';
+    this.request = null;
+    this.clearPointers();
+    this.annotations.reset();
+    this.renderControl();
   }
 
   // lost handles a socket or peer that went away without "ended".
@@ -452,10 +598,22 @@ export class Viewer {
     }
     if (msg.type === 'viewport' && msg.width > 0 && msg.height > 0) this.setRemote(msg.width, msg.height);
     else if (msg.type === 'refused') {
+      if (msg.reason === 'control_never') {
+        this.controlNever = true;
+        this.asking = '';
+        this.renderControl();
+      }
       // The gate's reasons have our own words; others come with the worker's.
       const key = `viewer.refusedReason.${msg.reason}`;
-      this.toast(t(key) !== key ? t(key) : msg.message || t('viewer.refused'));
-    } else if (msg.type === 'masks' && this.role === 'customer') {
+      const text = t(key) !== key ? t(key) : msg.message || t('viewer.refused');
+      // What the agent's pointer tried (blocked, no control): a note there.
+      if (['blocked', 'no_control', 'control_never'].includes(msg.reason)) this.note(text);
+      else this.toast(text);
+    } else if (msg.type === 'control') this.onControlNotice(msg);
+    else if (msg.type === 'chat') this.chat.onNotice(msg);
+    else if (this.annotations.onNotice(msg)) return;
+    else if (msg.type === 'pointer') this.showPointer(msg);
+    else if (msg.type === 'masks' && this.role === 'customer') {
       const masks = parseMasks(msg);
       if (!masks) return;
       this.masks = masks;
@@ -472,6 +630,228 @@ export class Viewer {
       this.stage.dataset.masking = msg.state;
       this.renderMasking();
     }
+  }
+
+  // ---- control ----
+
+  // mayOperate says whether clicks, keys, wheel and text go to the tab: the
+  // customer's always; an agent's while it controls (the worker checks too).
+  mayOperate() {
+    return this.role === 'customer' || (this.control.controller === 'agent' && this.control.id === this.viewerId);
+  }
+
+  onControlNotice(msg) {
+    if (msg.controller === 'customer' || msg.controller === 'agent') {
+      const before = this.control;
+      const now = { controller: msg.controller, id: msg.viewer_id || '', name: msg.name || '' };
+      const mine = (c) => c.controller === 'agent' && c.id === this.viewerId && this.role === 'agent';
+      this.control = now;
+      if (mine(now)) this.asking = '';
+      if (now.controller === 'agent' && this.request && this.request.id === now.id) this.request = null;
+      if (mine(before) !== mine(now) || before.controller !== now.controller) {
+        // The worker released what was held down; so does this side.
+        this.capture.forget();
+        if (this.role === 'agent' && mine(before) && !mine(now)) this.toast(t(now.controller === 'agent' ? 'viewer.control.passed' : 'viewer.control.takenBack'));
+        if (this.role === 'agent' && mine(now) && !mine(before)) this.toast(t('viewer.control.granted'));
+      }
+    } else if (msg.state === 'requested' && this.role === 'customer') {
+      this.request = { id: msg.viewer_id || '', name: msg.name || '' };
+    } else if (msg.state === 'asking' && this.role === 'agent') {
+      this.asking = 'asking';
+    } else if (msg.state === 'denied' && this.role === 'agent') {
+      this.asking = '';
+      this.toast(t('viewer.control.denied'));
+    } else {
+      return; // a newer worker's state
+    }
+    this.renderControl();
+  }
+
+  onControlButton() {
+    if (this.role === 'customer') {
+      this.takeBack();
+      return;
+    }
+    if (this.mayOperate()) {
+      this.capture.releaseAll();
+      this.sendInput({ type: 'control', action: 'release' });
+    } else if (!this.asking && !this.controlNever && this.sendInput({ type: 'control', action: 'request' })) {
+      this.asking = 'asking'; // until the worker answers
+      this.renderControl();
+    }
+  }
+
+  /** takeBack takes control back from the agent (customer). */
+  takeBack() {
+    if (this.role !== 'customer') return;
+    if (this.sendInput({ type: 'control', action: 'revoke' })) this.toast(t('viewer.control.tookBack'));
+  }
+
+  answerRequest(allow) {
+    if (!this.request) return;
+    this.sendInput({ type: 'control', action: allow ? 'grant' : 'deny' });
+    this.request = null;
+    this.renderControl();
+    this.video.focus({ preventScroll: true });
+  }
+
+  // who names a viewer in the current language: its name, else its role.
+  who(name, role) {
+    return name || t(role === 'agent' ? 'viewer.control.anAgent' : 'viewer.control.theCustomer');
+  }
+
+  renderControl() {
+    const live = this.state === 'live';
+    const c = this.control;
+    const agentName = this.who(c.name, 'agent');
+    let state;
+    let text = '';
+    let button = '';
+    if (this.role === 'agent') {
+      if (this.mayOperate()) {
+        state = 'controlling';
+        text = t('viewer.control.controlling');
+        button = t('viewer.control.release');
+      } else if (this.controlNever) {
+        state = 'never';
+        text = t('viewer.control.never');
+      } else {
+        state = this.asking ? 'asking' : 'viewing';
+        text = this.asking ? t('viewer.control.asking') : c.controller === 'agent' ? t('viewer.control.other', { name: agentName }) : t('viewer.control.viewing');
+        button = t('viewer.control.request');
+      }
+    } else {
+      state = this.request ? 'requested' : c.controller;
+      if (c.controller === 'agent') {
+        text = t('viewer.control.agentControls', { name: agentName });
+        button = t('viewer.control.takeBack');
+      }
+    }
+    this.root.dataset.control = state;
+    this.controlEl.hidden = !live || !text;
+    this.controlEl.dataset.control = state;
+    this.controlText.textContent = text;
+    this.controlBtn.hidden = !button;
+    this.controlBtn.textContent = button;
+    this.controlBtn.disabled = state === 'asking';
+    if (this.role === 'customer') {
+      this.controlBtn.title = t('viewer.control.takeBackKey');
+      this.controlBtn.setAttribute('aria-keyshortcuts', 'Alt+Shift+C');
+    }
+    for (const p of this.pointers.values()) p.label.textContent = this.who(p.name, p.role);
+    if (this.askEl) {
+      this.askEl.hidden = !live || !this.request;
+      if (this.request) this.askText.textContent = t('viewer.control.asks', { name: this.who(this.request.name, 'agent') });
+      this.allowBtn.textContent = t('viewer.control.allow');
+      this.denyBtn.textContent = t('viewer.control.deny');
+    }
+    this.hint.textContent = this.role === 'agent' && state !== 'controlling' ? '' : t('viewer.hint');
+    this.hint.title = this.hint.textContent; // the bar keeps one line; the whole hint on hover
+    this.controlText.title = text;
+    this.video.setAttribute('aria-label', t(this.role === 'customer' ? 'viewer.labelCustomer' : state === 'controlling' ? 'viewer.labelAgent' : 'viewer.labelAgentViewing'));
+  }
+
+  // ---- annotations ----
+
+  /** setTool picks what the pointer does over the picture: operate, pen, laser or highlight. */
+  setTool(tool) {
+    this.annotations.setTool(tool);
+    this.renderTools();
+  }
+
+  renderTools() {
+    const a = this.annotations;
+    for (const b of this.toolBtns) {
+      b.setAttribute('aria-pressed', String(a.tool === b.dataset.tool));
+      const label = t(`viewer.tool.${b.dataset.tool}`);
+      b.setAttribute('aria-label', label);
+      b.title = label;
+    }
+    this.pinBtn.setAttribute('aria-pressed', String(a.pinned));
+    this.pinBtn.setAttribute('aria-label', t('viewer.tool.pin'));
+    this.pinBtn.title = t('viewer.tool.pin');
+    this.clearBtn.setAttribute('aria-label', t('viewer.tool.clear'));
+    this.clearBtn.title = t('viewer.tool.clear');
+    this.root.querySelector('.viewer-tools').setAttribute('aria-label', t('viewer.tool.bar'));
+  }
+
+  // ---- pointers ----
+
+  // showPointer moves (or adds) another viewer's pointer to the notice's
+  // remote point; a CSS transition smooths the steps between notices.
+  showPointer(msg) {
+    const { viewer_id: id, x, y } = msg;
+    if (!id || id === this.viewerId || !Number.isFinite(x) || !Number.isFinite(y)) return;
+    let p = this.pointers.get(id);
+    if (!p) {
+      const el = document.createElement('div');
+      el.className = 'viewer-pointer';
+      el.innerHTML = POINTER_SVG;
+      const label = document.createElement('span');
+      label.className = 'viewer-pointer-name';
+      el.append(label);
+      this.pointersEl.append(el);
+      p = { el, label, x: 0, y: 0, timer: 0 };
+      this.pointers.set(id, p);
+    }
+    p.x = x;
+    p.y = y;
+    p.el.dataset.viewerId = id;
+    p.role = msg.role === 'agent' ? 'agent' : 'customer';
+    p.name = p.role === 'agent' && typeof msg.name === 'string' ? msg.name : '';
+    p.el.dataset.role = p.role;
+    p.label.textContent = this.who(p.name, p.role);
+    p.el.classList.remove('is-idle');
+    clearTimeout(p.timer);
+    p.timer = setTimeout(() => p.el.classList.add('is-idle'), POINTER_IDLE_MS);
+    this.placePointer(p);
+  }
+
+  placePointer(p) {
+    const r = this.remote;
+    const box = contentBox(this.video.getBoundingClientRect(), this.video.videoWidth || r?.width, this.video.videoHeight || r?.height);
+    if (!box) {
+      p.el.hidden = true;
+      return;
+    }
+    const stage = this.stage.getBoundingClientRect();
+    const vw = this.video.videoWidth || r.width;
+    const left = box.left - stage.left + (p.x / vw) * box.width;
+    const top = box.top - stage.top + (p.y / (this.video.videoHeight || r.height)) * box.height;
+    p.el.hidden = false;
+    p.el.dataset.left = String(Math.round(left));
+    p.el.dataset.top = String(Math.round(top));
+    p.el.style.transform = `translate(${left}px, ${top}px)`;
+  }
+
+  clearPointers() {
+    for (const p of this.pointers.values()) {
+      clearTimeout(p.timer);
+      p.el.remove();
+    }
+    this.pointers.clear();
+  }
+
+  // note shows text by the visitor's pointer (client px; the last known
+  // position when none is given), for what the tab did not take there.
+  note(text, x, y) {
+    const at = Number.isFinite(x) && Number.isFinite(y) ? { x, y } : this.lastClient;
+    const stage = this.stage.getBoundingClientRect();
+    this.noteEl.textContent = text;
+    this.noteEl.hidden = false;
+    const w = this.noteEl.offsetWidth;
+    const h = this.noteEl.offsetHeight;
+    let left = at ? at.x - stage.left + 14 : (stage.width - w) / 2;
+    let top = at ? at.y - stage.top + 18 : stage.height - h - 16;
+    left = Math.max(8, Math.min(left, stage.width - w - 8));
+    if (top + h > stage.height - 8) top = (at ? at.y - stage.top : stage.height) - h - 12;
+    top = Math.max(8, top);
+    this.noteEl.style.left = `${Math.round(left)}px`;
+    this.noteEl.style.top = `${Math.round(top)}px`;
+    clearTimeout(this.noteTimer);
+    this.noteTimer = setTimeout(() => {
+      this.noteEl.hidden = true;
+    }, NOTE_MS);
   }
 
   // ---- masking ----
@@ -584,9 +964,7 @@ export class Viewer {
     this.statusDetail.hidden = !detail;
     this.retryBtn.hidden = s !== 'failed';
     this.retryBtn.textContent = t('viewer.retry');
-    this.video.setAttribute('aria-label', t(this.role === 'agent' ? 'viewer.labelAgent' : 'viewer.labelCustomer'));
     this.ime.setAttribute('aria-label', t('viewer.typeLabel'));
-    this.hint.textContent = t('viewer.hint');
     this.keyboardBtn.textContent = t('viewer.keyboard');
     this.video.tabIndex = s === 'live' ? 0 : -1;
     if (this.masksSwitch) {
@@ -595,6 +973,9 @@ export class Viewer {
       this.masksLabel.textContent = t('viewer.masks.outline');
     }
     this.renderMasking();
+    this.renderControl();
+    this.renderTools();
+    this.chat?.render();
   }
 
   toast(text) {
@@ -627,6 +1008,8 @@ export class Viewer {
     this.overlay.width = Math.max(1, Math.round(r.width * dpr));
     this.overlay.height = Math.max(1, Math.round(r.height * dpr));
     this.drawOverlay(); // sizing the canvas cleared it
+    this.annotations.resize();
+    for (const p of this.pointers.values()) this.placePointer(p);
     this.capture.scheduleViewport();
   }
 }
