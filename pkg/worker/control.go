@@ -79,10 +79,12 @@ func (s *session) onControl(v signaling.Viewer, c *protocol.Control) {
 		s.mu.Lock()
 		asked := s.control.requests
 		s.control.requests = map[string]time.Time{}
+		s.control.ver++
 		s.mu.Unlock()
 		for id := range asked {
 			s.notify(id, protocol.Encode(protocol.Notice{Type: protocol.TypeControl, State: "denied"}))
 		}
+		s.mask.notify() // the other customers' prompts go
 	case v.Role == RoleCustomer && c.Action == protocol.ControlRevoke:
 		s.setController("", "", ControlTaken)
 	default:
@@ -107,17 +109,12 @@ func (s *session) requestControl(v signaling.Viewer) {
 		return
 	}
 	s.control.requests[v.ID] = time.Now()
-	var customers []string
-	for id, vw := range s.viewers {
-		if vw.v.Role == RoleCustomer {
-			customers = append(customers, id)
-		}
-	}
+	s.control.ver++
 	s.mu.Unlock()
-	ask := protocol.Encode(protocol.Notice{Type: protocol.TypeControl, State: "requested", ViewerID: v.ID, Name: v.Name})
-	for _, id := range customers {
-		s.notify(id, ask)
-	}
+	// The customers are asked with the control state (masker.notify), so
+	// that a customer whose channel opens later, or who reconnects, is
+	// asked too.
+	s.mask.notify()
 	s.notify(v.ID, protocol.Encode(protocol.Notice{Type: protocol.TypeControl, State: "asking"}))
 }
 
@@ -152,8 +149,11 @@ func (s *session) setController(from, agent, why string) {
 	s.mask.notify()
 }
 
-// controlNotice is the control state for every viewer. s.mu is held.
-func (s *session) controlNoticeLocked() (ver int64, msg []byte) {
+// controlNoticeLocked is the control state for every viewer, and for the
+// customers the newest agent's request waiting for their answer (nil when
+// none waits): a customer who is told the state without it has no
+// question to answer. s.mu is held.
+func (s *session) controlNoticeLocked() (ver int64, msg, ask []byte) {
 	n := protocol.Notice{Type: protocol.TypeControl, Controller: RoleCustomer}
 	if id := s.control.controller; id != "" {
 		n.Controller, n.ViewerID = RoleAgent, id
@@ -161,14 +161,32 @@ func (s *session) controlNoticeLocked() (ver int64, msg []byte) {
 			n.Name = vw.v.Name
 		}
 	}
-	return s.control.ver, protocol.Encode(n)
+	var agent string
+	var at time.Time
+	for id, t := range s.control.requests {
+		if t.After(at) && s.viewers[id] != nil {
+			agent, at = id, t
+		}
+	}
+	if agent != "" {
+		ask = protocol.Encode(protocol.Notice{Type: protocol.TypeControl, State: "requested", ViewerID: agent, Name: s.viewers[agent].v.Name})
+	}
+	return s.control.ver, protocol.Encode(n), ask
 }
 
-// viewerGone takes control back from an agent that left.
+// viewerGone takes control back from an agent that left, and its question
+// from the customers.
 func (s *session) viewerGone(id string) {
 	s.mu.Lock()
+	_, asked := s.control.requests[id]
 	delete(s.control.requests, id)
+	if asked {
+		s.control.ver++
+	}
 	s.mu.Unlock()
+	if asked {
+		s.mask.notify()
+	}
 	s.setController(id, "", ControlTaken)
 }
 

@@ -381,15 +381,16 @@ func (m *masker) pause(reason string) {
 // tick.
 func (m *masker) notify() {
 	type out struct {
-		id  string
-		ver int64
-		msg []byte
+		id    string
+		ver   int64
+		msg   []byte
+		extra []byte // sent right after msg, or nil
 	}
 	var agents, customers, sized, ctl []out
 	rw, rh := m.s.lease.Viewport()
 	view := protocol.Encode(protocol.Notice{Type: "viewport", Width: rw, Height: rh})
 	m.s.mu.Lock()
-	ctlVer, ctlMsg := m.s.controlNoticeLocked()
+	ctlVer, ctlMsg, ctlAsk := m.s.controlNoticeLocked()
 	m.mu.Lock()
 	state := protocol.Notice{Type: "masking", State: "active"}
 	if m.paused {
@@ -404,19 +405,23 @@ func (m *masker) notify() {
 			sized = append(sized, out{id: id, msg: view})
 		}
 		if m.sentCtl[id] != ctlVer+1 {
-			ctl = append(ctl, out{id, ctlVer, ctlMsg})
+			o := out{id: id, ver: ctlVer, msg: ctlMsg}
+			if vw.v.Role == RoleCustomer {
+				o.extra = ctlAsk
+			}
+			ctl = append(ctl, o)
 		}
 		switch vw.v.Role {
 		case RoleAgent:
 			if m.sentState[id] != m.stateVer+1 { // +1: zero means never told
-				agents = append(agents, out{id, m.stateVer, protocol.Encode(state)})
+				agents = append(agents, out{id: id, ver: m.stateVer, msg: protocol.Encode(state)})
 			}
 		case RoleCustomer:
 			if m.rectsVer > 0 && m.sentRects[id] < m.rectsVer {
 				if masks == nil {
 					masks = protocol.Encode(masksNotice(m.rects, m.rectW, m.rectH))
 				}
-				customers = append(customers, out{id, m.rectsVer, masks})
+				customers = append(customers, out{id: id, ver: m.rectsVer, msg: masks})
 			}
 		}
 	}
@@ -436,7 +441,7 @@ func (m *masker) notify() {
 		}
 	}
 	for _, o := range ctl {
-		if send := peers[o.id]; send != nil && send(o.msg) == nil {
+		if send := peers[o.id]; send != nil && send(o.msg) == nil && (o.extra == nil || send(o.extra) == nil) {
 			m.mu.Lock()
 			m.sentCtl[o.id] = o.ver + 1
 			m.mu.Unlock()

@@ -647,7 +647,9 @@ export class Viewer {
       const mine = (c) => c.controller === 'agent' && c.id === this.viewerId && this.role === 'agent';
       this.control = now;
       if (mine(now)) this.asking = '';
-      if (now.controller === 'agent' && this.request && this.request.id === now.id) this.request = null;
+      // The worker follows the state with the question still waiting, if
+      // any: an answered, withdrawn or granted question goes.
+      this.request = null;
       if (mine(before) !== mine(now) || before.controller !== now.controller) {
         // The worker released what was held down; so does this side.
         this.capture.forget();
