@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"regexp"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/chromedp/cdproto/fetch"
@@ -20,6 +23,24 @@ type RequestGuard struct {
 	// Blocked is called (on its own goroutine) with each failed request's
 	// URL, without its query and fragment.
 	Blocked func(url string)
+
+	once sync.Once
+	res  []*regexp.Regexp // Patterns compiled, by matches
+}
+
+// NavGuard is the company's URL policy for documents (docs/navigation.md):
+// every document request of the tab, the top page's and every frame's,
+// each hop of a redirect, is checked before it leaves the browser. A
+// refused one never reaches its server: the browser gets Page instead.
+type NavGuard struct {
+	// Allowed says whether the tab may load url, and if not, which rule
+	// refused it ("" when it is on no allow pattern).
+	Allowed func(url string) (ok bool, rule string)
+	// Page is the HTML shown instead of a refused document.
+	Page func(url string) []byte
+	// Blocked is told each refused document (on its own goroutine): its
+	// URL, the rule, and whether it was the top page (not a frame).
+	Blocked func(url, rule string, top bool)
 }
 
 // guardAnswerTimeout bounds the answer to one paused request.
@@ -29,15 +50,21 @@ const guardAnswerTimeout = 5 * time.Second
 // LeaseOptions.Guard it does nothing.
 func (l *Lease) GuardRequests(on bool) { l.guardOn.Store(on) }
 
-// enableGuard makes the session (the tab's, or a child frame's) pause the
-// requests that match the guard's patterns.
-func (l *Lease) enableGuard(ctx context.Context, g *RequestGuard) error {
-	if g == nil || len(g.Patterns) == 0 {
-		return nil
+// enableFetch makes the session (the tab's, or a child frame's) pause the
+// requests the request guard and the navigation guard must see: those
+// matching the guard's patterns, and every document.
+func (l *Lease) enableFetch(ctx context.Context) error {
+	var pats []*fetch.RequestPattern
+	if g := l.guard; g != nil {
+		for _, p := range g.Patterns {
+			pats = append(pats, &fetch.RequestPattern{URLPattern: p, RequestStage: fetch.RequestStageRequest})
+		}
 	}
-	pats := make([]*fetch.RequestPattern, 0, len(g.Patterns))
-	for _, p := range g.Patterns {
-		pats = append(pats, &fetch.RequestPattern{URLPattern: p, RequestStage: fetch.RequestStageRequest})
+	if l.nav != nil {
+		pats = append(pats, &fetch.RequestPattern{URLPattern: "*", ResourceType: network.ResourceTypeDocument, RequestStage: fetch.RequestStageRequest})
+	}
+	if len(pats) == 0 {
+		return nil
 	}
 	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: pats}); err != nil {
 		return fmt.Errorf("request guard: %w", err)
@@ -45,26 +72,79 @@ func (l *Lease) enableGuard(ctx context.Context, g *RequestGuard) error {
 	return nil
 }
 
-// onGuardEvent answers a paused request of session: it fails while the
-// guard is on, and goes on otherwise. It runs on chromedp's event
-// goroutine, so the answer is sent from another.
-func (l *Lease) onGuardEvent(session context.Context, g *RequestGuard, ev *fetch.EventRequestPaused) {
-	if g == nil {
+// onRequestPaused answers a paused request of session: a document the
+// navigation guard refuses gets the block page; a request the request
+// guard matches fails while the guard is on; every other goes on. It runs
+// on chromedp's event goroutine, so the answer is sent from another.
+func (l *Lease) onRequestPaused(session context.Context, ev *fetch.EventRequestPaused) {
+	if ev.Request == nil {
 		return
 	}
-	block := l.guardOn.Load()
+	url := ev.Request.URL
+	top := ev.FrameID != "" && l.isTopFrame(string(ev.FrameID))
 	go func() {
 		ctx, cancel := context.WithTimeout(session, guardAnswerTimeout)
 		defer cancel()
-		if block {
+		if n := l.nav; n != nil && ev.ResourceType == network.ResourceTypeDocument {
+			if ok, rule := n.Allowed(url); !ok {
+				_, _ = chromedp.Call(ctx, fetch.FulfillRequest, fetch.FulfillRequestParams{
+					RequestID:    ev.RequestID,
+					ResponseCode: 403,
+					ResponseHeaders: []*fetch.HeaderEntry{
+						{Name: "Content-Type", Value: "text/html; charset=utf-8"},
+						{Name: "Cache-Control", Value: "no-store"},
+					},
+					Body: n.Page(url), // cdproto sends it base64-encoded
+				})
+				if n.Blocked != nil {
+					n.Blocked(url, rule, top)
+				}
+				return
+			}
+		}
+		if g := l.guard; g != nil && l.guardOn.Load() && g.matches(url) {
 			_, _ = chromedp.Call(ctx, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonBlockedByClient})
-			if g.Blocked != nil && ev.Request != nil {
-				g.Blocked(stripQuery(ev.Request.URL))
+			if g.Blocked != nil {
+				g.Blocked(stripQuery(url))
 			}
 			return
 		}
 		_, _ = chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
 	}()
+}
+
+// isTopFrame says whether frame is the tab's main frame.
+func (l *Lease) isTopFrame(frame string) bool { return frame == l.top }
+
+// matches says whether url matches one of the guard's patterns, with CDP's
+// wildcards (* any run of characters, ? one character).
+func (g *RequestGuard) matches(url string) bool {
+	g.once.Do(func() {
+		for _, p := range g.Patterns {
+			var b strings.Builder
+			b.WriteString("^")
+			for _, r := range p {
+				switch r {
+				case '*':
+					b.WriteString(".*")
+				case '?':
+					b.WriteString(".")
+				default:
+					b.WriteString(regexp.QuoteMeta(string(r)))
+				}
+			}
+			b.WriteString("$")
+			if re, err := regexp.Compile(b.String()); err == nil {
+				g.res = append(g.res, re)
+			}
+		}
+	})
+	for _, re := range g.res {
+		if re.MatchString(url) {
+			return true
+		}
+	}
+	return false
 }
 
 // stripQuery drops a URL's query and fragment (audit details never carry

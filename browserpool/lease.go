@@ -70,7 +70,12 @@ type Lease struct {
 	world worldState // the isolated world script (world.go)
 
 	guard   *RequestGuard // set by begin, before any event (guard.go)
+	nav     *NavGuard     // set by begin, before any event (guard.go)
 	guardOn atomic.Bool
+	top     string // the tab's main frame id (its target id); set by begin, before any event
+
+	locURL  atomic.Value  // string: the top document's URL, as last navigated (location.go)
+	locWake chan struct{} // cap 1: the top document navigated
 
 	mu      sync.Mutex
 	width   int   // guarded by mu
@@ -92,6 +97,7 @@ func newLease(cfg Config, log *zap.Logger) *Lease {
 		quality: cfg.JPEGQuality,
 		frames:  make(chan media.Capture, 1),
 		ackWake: make(chan struct{}, 1),
+		locWake: make(chan struct{}, 1),
 		crashed: make(chan struct{}),
 		viewSem: make(chan struct{}, 1),
 		width:   cfg.Width,
@@ -244,9 +250,12 @@ func (l *Lease) onEvent(ev any) {
 		}
 		l.offer(c)
 	case *fetch.EventRequestPaused:
-		l.onGuardEvent(l.bctx, l.guard, ev)
+		l.onRequestPaused(l.bctx, ev)
 	case *inspector.EventTargetCrashed:
 		l.crashOnce.Do(func() { close(l.crashed) })
+	case *page.EventFrameNavigated, *page.EventNavigatedWithinDocument:
+		l.onLocationEvent(ev)
+		l.onWorldEvent(ev)
 	default:
 		l.onWorldEvent(ev)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/chromedp/chromedp"
 	"github.com/tandem-cobrowse/tandem/pkg/input"
 )
 
@@ -58,6 +59,9 @@ type LeaseOptions struct {
 	// (GuardRequests; guard.go). Cross-origin frames are guarded from when
 	// they are attached, which needs World.
 	Guard *RequestGuard
+	// Nav, when set, checks every document the tab loads, the start URL
+	// included, against the company's URL policy (guard.go).
+	Nav *NavGuard
 }
 
 // PoolStats is a snapshot of the pool for metrics.
@@ -197,14 +201,15 @@ func (p *Pool) Lease(ctx context.Context, o LeaseOptions) (*Lease, error) {
 
 // begin prepares a started browser for its session.
 func (l *Lease) begin(ctx context.Context, w, h int, o LeaseOptions) error {
-	if o.Guard != nil {
-		l.guard = o.Guard
-		cctx, cancel := l.callCtx(ctx)
-		err := l.enableGuard(cctx, o.Guard)
-		cancel()
-		if err != nil {
-			return err
-		}
+	l.guard, l.nav = o.Guard, o.Nav
+	cctx, cancel := l.callCtx(ctx)
+	if c := chromedp.FromContext(cctx); c != nil && c.Target != nil {
+		l.top = string(c.Target.TargetID)
+	}
+	err := l.enableFetch(cctx)
+	cancel()
+	if err != nil {
+		return err
 	}
 	if o.World != nil {
 		if err := l.installWorld(ctx, o.World); err != nil {

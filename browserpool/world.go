@@ -206,7 +206,7 @@ func (l *Lease) runChild(c *childFrame) {
 }
 
 func (l *Lease) setupChild(ctx context.Context, c *childFrame, w *World) error {
-	if err := l.enableGuard(ctx, l.guard); err != nil {
+	if err := l.enableFetch(ctx); err != nil {
 		return err
 	}
 	if _, err := chromedp.Call(ctx, runtime.AddBinding, runtime.AddBindingParams{Name: w.Binding, ExecutionContextName: w.Name}); err != nil {
@@ -278,7 +278,7 @@ func (l *Lease) onChildEvent(c *childFrame, w *World, ev any) {
 			l.worldEvent(WorldEvent{Kind: WorldCall, Frame: c.id, Context: int64(ev.ExecutionContextID), Payload: ev.Payload, Received: now})
 		}
 	case *fetch.EventRequestPaused:
-		l.onGuardEvent(c.ctx, l.guard, ev)
+		l.onRequestPaused(c.ctx, ev)
 	}
 }
 

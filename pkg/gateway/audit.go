@@ -153,6 +153,13 @@ func (g *Gateway) handleEvent(ctx context.Context, ev worker.Event) {
 	case worker.EventMaskPaused:
 		g.record(ctx, audit.Event{Company: ev.Company, Session: ev.SessionID, Time: ev.At, Actor: audit.ActorSystem,
 			Type: audit.TypeMaskPaused, Details: map[string]string{"reason": clip(ev.Reason, 64)}})
+	case worker.EventNavBlocked:
+		details := map[string]string{"url": clip(ev.URL, 512), "where": clip(ev.Reason, 16)}
+		if ev.Selector != "" {
+			details["rule"] = clip(ev.Selector, 512)
+		}
+		g.record(ctx, audit.Event{Company: ev.Company, Session: ev.SessionID, Time: ev.At, Actor: audit.ActorSystem,
+			Type: audit.TypeNavigationBlocked, Details: details})
 	case worker.EventInputRefused:
 		actor := audit.ActorSystem
 		if id, ok := agentOfViewer(ev.ViewerID); ok {

@@ -12,6 +12,7 @@ import (
 	"github.com/tandem-cobrowse/tandem/pkg/block"
 	"github.com/tandem-cobrowse/tandem/pkg/mask"
 	"github.com/tandem-cobrowse/tandem/pkg/tenant"
+	"github.com/tandem-cobrowse/tandem/pkg/urlpolicy"
 	"github.com/tandem-cobrowse/tandem/pkg/worker"
 )
 
@@ -123,4 +124,55 @@ func TestBlockPolicyReachesTheWorkerAndRefusalsAreAudited(t *testing.T) {
 		}
 	}
 	t.Fatalf("no input.refused audit event in %+v", events)
+}
+
+// The company's URL lists reach the worker with the lease; a start page
+// outside them is refused before anything is stored; a worker's blocked
+// navigation becomes an audit event without the URL's query.
+func TestURLPolicyReachesTheWorkerAndBlocksAreAudited(t *testing.T) {
+	e := newEnv(t, true)
+	e.runGateway(t)
+	e.addAgent(t, "acme", "boss@acme.test", tenant.RoleAdmin)
+	boss := e.loginAs(t, "boss@acme.test", password)
+	if r := e.do(t, boss, "PATCH", "/api/v1/company", `{"policy":{"url_allow":["https://shop.example/*"],"url_deny":["https://shop.example/admin*"]}}`, nil); r.Status != 200 {
+		t.Fatalf("PATCH policy = %d %s", r.Status, r.Body)
+	}
+	agent, _ := e.agentID(t, "acme")
+
+	before := e.snapshot(t)
+	for _, start := range []string{"https://elsewhere.example/", "https://shop.example/admin/users", "https://shop.example.evil/"} {
+		r := e.do(t, agent, "POST", "/api/v1/sessions", `{"start_url":"`+start+`"}`, nil)
+		if r.Status != 403 || r.json(t)["error"] != "url_not_allowed" {
+			t.Errorf("create at %s = %d %s, want 403 url_not_allowed", start, r.Status, r.Body)
+		}
+	}
+	e.wantUnchanged(t, before)
+
+	r := e.do(t, agent, "POST", "/api/v1/sessions", `{"start_url":"https://shop.example/cart"}`, nil)
+	if r.Status != 201 {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	id := r.json(t)["id"].(string)
+	lease := <-e.leases
+	want := urlpolicy.Policy{Allow: []string{"https://shop.example/*"}, Deny: []string{"https://shop.example/admin*"}}
+	if d := cmp.Diff(want, lease.URLs); d != "" {
+		t.Fatalf("lease's URL policy (-want +got):\n%s", d)
+	}
+
+	e.g.handleEvent(context.Background(), worker.Event{Type: worker.EventNavBlocked, Company: "acme", SessionID: id,
+		URL: "https://shop.example/admin/users", Selector: "https://shop.example/admin*", Reason: "top", At: time.Now()})
+	events, err := e.audit.List(context.Background(), "acme", id, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range events {
+		if ev.Type == audit.TypeNavigationBlocked {
+			if ev.Details["url"] != "https://shop.example/admin/users" || ev.Details["rule"] != "https://shop.example/admin*" ||
+				ev.Details["where"] != "top" || ev.Actor != audit.ActorSystem {
+				t.Fatalf("audit event %+v", ev)
+			}
+			return
+		}
+	}
+	t.Fatalf("no navigation.blocked audit event in %+v", events)
 }

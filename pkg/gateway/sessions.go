@@ -19,6 +19,7 @@ import (
 	"github.com/tandem-cobrowse/tandem/pkg/block"
 	"github.com/tandem-cobrowse/tandem/pkg/mask"
 	"github.com/tandem-cobrowse/tandem/pkg/tenant"
+	"github.com/tandem-cobrowse/tandem/pkg/urlpolicy"
 	"github.com/tandem-cobrowse/tandem/pkg/worker"
 )
 
@@ -101,6 +102,16 @@ func (g *Gateway) createSession(c echo.Context) error {
 	}
 	who := callerOf(c)
 	ctx := c.Request().Context()
+	// The worker refuses a start page outside the company's URL policy
+	// too; saying so here spares a session that could only show the block
+	// page.
+	co, err := g.store.GetCompany(ctx, who.Company)
+	if err != nil {
+		return err
+	}
+	if !urlPolicy(co.Policy).Check(start).OK {
+		return errorf(http.StatusForbidden, "url_not_allowed", "the company's URL policy does not allow this start page")
+	}
 	s, err := g.store.CreateSession(ctx, tenant.Session{
 		ID:        auth.NewID("s_"),
 		Company:   who.Company,
@@ -146,6 +157,7 @@ func (g *Gateway) lease(ctx context.Context, s tenant.Session) (string, error) {
 		Company: s.Company, SessionID: s.ID, StartURL: s.StartURL, JoinBy: s.PINExpiresAt, MustAdmit: s.MustAdmit,
 		IdleTimeout: co.IdleTimeout, MaxDuration: co.MaxSessionLength,
 		Mask: maskPolicy(co.Policy), Block: blockPolicy(co.Policy), Control: controlMode(co.Policy),
+		URLs: urlPolicy(co.Policy),
 	})
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.LeaseTimeout)
 	defer cancel()
@@ -316,6 +328,11 @@ func maskPolicy(p tenant.Policy) mask.Policy {
 func blockPolicy(p tenant.Policy) block.Policy {
 	return block.Policy{Block: selectors(p.Block), Allow: selectors(p.Allow), Allowlist: p.BlockMode == "allowlist",
 		Requests: p.BlockRequests}
+}
+
+// urlPolicy is the company's URL allow and deny lists, for the worker.
+func urlPolicy(p tenant.Policy) urlpolicy.Policy {
+	return urlpolicy.Policy{Allow: p.URLAllow, Deny: p.URLDeny}
 }
 
 // controlMode is the company's control mode for the worker.

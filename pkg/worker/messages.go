@@ -7,6 +7,7 @@ import (
 	"github.com/tandem-cobrowse/tandem/pkg/block"
 	"github.com/tandem-cobrowse/tandem/pkg/bus"
 	"github.com/tandem-cobrowse/tandem/pkg/mask"
+	"github.com/tandem-cobrowse/tandem/pkg/urlpolicy"
 )
 
 // Subjects and the messages exchanged with gateways over NATS.
@@ -54,6 +55,9 @@ type LeaseRequest struct {
 	// Control is how agents get control: ControlAsk, ControlAuto or
 	// ControlNever.
 	Control string `json:"control,omitempty"`
+	// URLs is the company's URL allow and deny lists, checked for every
+	// document the tab loads (navigation.go).
+	URLs urlpolicy.Policy `json:"urls,omitzero"`
 }
 
 // LeaseReply answers a LeaseRequest.
@@ -103,6 +107,7 @@ type Event struct {
 	Name      string    `json:"name,omitempty"`      // of a viewer event: the viewer's display name
 	Selector  string    `json:"selector,omitempty"`  // of a blocked input: what blocked it
 	Method    string    `json:"method,omitempty"`    // of a blocked input: how it would have activated it
+	URL       string    `json:"url,omitempty"`       // of a blocked navigation: scheme, host and path only
 	At        time.Time `json:"at"`
 }
 

@@ -166,6 +166,9 @@ func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Lo
 	if len(req.Block.Requests) > 0 {
 		opts.Guard = &browserpool.RequestGuard{Patterns: req.Block.Requests, Blocked: s.requestBlocked}
 	}
+	if !req.URLs.Empty() {
+		opts.Nav = s.navGuard()
+	}
 	s.lease, err = w.pool.Lease(lctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("lease browser for session %s: %w", req.SessionID, err)

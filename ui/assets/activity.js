@@ -62,6 +62,14 @@ export function renderActivityList(list, empty, events, myId) {
         why.textContent = t(reasonKey);
         li.append(why);
       }
+      // What was blocked: the page (no query), or the element the agent tried.
+      const detail = ev.type === 'navigation.blocked' ? ev.details?.url : ev.type === 'input.refused' ? ev.details?.selector : '';
+      if (detail) {
+        const what = document.createElement('span');
+        what.className = 'activity-detail';
+        what.textContent = String(detail);
+        li.append(what);
+      }
       return li;
     }),
   );
