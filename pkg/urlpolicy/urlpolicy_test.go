@@ -63,9 +63,9 @@ func TestCheck(t *testing.T) {
 func TestShown(t *testing.T) {
 	for in, want := range map[string]string{
 		"https://user:pw@shop.example/cart?card=4111#top": "https://shop.example/cart",
-		"http://a.example":                                 "http://a.example",
-		"about:blank":                                      "",
-		"%zz":                                              "",
+		"http://a.example": "http://a.example",
+		"about:blank":      "",
+		"%zz":              "",
 	} {
 		if got := Shown(in); got != want {
 			t.Errorf("Shown(%q) = %q, want %q", in, got, want)
