@@ -74,8 +74,7 @@ type Lease struct {
 	guardOn atomic.Bool
 	top     string // the tab's main frame id (its target id); set by begin, before any event
 
-	locURL  atomic.Value  // string: the top document's URL, as last navigated (location.go)
-	locWake chan struct{} // cap 1: the top document navigated
+	locWake chan struct{} // cap 1: the top document navigated (location.go)
 
 	mu      sync.Mutex
 	width   int   // guarded by mu
@@ -468,7 +467,11 @@ func checkURL(raw string) error {
 // Navigate opens url in the tab and waits for it to load or ctx to end. Only
 // http(s), data: and about:blank are allowed (ErrURLNotAllowed).
 func (l *Lease) Navigate(ctx context.Context, url string) error {
-	const what = "navigate"
+	return l.load(ctx, "navigate", url, func(cctx context.Context) error { return chromedp.Do(cctx, chromedp.Navigate(url)) })
+}
+
+// load checks url and runs do, with the lease's call context, to load it.
+func (l *Lease) load(ctx context.Context, what, url string, do func(context.Context) error) error {
 	if err := checkURL(url); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -477,7 +480,7 @@ func (l *Lease) Navigate(ctx context.Context, url string) error {
 	}
 	cctx, cancel := l.callCtx(ctx)
 	defer cancel()
-	if err := chromedp.Do(cctx, chromedp.Navigate(url)); err != nil {
+	if err := do(cctx); err != nil {
 		return l.callErr(ctx, what, err)
 	}
 	return nil

@@ -19,10 +19,9 @@ type Location struct {
 	Forward bool
 }
 
-// locationChanged records a navigation of the top document (on chromedp's
-// event goroutine: it must not block) and wakes LocationChanged.
-func (l *Lease) locationChanged(url string) {
-	l.locURL.Store(url)
+// locationChanged wakes LocationChanged after a navigation of the top
+// document (on chromedp's event goroutine: it must not block).
+func (l *Lease) locationChanged() {
 	select {
 	case l.locWake <- struct{}{}:
 	default:
@@ -35,11 +34,11 @@ func (l *Lease) onLocationEvent(ev any) {
 	switch ev := ev.(type) {
 	case *page.EventFrameNavigated:
 		if ev.Frame != nil && ev.Frame.ParentID == "" {
-			l.locationChanged(ev.Frame.URL + ev.Frame.URLFragment)
+			l.locationChanged()
 		}
 	case *page.EventNavigatedWithinDocument:
 		if string(ev.FrameID) == l.top {
-			l.locationChanged(ev.URL)
+			l.locationChanged()
 		}
 	}
 }
@@ -48,7 +47,8 @@ func (l *Lease) onLocationEvent(ev any) {
 // was last read (capacity 1; never closed).
 func (l *Lease) LocationChanged() <-chan struct{} { return l.locWake }
 
-// Location returns the tab's location, asking the browser for its history.
+// Location returns the tab's location, from the browser's history: its
+// current entry, which pushState and fragment navigations update too.
 func (l *Lease) Location(ctx context.Context) (Location, error) {
 	const what = "location"
 	if err := l.live(what); err != nil {
@@ -64,9 +64,6 @@ func (l *Lease) Location(ctx context.Context) (Location, error) {
 	loc := Location{Back: cur > firstEntry(entries), Forward: cur < len(entries)-1}
 	if cur >= 0 && cur < len(entries) {
 		loc.URL = entries[cur].URL
-	}
-	if u, _ := l.locURL.Load().(string); u != "" {
-		loc.URL = u // within-document navigations are newer than the entry's URL
 	}
 	return loc, nil
 }
@@ -103,6 +100,17 @@ func (l *Lease) GoHistory(ctx context.Context, delta int) error {
 		return l.callErr(ctx, what, err)
 	}
 	return nil
+}
+
+// Open starts loading url in the tab and returns once the navigation has
+// started, without waiting for the page to load (the address bar's "go";
+// the location notices tell the rest). Like Navigate, only http(s), data:
+// and about:blank.
+func (l *Lease) Open(ctx context.Context, url string) error {
+	return l.load(ctx, "open", url, func(cctx context.Context) error {
+		_, err := chromedp.Call(cctx, page.Navigate, page.NavigateParams{URL: url})
+		return err
+	})
 }
 
 // Reload reloads the tab's top document.
