@@ -74,7 +74,8 @@ type Lease struct {
 	guardOn atomic.Bool
 	top     string // the tab's main frame id (its target id); set by begin, before any event
 
-	locWake chan struct{} // cap 1: the top document navigated (location.go)
+	locURL  atomic.Value  // string: the top document's URL, as last navigated (location.go)
+	locWake chan struct{} // cap 1: the top document navigated
 
 	mu      sync.Mutex
 	width   int   // guarded by mu
@@ -467,11 +468,7 @@ func checkURL(raw string) error {
 // Navigate opens url in the tab and waits for it to load or ctx to end. Only
 // http(s), data: and about:blank are allowed (ErrURLNotAllowed).
 func (l *Lease) Navigate(ctx context.Context, url string) error {
-	return l.load(ctx, "navigate", url, func(cctx context.Context) error { return chromedp.Do(cctx, chromedp.Navigate(url)) })
-}
-
-// load checks url and runs do, with the lease's call context, to load it.
-func (l *Lease) load(ctx context.Context, what, url string, do func(context.Context) error) error {
+	const what = "navigate"
 	if err := checkURL(url); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -480,7 +477,7 @@ func (l *Lease) load(ctx context.Context, what, url string, do func(context.Cont
 	}
 	cctx, cancel := l.callCtx(ctx)
 	defer cancel()
-	if err := do(cctx); err != nil {
+	if err := chromedp.Do(cctx, chromedp.Navigate(url)); err != nil {
 		return l.callErr(ctx, what, err)
 	}
 	return nil

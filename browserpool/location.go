@@ -19,9 +19,10 @@ type Location struct {
 	Forward bool
 }
 
-// locationChanged wakes LocationChanged after a navigation of the top
-// document (on chromedp's event goroutine: it must not block).
-func (l *Lease) locationChanged() {
+// locationChanged records a navigation of the top document (on chromedp's
+// event goroutine: it must not block) and wakes LocationChanged.
+func (l *Lease) locationChanged(url string) {
+	l.locURL.Store(url)
 	select {
 	case l.locWake <- struct{}{}:
 	default:
@@ -34,11 +35,11 @@ func (l *Lease) onLocationEvent(ev any) {
 	switch ev := ev.(type) {
 	case *page.EventFrameNavigated:
 		if ev.Frame != nil && ev.Frame.ParentID == "" {
-			l.locationChanged()
+			l.locationChanged(ev.Frame.URL + ev.Frame.URLFragment)
 		}
 	case *page.EventNavigatedWithinDocument:
 		if string(ev.FrameID) == l.top {
-			l.locationChanged()
+			l.locationChanged(ev.URL)
 		}
 	}
 }
@@ -47,8 +48,7 @@ func (l *Lease) onLocationEvent(ev any) {
 // was last read (capacity 1; never closed).
 func (l *Lease) LocationChanged() <-chan struct{} { return l.locWake }
 
-// Location returns the tab's location, from the browser's history: its
-// current entry, which pushState and fragment navigations update too.
+// Location returns the tab's location, asking the browser for its history.
 func (l *Lease) Location(ctx context.Context) (Location, error) {
 	const what = "location"
 	if err := l.live(what); err != nil {
@@ -64,6 +64,9 @@ func (l *Lease) Location(ctx context.Context) (Location, error) {
 	loc := Location{Back: cur > firstEntry(entries), Forward: cur < len(entries)-1}
 	if cur >= 0 && cur < len(entries) {
 		loc.URL = entries[cur].URL
+	}
+	if u, _ := l.locURL.Load().(string); u != "" {
+		loc.URL = u // within-document navigations are newer than the entry's URL
 	}
 	return loc, nil
 }
@@ -100,17 +103,6 @@ func (l *Lease) GoHistory(ctx context.Context, delta int) error {
 		return l.callErr(ctx, what, err)
 	}
 	return nil
-}
-
-// Open starts loading url in the tab and returns once the navigation has
-// started, without waiting for the page to load (the address bar's "go";
-// the location notices tell the rest). Like Navigate, only http(s), data:
-// and about:blank.
-func (l *Lease) Open(ctx context.Context, url string) error {
-	return l.load(ctx, "open", url, func(cctx context.Context) error {
-		_, err := chromedp.Call(cctx, page.Navigate, page.NavigateParams{URL: url})
-		return err
-	})
 }
 
 // Reload reloads the tab's top document.
