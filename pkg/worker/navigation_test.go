@@ -9,21 +9,6 @@ import (
 	"github.com/tandem-cobrowse/tandem/pkg/urlpolicy"
 )
 
-// waitNavBlocked waits for the worker's event of a refused document.
-func (h *harness) waitNavBlocked(ctx context.Context, t *testing.T) Event {
-	t.Helper()
-	for {
-		select {
-		case ev := <-h.events:
-			if ev.Type == EventNavBlocked {
-				return ev
-			}
-		case <-ctx.Done():
-			t.Fatal("no navigation_blocked event")
-		}
-	}
-}
-
 // The company's URL lists hold for every document of the tab: a frame on
 // no allow pattern is refused, a denied page shows the block page in both languages and is published without its
 // query; a start page outside the lists shows it from the start.
@@ -35,7 +20,7 @@ func TestURLPolicyBlocksDocuments(t *testing.T) {
 	h.consented(ctx, t, LeaseRequest{SessionID: "s_nav", StartURL: "/shop", URLs: pol})
 	s := h.sessionOf(t, "acme", "s_nav")
 	// The shop's cross-origin frame (localhost) is on no allow pattern.
-	if ev := h.waitNavBlocked(ctx, t); ev.Reason != "frame" || !strings.HasPrefix(ev.URL, "http://localhost:") || ev.Selector != "" {
+	if ev := waitEvent(ctx, t, h, EventNavBlocked); ev.Reason != "frame" || !strings.HasPrefix(ev.URL, "http://localhost:") || ev.Selector != "" {
 		t.Errorf("frame event = %+v, want the localhost frame, refused for being on no allow pattern", ev)
 	}
 	if got := evalPage(ctx, t, s, `document.getElementById('tandem-blocked') ? 'blocked' : location.pathname`); got != "/shop" {
@@ -43,7 +28,7 @@ func TestURLPolicyBlocksDocuments(t *testing.T) {
 	}
 
 	evalPage(ctx, t, s, `(location.href = '/denied/page?card=4111', 'ok')`)
-	ev := h.waitNavBlocked(ctx, t)
+	ev := waitEvent(ctx, t, h, EventNavBlocked)
 	if ev.URL != h.page.URL+"/denied/page" || ev.Selector != h.page.URL+"/denied*" || ev.Reason != "top" {
 		t.Errorf("event = %+v, want the URL without its query, the deny rule, top", ev)
 	}
@@ -67,7 +52,7 @@ func TestURLPolicyBlocksDocuments(t *testing.T) {
 
 	// A start page outside the lists.
 	h.consented(ctx, t, LeaseRequest{SessionID: "s_nav2", StartURL: "/denied", URLs: pol})
-	if ev := h.waitNavBlocked(ctx, t); ev.SessionID != "s_nav2" || ev.URL != h.page.URL+"/denied" {
+	if ev := waitEvent(ctx, t, h, EventNavBlocked); ev.SessionID != "s_nav2" || ev.URL != h.page.URL+"/denied" {
 		t.Errorf("event = %+v, want the start page of s_nav2", ev)
 	}
 	s2 := h.sessionOf(t, "acme", "s_nav2")
