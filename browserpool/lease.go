@@ -74,9 +74,6 @@ type Lease struct {
 	guardOn atomic.Bool
 	top     string // the tab's main frame id (its target id); set by begin, before any event
 
-	locURL  atomic.Value  // string: the top document's URL, as last navigated (location.go)
-	locWake chan struct{} // cap 1: the top document navigated
-
 	mu      sync.Mutex
 	width   int   // guarded by mu
 	height  int   // guarded by mu
@@ -97,7 +94,6 @@ func newLease(cfg Config, log *zap.Logger) *Lease {
 		quality: cfg.JPEGQuality,
 		frames:  make(chan media.Capture, 1),
 		ackWake: make(chan struct{}, 1),
-		locWake: make(chan struct{}, 1),
 		crashed: make(chan struct{}),
 		viewSem: make(chan struct{}, 1),
 		width:   cfg.Width,
@@ -253,9 +249,6 @@ func (l *Lease) onEvent(ev any) {
 		l.onRequestPaused(l.bctx, ev)
 	case *inspector.EventTargetCrashed:
 		l.crashOnce.Do(func() { close(l.crashed) })
-	case *page.EventFrameNavigated, *page.EventNavigatedWithinDocument:
-		l.onLocationEvent(ev)
-		l.onWorldEvent(ev)
 	default:
 		l.onWorldEvent(ev)
 	}
