@@ -389,8 +389,10 @@ const scanJS = `(async () => {
       })();
       return () => {
         live = false;
-        clone.stop(); // ends the stream once the queue is read
-        setTimeout(() => reader.cancel().catch(() => {}), 2000);
+        // Ending the track ends the stream once the queue is read. Never
+        // cancel the reader: a cancel drops the queued frames unclosed, and
+        // Chromium then reports them as leaked.
+        clone.stop();
       };
     }
     // Fallback without MediaStreamTrackProcessor: the frames the element
