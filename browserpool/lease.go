@@ -56,8 +56,18 @@ type Lease struct {
 
 	// The screencast: the listener (chromedp's reader goroutine) is the only
 	// producer of frames and acks.
-	frames  chan media.Capture
-	seq     atomic.Uint64
+	frames chan media.Capture
+	seq    atomic.Uint64
+	// The screencast's restarts (cast) and the newest frame (watchdog).
+	restarting atomic.Bool  // a restart is under way: its frames are Restarted
+	awaitFirst atomic.Bool  // the next frame is the first of a restart
+	lastFrame  atomic.Int64 // unix nanoseconds of the newest frame
+	restarts   atomic.Int64 // restarts by the watchdog
+	// Tests: testDropAcks leaves frames unacknowledged (Chromium then
+	// sends no more); testHoldWatchdog keeps the watchdog still.
+	testDropAcks     atomic.Bool
+	testHoldWatchdog atomic.Bool
+
 	ackMu   sync.Mutex
 	acks    []int64 // frame session ids to acknowledge; guarded by ackMu
 	ackWake chan struct{}
@@ -198,6 +208,7 @@ func (l *Lease) shutdown() error {
 func (l *Lease) goWatch() {
 	l.wg.Go(l.monitor)
 	l.wg.Go(l.ackLoop)
+	l.wg.Go(l.watchdog)
 }
 
 // monitor closes Done when the browser dies before the lease is closed.
@@ -228,11 +239,19 @@ func (l *Lease) onEvent(ev any) {
 	switch ev := ev.(type) {
 	case *page.EventScreencastFrame:
 		now := time.Now()
-		l.queueAck(ev.SessionID)
+		if !l.testDropAcks.Load() {
+			l.queueAck(ev.SessionID)
+		}
 		// ev.Data is already base64-decoded into a slice of its own.
 		c := media.Capture{JPEG: ev.Data, Received: now, Seq: l.seq.Add(1)}
+		// A frame of a (re)start: from when the restart began until the
+		// first frame after StartScreencast answered (that frame can come
+		// before the answer, or after it).
+		c.Meta.Restarted = l.restarting.Load() || l.awaitFirst.Swap(false)
+		l.lastFrame.Store(now.UnixNano())
 		if m := ev.Metadata; m != nil {
 			c.Meta = media.Meta{
+				Restarted:       c.Meta.Restarted,
 				OffsetTop:       m.OffsetTop,
 				PageScaleFactor: m.PageScaleFactor,
 				DeviceWidth:     m.DeviceWidth,
@@ -407,6 +426,12 @@ func (l *Lease) cast(ctx, cctx context.Context, w, h int) error {
 	l.mu.Lock()
 	casting := l.casting
 	l.mu.Unlock()
+	l.restarting.Store(true)
+	l.lastFrame.Store(time.Now().UnixNano())
+	defer func() {
+		l.awaitFirst.Store(true)
+		l.restarting.Store(false)
+	}()
 	if casting {
 		if _, err := chromedp.Call(cctx, page.StopScreencast, cdp.Empty{}); err != nil {
 			return l.callErr(ctx, "stop screencast", err)

@@ -414,3 +414,22 @@ func TestIdenticalReportsConfirmTheLast(t *testing.T) {
 		t.Fatalf("a frame newer than the last confirmation: %v, want a stale hold", err)
 	}
 }
+
+// The first picture of a restarted capture is planned only when the page
+// did not change in its window: its pixels may be another paint than its
+// metadata says.
+func TestPlanRestartedCapture(t *testing.T) {
+	a := Rect{X: 10, Y: 10, W: 20, H: 20}
+	moving := tracker(report(1, -200, 0, a), report(2, -100, 9, a), report(3, 5, 18, a))
+	restarted := meta(0, 18)
+	restarted.Restarted = true
+	_, err := moving.Plan(restarted, 800, 600, time.Time{})
+	wantHold(t, err, ReasonUnmeasured)
+	if _, err := moving.Plan(meta(0, 18), 800, 600, time.Time{}); err != nil {
+		t.Fatalf("the same picture from a running capture: %v", err)
+	}
+	still := tracker(report(1, -3000, 18, a), report(2, 5, 18, a)) // the second confirms the first
+	if rects, err := still.Plan(restarted, 800, 600, time.Time{}); err != nil || len(rects) != 1 {
+		t.Fatalf("a restarted capture of a still page: %v, %v", rects, err)
+	}
+}

@@ -328,6 +328,12 @@ func (t *Tracker) Plan(m media.Meta, w, h int, received time.Time) (rects []imag
 	if err != nil {
 		return nil, err
 	}
+	if m.Restarted && len(window) > 1 {
+		// The first picture of a (re)started capture may not be the paint
+		// its metadata describes: trusted only when the page did not
+		// change in its window, so that every paint in it looked the same.
+		return nil, hold(ReasonUnmeasured, "a restarted capture while the page changes")
+	}
 	matched := false
 	for i := range window {
 		matched = matched || matches(&window[i], m, scale)

@@ -16,6 +16,10 @@ type Meta struct {
 	ScrollOffsetX   float64 // in CSS pixels
 	ScrollOffsetY   float64
 	Timestamp       time.Time // when Chromium swapped the frame, if it said
+	// Restarted marks a frame that came while the screencast was being
+	// (re)started: Chromium's first picture of a capture, whose pixels and
+	// metadata are not known to come from the same paint.
+	Restarted bool
 }
 
 // Capture is one screencast frame as Chromium sent it: JPEG bytes (4:2:0) and
