@@ -211,6 +211,7 @@ func TestMaskCanaryVideo(t *testing.T) {
 	agent := agentScan.Stop(t)
 	cust = custScan.Stop(t)
 	t.Logf("customer on the form: %v", cust)
+	logTicks(t, site)
 	for _, r := range canary.FormRegions() {
 		if cust.Regions[r.Name] == 0 {
 			t.Errorf("the customer's video never showed the form's %s canaries in %d frames", r.Name, cust.Frames)
@@ -355,4 +356,29 @@ func TestMaskFaultsVideo(t *testing.T) {
 			t.Errorf("mask.paused with reason %q", r)
 		}
 	}
+}
+
+// logTicks logs how the form page animated: its animation frames over
+// time and its visibility, from its ticks.
+func logTicks(t *testing.T, site *canary.Site) {
+	t.Helper()
+	var ticks []canary.Event
+	for _, e := range site.Events() {
+		if e.Name == "tick" && e.Page == "form" {
+			ticks = append(ticks, e)
+		}
+	}
+	if len(ticks) < 2 {
+		t.Logf("the form page sent %d ticks", len(ticks))
+		return
+	}
+	var b strings.Builder
+	for i := 1; i < len(ticks); i++ {
+		d := ticks[i].At.Sub(ticks[i-1].At).Seconds()
+		fmt.Fprintf(&b, " %.0f", float64(ticks[i].Frames-ticks[i-1].Frames)/d)
+		if ticks[i].Visibility != "visible" {
+			fmt.Fprintf(&b, "(%s)", ticks[i].Visibility)
+		}
+	}
+	t.Logf("the form page's animation frames per second, every 2 s:%s", b.String())
 }

@@ -57,6 +57,10 @@ type Event struct {
 	Height int       // its window.innerHeight, CSS px
 	Zoom   float64   // the CSS zoom of its body
 	At     time.Time // when the site received it
+	// A tick of the form page (every 2 s): how many animation frames its
+	// script has run, and the document's visibility then.
+	Frames     int
+	Visibility string
 }
 
 // command is an order for the top page currently shown, fetched by the
@@ -262,8 +266,9 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		width, _ := strconv.Atoi(q.Get("w"))
 		height, _ := strconv.Atoi(q.Get("h"))
 		zoom, _ := strconv.ParseFloat(q.Get("zoom"), 64)
+		frames, _ := strconv.Atoi(q.Get("frames"))
 		s.record(Event{Name: q.Get("name"), Page: q.Get("page"), Phase: q.Get("phase"), Origin: q.Get("origin"),
-			Width: width, Height: height, Zoom: zoom, At: time.Now()})
+			Width: width, Height: height, Zoom: zoom, At: time.Now(), Frames: frames, Visibility: q.Get("vis")})
 		w.WriteHeader(http.StatusNoContent)
 	case "/cmd":
 		after, _ := strconv.Atoi(r.URL.Query().Get("after"))

@@ -41,9 +41,9 @@ const canary = (() => {
   const page = document.documentElement.dataset.page;
   const phase = params.get('phase') || '';
   const zoomOf = () => parseFloat(document.body.style.zoom) || 1;
-  function report(name) {
+  function report(name, extra) {
     const q = new URLSearchParams({ name, page, phase, origin: location.origin,
-      w: innerWidth, h: innerHeight, zoom: zoomOf() });
+      w: innerWidth, h: innerHeight, zoom: zoomOf(), ...extra });
     fetch('/event?' + q, { keepalive: true }).catch(() => {});
   }
   function zoom(f) {
@@ -305,6 +305,8 @@ canary.top();
     requestAnimationFrame(tick);
   };
   requestAnimationFrame(tick);
+  // Whether the page animates, for the tests' logs.
+  setInterval(() => canary.report('tick', { frames: n, vis: document.visibilityState }), 2000);
 })();
 </script></body></html>`)
 	return b.String()
