@@ -84,6 +84,8 @@ type Lease struct {
 	guardOn atomic.Bool
 	top     string // the tab's main frame id (its target id); set by begin, before any event
 
+	locWake chan struct{} // cap 1: the top document navigated (location.go)
+
 	mu      sync.Mutex
 	width   int   // guarded by mu
 	height  int   // guarded by mu
@@ -104,6 +106,7 @@ func newLease(cfg Config, log *zap.Logger) *Lease {
 		quality: cfg.JPEGQuality,
 		frames:  make(chan media.Capture, 1),
 		ackWake: make(chan struct{}, 1),
+		locWake: make(chan struct{}, 1),
 		crashed: make(chan struct{}),
 		viewSem: make(chan struct{}, 1),
 		width:   cfg.Width,
@@ -268,6 +271,9 @@ func (l *Lease) onEvent(ev any) {
 		l.onRequestPaused(l.bctx, ev)
 	case *inspector.EventTargetCrashed:
 		l.crashOnce.Do(func() { close(l.crashed) })
+	case *page.EventFrameNavigated, *page.EventNavigatedWithinDocument:
+		l.onLocationEvent(ev)
+		l.onWorldEvent(ev)
 	default:
 		l.onWorldEvent(ev)
 	}
@@ -486,7 +492,11 @@ func checkURL(raw string) error {
 // Navigate opens url in the tab and waits for it to load or ctx to end. Only
 // http(s), data: and about:blank are allowed (ErrURLNotAllowed).
 func (l *Lease) Navigate(ctx context.Context, url string) error {
-	const what = "navigate"
+	return l.load(ctx, "navigate", url, func(cctx context.Context) error { return chromedp.Do(cctx, chromedp.Navigate(url)) })
+}
+
+// load checks url and runs do, with the lease's call context, to load it.
+func (l *Lease) load(ctx context.Context, what, url string, do func(context.Context) error) error {
 	if err := checkURL(url); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -495,7 +505,7 @@ func (l *Lease) Navigate(ctx context.Context, url string) error {
 	}
 	cctx, cancel := l.callCtx(ctx)
 	defer cancel()
-	if err := chromedp.Do(cctx, chromedp.Navigate(url)); err != nil {
+	if err := do(cctx); err != nil {
 		return l.callErr(ctx, what, err)
 	}
 	return nil

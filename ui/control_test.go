@@ -19,15 +19,16 @@ import (
 // real one sends (pkg/worker/control.go) and records the control messages.
 
 // agentLive opens session id, active and agreed to, in the console of a
-// 1280×800 tab: signed in, the picture live and the worker's input channel
-// open.
+// 1280×900 tab, tall enough for the view's bar: clicking its buttons does
+// not scroll the page (and move the picture under the test's geometry).
+// Signed in, the picture live and the worker's input channel open.
 func agentLive(t *testing.T, srv *fakeServer, id string) context.Context {
 	t.Helper()
 	now := time.Now().UTC()
 	srv.addSession(fakeSession{ID: id, Company: "demo", State: "active", StartURL: srv.URL + "/demo/",
 		CreatedAt: now.Format(time.RFC3339), ExpiresAt: now.Add(10 * time.Minute).Format(time.RFC3339),
 		Customer: map[string]string{"joined_at": now.Format(time.RFC3339)}, ConsentAt: now.Format(time.RFC3339)})
-	ctx, _ := newTab(t, 1280, 800, false)
+	ctx, _ := newTab(t, 1280, 900, false)
 	run(t, ctx, "open console", chromedp.Navigate(srv.URL+"/agent/s/"+id))
 	waitJS(t, ctx, "login form", `!document.getElementById('login').hidden`)
 	login(t, ctx, "secret")

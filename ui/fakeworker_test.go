@@ -27,6 +27,7 @@ type received struct {
 	Control  string             // the action of a control message; Event is empty then
 	Annotate *protocol.Annotate // an annotate message
 	Chat     *protocol.Chat     // a chat message
+	Navigate *protocol.Navigate // an address bar's navigation
 }
 
 // fakeWorker stands in for the worker behind the gateway: for each viewer
@@ -224,14 +225,14 @@ func (w *fakeWorker) answer(ctx context.Context, role, sdp string, send func(pro
 			m, err := protocol.DecodeViewerMessage(msg.Data)
 			w.mu.Lock()
 			defer w.mu.Unlock()
-			if err == nil && (m.Control != nil || m.Annotate != nil || m.Chat != nil) && label != "input" {
-				err = errors.New("a control, annotate or chat message on the pointer channel")
+			if err == nil && (m.Control != nil || m.Annotate != nil || m.Chat != nil || m.Navigate != nil) && label != "input" {
+				err = errors.New("a control, annotate, chat or navigate message on the pointer channel")
 			}
 			if err != nil {
 				w.bad = append(w.bad, fmt.Sprintf("%s %s: %v", label, msg.Data, err))
 				return
 			}
-			r := received{Role: role, Label: label, Event: m.Event, Annotate: m.Annotate, Chat: m.Chat}
+			r := received{Role: role, Label: label, Event: m.Event, Annotate: m.Annotate, Chat: m.Chat, Navigate: m.Navigate}
 			if m.Control != nil {
 				r.Control = m.Control.Action
 			}

@@ -21,7 +21,7 @@ import (
 
 // shopCustW×shopCustH is the customer's window: its stage, the remote
 // viewport, holds the whole shop.
-const shopCustW, shopCustH = 1000, 640
+const shopCustW, shopCustH = 1000, 720
 
 // shopStep is one way to press a Buy button, done through a viewer's video.
 type shopStep struct {

@@ -241,13 +241,14 @@ type Control struct {
 }
 
 // ViewerMessage is one message of the input DataChannel from a viewer:
-// an input event (Event, when the others are nil), or a control, annotate
-// or chat message (exactly one of them non-nil).
+// an input event (Event, when the others are nil), or a control, annotate,
+// chat or navigate message (exactly one of them non-nil).
 type ViewerMessage struct {
 	Event    input.Event
 	Control  *Control
 	Annotate *Annotate
 	Chat     *Chat
+	Navigate *Navigate
 }
 
 // DecodeViewerMessage decodes and validates one input DataChannel message
@@ -285,6 +286,12 @@ func DecodeViewerMessage(data []byte) (ViewerMessage, error) {
 			return ViewerMessage{}, err
 		}
 		return ViewerMessage{Chat: c}, nil
+	case TypeNavigate:
+		n, err := decodeNavigate(data)
+		if err != nil {
+			return ViewerMessage{}, err
+		}
+		return ViewerMessage{Navigate: n}, nil
 	}
 	ev, err := DecodeInput(data)
 	if err != nil {

@@ -450,3 +450,34 @@ func FuzzDecodeViewerMessage(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeNavigate(t *testing.T) {
+	for in, want := range map[string]Navigate{
+		`{"type":"navigate","action":"go","url":"shop.example/cart?x=1"}`: {Type: TypeNavigate, Action: NavigateGo, URL: "shop.example/cart?x=1"},
+		`{"type":"navigate","action":"go","url":"https://例え.jp/"}`:        {Type: TypeNavigate, Action: NavigateGo, URL: "https://例え.jp/"},
+		`{"type":"navigate","action":"back"}`:                             {Type: TypeNavigate, Action: NavigateBack},
+		`{"type":"navigate","action":"forward"}`:                          {Type: TypeNavigate, Action: NavigateForward},
+		`{"type":"navigate","action":"reload"}`:                           {Type: TypeNavigate, Action: NavigateReload},
+	} {
+		m, err := DecodeViewerMessage([]byte(in))
+		if err != nil || m.Navigate == nil || *m.Navigate != want || m.Control != nil || m.Event.Kind != "" {
+			t.Errorf("DecodeViewerMessage(%s) = %+v, %v; want %+v", in, m, err, want)
+		}
+	}
+	for _, bad := range []string{
+		`{"type":"navigate","action":"go"}`,
+		`{"type":"navigate","action":"go","url":""}`,
+		`{"type":"navigate","action":"go","url":"https://a/` + strings.Repeat("x", MaxNavigateURL) + `"}`,
+		`{"type":"navigate","action":"go","url":"https://a/\nb"}`,
+		`{"type":"navigate","action":"go","url":"https://a/\u0000"}`,
+		`{"type":"navigate","action":"back","url":"https://a/"}`,
+		`{"type":"navigate","action":"close"}`,
+		`{"type":"navigate"}`,
+		`{"type":"navigate","action":"go","url":"https://a/","tab":2}`,
+		`{"type":"navigate","action":"go","url":5}`,
+	} {
+		if m, err := DecodeViewerMessage([]byte(bad)); !errors.Is(err, ErrBadMessage) || m.Navigate != nil {
+			t.Errorf("DecodeViewerMessage(%.80s) = %+v, %v; want ErrBadMessage", bad, m, err)
+		}
+	}
+}

@@ -116,6 +116,7 @@ var refusalMessages = map[string]string{
 	RefusedNoControl:    "Ask the customer for control first.",
 	RefusedControlNever: "Agents of this company only watch and point.",
 	RefusedRateLimited:  "Too many messages at once; wait a moment.",
+	RefusedBadURL:       "That is not a web address (http or https).",
 }
 
 // refusal returns the notice to send v for a held-back event, or nil when v

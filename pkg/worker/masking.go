@@ -75,6 +75,7 @@ type masker struct {
 	sentRects map[string]int64  // guarded by mu: per customer viewer, the rectsVer it was told
 	sentView  map[string][2]int // guarded by mu: per viewer, the viewport size it was told
 	sentCtl   map[string]int64  // guarded by mu: per viewer, the control version it was told (+1)
+	sentLoc   map[string]int64  // guarded by mu: per viewer, the location version it was told (+1)
 }
 
 type flushResult struct {
@@ -96,6 +97,7 @@ func newMasker(s *session, enc *mask.Encoder) *masker {
 		sentRects: make(map[string]int64),
 		sentView:  make(map[string][2]int),
 		sentCtl:   make(map[string]int64),
+		sentLoc:   make(map[string]int64),
 	}
 }
 
@@ -386,11 +388,12 @@ func (m *masker) notify() {
 		msg   []byte
 		extra []byte // sent right after msg, or nil
 	}
-	var agents, customers, sized, ctl []out
+	var agents, customers, sized, ctl, loc []out
 	rw, rh := m.s.lease.Viewport()
 	view := protocol.Encode(protocol.Notice{Type: "viewport", Width: rw, Height: rh})
 	m.s.mu.Lock()
 	ctlVer, ctlMsg, ctlAsk := m.s.controlNoticeLocked()
+	locVer, locCust, locAgent := m.s.locationNoticeLocked()
 	m.mu.Lock()
 	state := protocol.Notice{Type: "masking", State: "active"}
 	if m.paused {
@@ -403,6 +406,13 @@ func (m *masker) notify() {
 		}
 		if m.sentView[id] != [2]int{rw, rh} {
 			sized = append(sized, out{id: id, msg: view})
+		}
+		if locCust != nil && m.sentLoc[id] != locVer+1 {
+			o := out{id: id, ver: locVer, msg: locCust}
+			if vw.v.Role == RoleAgent {
+				o.msg = locAgent
+			}
+			loc = append(loc, o)
 		}
 		if m.sentCtl[id] != ctlVer+1 {
 			o := out{id: id, ver: ctlVer, msg: ctlMsg}
@@ -427,7 +437,7 @@ func (m *masker) notify() {
 	}
 	m.mu.Unlock()
 	peers := map[string]func([]byte) error{}
-	for _, o := range slices.Concat(sized, ctl, agents, customers) {
+	for _, o := range slices.Concat(sized, ctl, loc, agents, customers) {
 		if vw := m.s.viewers[o.id]; vw != nil && vw.peer != nil {
 			peers[o.id] = vw.peer.Send
 		}
@@ -444,6 +454,13 @@ func (m *masker) notify() {
 		if send := peers[o.id]; send != nil && send(o.msg) == nil && (o.extra == nil || send(o.extra) == nil) {
 			m.mu.Lock()
 			m.sentCtl[o.id] = o.ver + 1
+			m.mu.Unlock()
+		}
+	}
+	for _, o := range loc {
+		if send := peers[o.id]; send != nil && send(o.msg) == nil {
+			m.mu.Lock()
+			m.sentLoc[o.id] = o.ver + 1
 			m.mu.Unlock()
 		}
 	}
@@ -470,6 +487,7 @@ func (m *masker) forget(viewerID string) {
 	delete(m.sentRects, viewerID)
 	delete(m.sentView, viewerID)
 	delete(m.sentCtl, viewerID)
+	delete(m.sentLoc, viewerID)
 	m.mu.Unlock()
 }
 

@@ -2,12 +2,19 @@ package worker
 
 import (
 	"bytes"
+	"context"
 	"html/template"
+	"net/url"
+	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/tandem-cobrowse/tandem/browserpool"
+	"github.com/tandem-cobrowse/tandem/pkg/input"
+	"github.com/tandem-cobrowse/tandem/pkg/protocol"
 	"github.com/tandem-cobrowse/tandem/pkg/urlpolicy"
+	"github.com/tandem-cobrowse/tandem/signaling"
 )
 
 // The company's URL policy (docs/navigation.md): every document the tab
@@ -72,4 +79,152 @@ func (s *session) navBlocked(u, rule string, top bool) {
 	s.log.Info("navigation blocked by the URL policy", zap.String("url", urlpolicy.Shown(u)), zap.String("rule", rule), zap.String("where", where))
 	s.w.publishEvent(Event{Type: EventNavBlocked, Company: s.req.Company, SessionID: s.req.SessionID,
 		URL: urlpolicy.Shown(u), Selector: rule, Reason: where})
+}
+
+// Navigation from the viewers' address bar: the customer always, an agent
+// while it controls (checked in the input order, like its events); every
+// navigation passes the URL policy above. The tab's location goes to every
+// viewer in location notices, to agents without its query and fragment.
+
+// RefusedBadURL is the refusal of an address that is not an http(s) URL.
+const RefusedBadURL = "bad_url"
+
+// navQueue is how many navigations may wait for the one loading.
+const navQueue = 4
+
+// navTimeout bounds one navigation's CDP calls.
+const navTimeout = 30 * time.Second
+
+// locationEvery is how often the tab's location is read again when no
+// navigation event says it changed.
+const locationEvery = time.Second
+
+// takeNavigate gates a viewer's navigation and queues it in the input
+// order (on pion's goroutine).
+func (s *session) takeNavigate(v signaling.Viewer, n *protocol.Navigate) {
+	s.enqueue(v, input.Event{Kind: input.KindKey}, queuedInput{role: v.Role, viewerID: v.ID, nav: n})
+}
+
+// queueNavigate hands a navigation to navLoop, unless an agent does not
+// control the tab (on inputLoop's goroutine).
+func (s *session) queueNavigate(in queuedInput) {
+	if in.role == RoleAgent && !s.inControl(in.viewerID) {
+		s.refuseNoControl(in)
+		return
+	}
+	select {
+	case s.navs <- in:
+	default:
+		s.droppedInput.Add(1) // navigations queued faster than pages load
+	}
+}
+
+// navLoop navigates, and tells the viewers where the tab is, until ctx
+// ends. CDP calls wait for the browser, so they run here and not in the
+// input loop; none waits for a page to load.
+func (s *session) navLoop(ctx context.Context) error {
+	// A page restored from the back-forward cache may come back without a
+	// navigation event, so the location is also read again shortly after
+	// each navigation and every locationEvery.
+	tick := time.NewTicker(locationEvery)
+	defer tick.Stop()
+	soon := time.NewTimer(time.Hour)
+	soon.Stop()
+	defer soon.Stop()
+	var followUps []time.Duration
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case in := <-s.navs:
+			s.navigate(ctx, in)
+			followUps = []time.Duration{200 * time.Millisecond, 600 * time.Millisecond}
+			soon.Reset(followUps[0])
+		case <-soon.C:
+			s.refreshLocation(ctx)
+			if followUps = followUps[1:]; len(followUps) > 0 {
+				soon.Reset(followUps[0])
+			}
+		case <-s.lease.LocationChanged():
+			s.refreshLocation(ctx)
+		case <-tick.C:
+			s.refreshLocation(ctx)
+		}
+	}
+}
+
+func (s *session) navigate(ctx context.Context, in queuedInput) {
+	ctx, cancel := context.WithTimeout(ctx, navTimeout)
+	defer cancel()
+	var err error
+	switch n := in.nav; n.Action {
+	case protocol.NavigateGo:
+		u, ok := typedURL(n.URL)
+		if !ok {
+			v := signaling.Viewer{ID: in.viewerID, Role: in.role}
+			if msg := s.refusal(v, input.Event{Kind: input.KindKey}, RefusedBadURL); msg != nil {
+				s.notify(in.viewerID, msg)
+			}
+			return
+		}
+		err = s.lease.Open(ctx, u)
+	case protocol.NavigateBack:
+		err = s.lease.GoHistory(ctx, -1)
+	case protocol.NavigateForward:
+		err = s.lease.GoHistory(ctx, 1)
+	case protocol.NavigateReload:
+		err = s.lease.Reload(ctx)
+	}
+	if err != nil && ctx.Err() == nil {
+		s.log.Debug("navigate", zap.String("action", in.nav.Action), zap.Error(err)) // a block page or a slow page: the location tells
+	}
+	s.refreshLocation(ctx)
+}
+
+// typedURL makes an address bar's text a URL: https:// when it names no
+// scheme; only http and https, with a host and no user information.
+func typedURL(text string) (string, bool) {
+	text = strings.TrimSpace(text)
+	if !strings.Contains(text, "://") {
+		text = "https://" + text
+	}
+	u, err := url.Parse(text)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return "", false
+	}
+	return u.String(), true
+}
+
+// refreshLocation asks the tab where it is and tells the viewers when that
+// changed.
+func (s *session) refreshLocation(ctx context.Context) {
+	loc, err := s.lease.Location(ctx)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	changed := loc != s.loc
+	if changed {
+		s.loc = loc
+		s.locVer++
+	}
+	s.mu.Unlock()
+	if changed {
+		s.mask.notify()
+	}
+}
+
+// locationNoticeLocked is the location notice for customers and for agents
+// (nil before the tab has one). s.mu is held.
+func (s *session) locationNoticeLocked() (ver int64, customer, agent []byte) {
+	if s.loc.URL == "" {
+		return 0, nil, nil
+	}
+	n := protocol.LocationNotice{Type: protocol.TypeLocation, URL: s.loc.URL, Back: s.loc.Back, Forward: s.loc.Forward}
+	customer = protocol.Encode(n)
+	n.URL = urlpolicy.Shown(s.loc.URL)
+	if n.URL == "" {
+		n.URL = s.loc.URL // about:blank and the like carry nothing to hide
+	}
+	return s.locVer, customer, protocol.Encode(n)
 }

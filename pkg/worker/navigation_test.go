@@ -2,10 +2,13 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tandem-cobrowse/tandem/pkg/botviewer"
+	"github.com/tandem-cobrowse/tandem/pkg/protocol"
 	"github.com/tandem-cobrowse/tandem/pkg/urlpolicy"
 )
 
@@ -59,4 +62,73 @@ func TestURLPolicyBlocksDocuments(t *testing.T) {
 	if got := evalPage(ctx, t, s2, `document.getElementById('tandem-blocked') ? 'blocked' : location.pathname`); got != "blocked" {
 		t.Errorf("the denied start page shows %q", got)
 	}
+}
+
+// waitLocation waits, from notice index from on, for v's location notice
+// of want and returns the index after it.
+func waitLocation(ctx context.Context, t *testing.T, v *botviewer.Viewer, who string, from int, want protocol.LocationNotice) int {
+	t.Helper()
+	want.Type = protocol.TypeLocation
+	_, i, err := v.WaitNotice(ctx, from, func(n string) bool {
+		var got protocol.LocationNotice
+		return json.Unmarshal([]byte(n), &got) == nil && got == want
+	})
+	if err != nil {
+		var seen []string
+		for _, n := range v.Notices() {
+			if strings.Contains(n, `"location"`) || strings.Contains(n, `"refused"`) || strings.Contains(n, `"control"`) {
+				seen = append(seen, n)
+			}
+		}
+		t.Fatalf("%s: no location %+v: %v; got %q", who, want, err, seen)
+	}
+	return i + 1
+}
+
+// The address bar: the customer navigates, goes back and forward; every
+// viewer is told where the tab is, agents without the query and fragment;
+// an agent navigates only while it controls; what is not an http(s)
+// address is refused.
+func TestAddressBar(t *testing.T) {
+	h := newHarness(t, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	customer, agent := h.consented(ctx, t, LeaseRequest{SessionID: "s_addr", StartURL: "/shop"})
+	shop := h.page.URL + "/shop"
+	c := waitLocation(ctx, t, customer, "customer", 0, protocol.LocationNotice{URL: shop})
+	a := waitLocation(ctx, t, agent, "agent", 0, protocol.LocationNotice{URL: shop})
+
+	go2 := h.page.URL + "/annotate?account=123#top"
+	send(ctx, t, customer, protocol.Navigate{Type: protocol.TypeNavigate, Action: protocol.NavigateGo, URL: go2})
+	c = waitLocation(ctx, t, customer, "customer", c, protocol.LocationNotice{URL: go2, Back: true})
+	a = waitLocation(ctx, t, agent, "agent", a, protocol.LocationNotice{URL: h.page.URL + "/annotate", Back: true})
+	for _, n := range agent.Notices() {
+		if strings.Contains(n, "account=123") || strings.Contains(n, "#top") {
+			t.Errorf("the agent was told the query or fragment: %s", n)
+		}
+	}
+
+	// The agent, viewing, cannot go back.
+	before := len(agent.Notices())
+	send(ctx, t, agent, protocol.Navigate{Type: protocol.TypeNavigate, Action: protocol.NavigateBack})
+	if _, _, err := agent.WaitNotice(ctx, before, func(n string) bool { return strings.Contains(n, RefusedNoControl) }); err != nil {
+		t.Fatalf("the agent's back without control was not refused: %v", err)
+	}
+	// The customer can.
+	send(ctx, t, customer, protocol.Navigate{Type: protocol.TypeNavigate, Action: protocol.NavigateBack})
+	c = waitLocation(ctx, t, customer, "customer", c, protocol.LocationNotice{URL: shop, Forward: true})
+	for _, bad := range []string{"javascript:alert(1)", "ftp://files.example/", "https://user:pw@shop.example/", "https://"} {
+		before := len(customer.Notices())
+		send(ctx, t, customer, protocol.Navigate{Type: protocol.TypeNavigate, Action: protocol.NavigateGo, URL: bad})
+		if _, _, err := customer.WaitNotice(ctx, before, func(n string) bool { return strings.Contains(n, RefusedBadURL) }); err != nil {
+			t.Errorf("go %q was not refused: %v", bad, err)
+		}
+		time.Sleep(2100 * time.Millisecond) // one refusal notice every 2 s
+	}
+
+	// In control, the agent goes forward.
+	grantControl(ctx, t, customer, agent)
+	send(ctx, t, agent, protocol.Navigate{Type: protocol.TypeNavigate, Action: protocol.NavigateForward})
+	waitLocation(ctx, t, agent, "agent", a, protocol.LocationNotice{URL: h.page.URL + "/annotate", Back: true})
+	waitLocation(ctx, t, customer, "customer", c, protocol.LocationNotice{URL: go2, Back: true})
 }

@@ -52,6 +52,9 @@ type queuedInput struct {
 	// releaseHeld: control changed hands; release every held key and
 	// button before the next event (control.go).
 	releaseHeld bool
+	// nav: a navigation from the address bar (navigation.go), checked for
+	// control in the input order like an event.
+	nav *protocol.Navigate
 }
 
 // roleEncoder is what the two roles' encoders have in common; offering a
@@ -77,7 +80,8 @@ type session struct {
 	cust  *media.RoleEncoder     // the customers': raw frames
 	agent *mask.Encoder          // the agents': only frames masked by pkg/mask
 	mask  *masker
-	annot *annotator // annotations and chat (annotate.go)
+	annot *annotator       // annotations and chat (annotate.go)
+	navs  chan queuedInput // address bar navigations for navLoop (navigation.go)
 	track map[string]*webrtc.TrackLocalStaticRTP
 
 	inputs       chan queuedInput
@@ -93,14 +97,16 @@ type session struct {
 	started      time.Time
 
 	mu             sync.Mutex
-	reason         string             // guarded by mu
-	viewers        map[string]*viewer // guarded by mu
-	customerSeen   bool               // guarded by mu
-	customerGoneAt time.Time          // guarded by mu; zero while a customer watches
-	emptySince     time.Time          // guarded by mu; zero while anyone watches
-	consented      bool               // guarded by mu; the customer agreed to share (gate.go)
-	admitted       bool               // guarded by mu; an agent let the customer in, or the lease did not ask for it
-	control        controlState       // guarded by mu (control.go)
+	reason         string               // guarded by mu
+	viewers        map[string]*viewer   // guarded by mu
+	customerSeen   bool                 // guarded by mu
+	customerGoneAt time.Time            // guarded by mu; zero while a customer watches
+	emptySince     time.Time            // guarded by mu; zero while anyone watches
+	consented      bool                 // guarded by mu; the customer agreed to share (gate.go)
+	admitted       bool                 // guarded by mu; an agent let the customer in, or the lease did not ask for it
+	control        controlState         // guarded by mu (control.go)
+	loc            browserpool.Location // guarded by mu: where the tab is (navigation.go)
+	locVer         int64                // guarded by mu: bumped when loc changes
 }
 
 func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Logger) (s *session, err error) {
@@ -112,6 +118,7 @@ func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Lo
 		enc:      make(map[string]roleEncoder, len(roles)),
 		track:    make(map[string]*webrtc.TrackLocalStaticRTP, len(roles)),
 		inputs:   make(chan queuedInput, inputQueue),
+		navs:     make(chan queuedInput, navQueue),
 		blocks:   blockState{downs: map[string]bool{}, audited: map[string]time.Time{}},
 		held:     held{},
 		control:  controlState{requests: map[string]time.Time{}},
@@ -195,6 +202,7 @@ func (s *session) run(parent context.Context) string {
 	g.Go(func() error { return s.inputLoop(gctx) })
 	g.Go(func() error { return s.annot.run(gctx) })
 	g.Go(func() error { return s.annot.track(gctx) })
+	g.Go(func() error { return s.navLoop(gctx) })
 
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -342,6 +350,10 @@ func (s *session) inputLoop(ctx context.Context) error {
 				s.releaseAll(ctx)
 				continue
 			}
+			if in.nav != nil {
+				s.queueNavigate(in)
+				continue
+			}
 			if in.ev.Kind == input.KindViewport {
 				s.resize(ctx, in.ev.Width, in.ev.Height)
 				continue
@@ -389,16 +401,24 @@ func (s *session) onInput(v signaling.Viewer, data []byte) {
 	case m.Annotate != nil || m.Chat != nil:
 		s.takeAnnotation(v, m)
 		return
+	case m.Navigate != nil:
+		s.takeNavigate(v, m.Navigate)
+		return
 	}
 	ev := m.Event
 	s.sharePointer(v, ev)
 	if ev.Kind == input.KindViewport && v.Role != RoleCustomer {
 		return // only the customer's window sizes the remote tab
 	}
-	in := queuedInput{role: v.Role, ev: ev, viewerID: v.ID}
-	if ok, reason := s.mayInput(v, ev); !ok {
+	s.enqueue(v, ev, queuedInput{role: v.Role, ev: ev, viewerID: v.ID})
+}
+
+// enqueue queues in for the input loop, or, while v's gate is shut, the
+// refusal of an event like probe (none for pointer moves).
+func (s *session) enqueue(v signaling.Viewer, probe input.Event, in queuedInput) {
+	if ok, reason := s.mayInput(v, probe); !ok {
 		s.refusedInput.Add(1)
-		in = queuedInput{viewerID: v.ID, notice: s.refusal(v, ev, reason)}
+		in = queuedInput{viewerID: v.ID, notice: s.refusal(v, probe, reason)}
 		if in.notice == nil {
 			return
 		}

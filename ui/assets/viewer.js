@@ -96,6 +96,12 @@ function candidateInit(c) {
 }
 
 const TEMPLATE = `
+<form class="viewer-nav" novalidate>
+  <button type="button" class="viewer-tool viewer-nav-back" data-nav="back"><svg viewBox="0 0 20 20" aria-hidden="true"><path d="M12 4l-6 6 6 6"/></svg></button>
+  <button type="button" class="viewer-tool viewer-nav-forward" data-nav="forward"><svg viewBox="0 0 20 20" aria-hidden="true"><path d="M8 4l6 6-6 6"/></svg></button>
+  <button type="button" class="viewer-tool viewer-nav-reload" data-nav="reload"><svg viewBox="0 0 20 20" aria-hidden="true"><path d="M16 10a6 6 0 1 1-2-4.5M16 3v4h-4"/></svg></button>
+  <input class="viewer-nav-url" type="text" inputmode="url" autocomplete="off" autocapitalize="off" spellcheck="false" enterkeyhint="go">
+</form>
 <div class="viewer-stage">
   <video class="viewer-video" tabindex="0" autoplay muted playsinline disablepictureinpicture></video>
   <canvas class="viewer-overlay" aria-hidden="true"></canvas>
@@ -250,6 +256,10 @@ export class Viewer {
     this.clearBtn = q('.viewer-tool-clear');
     this.chatBtn = q('.viewer-chat-toggle');
     this.chatEl = q('.viewer-chat');
+    this.navForm = q('.viewer-nav');
+    this.navUrl = q('.viewer-nav-url');
+    this.navBtns = [...this.navForm.querySelectorAll('[data-nav]')];
+    this.location = null; // the worker's last location notice: {url, back, forward}
     // Each role keeps only its own side of masking.
     if (role === 'customer') {
       this.maskingEl.remove();
@@ -302,6 +312,18 @@ export class Viewer {
       this.renderTools();
     }, { signal: this.abort.signal });
     this.clearBtn.addEventListener('click', () => this.annotations.clearAll(), { signal: this.abort.signal });
+    for (const b of this.navBtns) b.addEventListener('click', () => this.navigate(b.dataset.nav), { signal: this.abort.signal });
+    this.navForm.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const url = this.navUrl.value.trim();
+      if (url) this.navigate('go', url);
+    }, { signal: this.abort.signal });
+    this.navUrl.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') {
+        this.navUrl.value = this.location?.url || ''; // back to where the tab is
+        this.navUrl.blur();
+      }
+    }, { signal: this.abort.signal });
     // Esc on the drawing layer's stage goes back to operating the tab.
     this.stage.addEventListener('keydown', (e) => {
       if (e.key === 'Escape' && this.annotations.tool !== 'operate') {
@@ -442,6 +464,7 @@ export class Viewer {
     this.request = null;
     this.clearPointers();
     this.annotations.reset();
+    this.location = null;
     this.renderControl();
   }
 
@@ -611,6 +634,7 @@ export class Viewer {
       else this.toast(text);
     } else if (msg.type === 'control') this.onControlNotice(msg);
     else if (msg.type === 'chat') this.chat.onNotice(msg);
+    else if (msg.type === 'location') this.onLocation(msg);
     else if (this.annotations.onNotice(msg)) return;
     else if (msg.type === 'pointer') this.showPointer(msg);
     else if (msg.type === 'masks' && this.role === 'customer') {
@@ -749,8 +773,50 @@ export class Viewer {
     }
     this.hint.textContent = this.role === 'agent' && state !== 'controlling' ? '' : t('viewer.hint');
     this.hint.title = this.hint.textContent; // the bar keeps one line; the whole hint on hover
+    this.renderNav(); // whoever controls navigates
     this.controlText.title = text;
     this.video.setAttribute('aria-label', t(this.role === 'customer' ? 'viewer.labelCustomer' : state === 'controlling' ? 'viewer.labelAgent' : 'viewer.labelAgentViewing'));
+  }
+
+  // ---- the address bar ----
+
+  onLocation(msg) {
+    if (typeof msg.url !== 'string') return;
+    this.location = { url: msg.url, back: !!msg.back, forward: !!msg.forward };
+    this.root.dataset.location = msg.url;
+    // What someone is typing stays until they go or give up.
+    if (document.activeElement !== this.navUrl) this.navUrl.value = msg.url;
+    this.renderNav();
+  }
+
+  /** navigate sends the address bar's action: go (to url), back, forward or reload. */
+  navigate(action, url) {
+    if (!this.mayOperate()) {
+      const r = this.navUrl.getBoundingClientRect();
+      this.note(t('viewer.control.needed'), r.left + 12, r.bottom - 8);
+      return;
+    }
+    const msg = { type: 'navigate', action };
+    if (action === 'go') msg.url = url;
+    if (this.sendInput(msg) && action === 'go') {
+      this.navUrl.blur();
+      this.video.focus({ preventScroll: true });
+    }
+  }
+
+  renderNav() {
+    const may = this.mayOperate() && this.state === 'live';
+    const loc = this.location;
+    this.navForm.dataset.enabled = String(may);
+    this.navUrl.readOnly = !may;
+    this.navUrl.setAttribute('aria-label', t('viewer.nav.address'));
+    this.navUrl.placeholder = t('viewer.nav.placeholder');
+    for (const b of this.navBtns) {
+      const label = t(`viewer.nav.${b.dataset.nav}`);
+      b.setAttribute('aria-label', label);
+      b.title = label;
+      b.disabled = !may || (b.dataset.nav === 'back' && !loc?.back) || (b.dataset.nav === 'forward' && !loc?.forward) || !loc;
+    }
   }
 
   // ---- annotations ----
