@@ -77,8 +77,10 @@ var forbiddenFlags = []string{
 var forbiddenFeatures = []string{"IsolateOrigins", "site-per-process", "SitePerProcess"}
 
 // baseDisabledFeatures are always disabled: Translate and the autofill server
-// would send page content to Google and show it in popups.
-const baseDisabledFeatures = "Translate,AutofillServerCommunication"
+// would send page content to Google and show it in popups; the back-forward
+// cache would bring a page back without a new document (no fresh mask
+// report, no navigation event for the address bar).
+const baseDisabledFeatures = "Translate,AutofillServerCommunication,BackForwardCache"
 
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {

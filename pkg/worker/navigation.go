@@ -89,15 +89,15 @@ func (s *session) navBlocked(u, rule string, top bool) {
 // RefusedBadURL is the refusal of an address that is not an http(s) URL.
 const RefusedBadURL = "bad_url"
 
+// RefusedShortcut is the refusal of a key that would reach the hosted
+// browser's own features (input.Event.BrowserShortcut).
+const RefusedShortcut = "browser_shortcut"
+
 // navQueue is how many navigations may wait for the one loading.
 const navQueue = 4
 
 // navTimeout bounds one navigation's CDP calls.
 const navTimeout = 30 * time.Second
-
-// locationEvery is how often the tab's location is read again when no
-// navigation event says it changed.
-const locationEvery = time.Second
 
 // takeNavigate gates a viewer's navigation and queues it in the input
 // order (on pion's goroutine).
@@ -121,33 +121,18 @@ func (s *session) queueNavigate(in queuedInput) {
 
 // navLoop navigates, and tells the viewers where the tab is, until ctx
 // ends. CDP calls wait for the browser, so they run here and not in the
-// input loop; none waits for a page to load.
+// input loop; none waits for a page to load. The location is read after
+// each command and each navigation event of the top document: the hosted
+// browser has no back-forward cache (browserpool), so every history step
+// commits a navigation that says so.
 func (s *session) navLoop(ctx context.Context) error {
-	// A page restored from the back-forward cache may come back without a
-	// navigation event, so the location is also read again shortly after
-	// each navigation and every locationEvery.
-	tick := time.NewTicker(locationEvery)
-	defer tick.Stop()
-	soon := time.NewTimer(time.Hour)
-	soon.Stop()
-	defer soon.Stop()
-	var followUps []time.Duration
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case in := <-s.navs:
 			s.navigate(ctx, in)
-			followUps = []time.Duration{200 * time.Millisecond, 600 * time.Millisecond}
-			soon.Reset(followUps[0])
-		case <-soon.C:
-			s.refreshLocation(ctx)
-			if followUps = followUps[1:]; len(followUps) > 0 {
-				soon.Reset(followUps[0])
-			}
 		case <-s.lease.LocationChanged():
-			s.refreshLocation(ctx)
-		case <-tick.C:
 			s.refreshLocation(ctx)
 		}
 	}
