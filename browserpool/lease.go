@@ -84,7 +84,8 @@ type Lease struct {
 	guardOn atomic.Bool
 	top     string // the tab's main frame id (its target id); set by begin, before any event
 
-	locWake chan struct{} // cap 1: the top document navigated (location.go)
+	locWake  chan struct{}    // cap 1: the top document navigated (location.go)
+	choosers chan FileChooser // the page's file choosers (files.go)
 
 	mu      sync.Mutex
 	width   int   // guarded by mu
@@ -102,18 +103,19 @@ type Lease struct {
 
 func newLease(cfg Config, log *zap.Logger) *Lease {
 	return &Lease{
-		log:     log,
-		quality: cfg.JPEGQuality,
-		frames:  make(chan media.Capture, 1),
-		ackWake: make(chan struct{}, 1),
-		locWake: make(chan struct{}, 1),
-		crashed: make(chan struct{}),
-		viewSem: make(chan struct{}, 1),
-		width:   cfg.Width,
-		height:  cfg.Height,
-		done:    make(chan struct{}),
-		closing: make(chan struct{}),
-		world:   worldState{events: make(chan WorldEvent, worldEvents)},
+		log:      log,
+		quality:  cfg.JPEGQuality,
+		frames:   make(chan media.Capture, 1),
+		ackWake:  make(chan struct{}, 1),
+		choosers: make(chan FileChooser, fileChoosers),
+		locWake:  make(chan struct{}, 1),
+		crashed:  make(chan struct{}),
+		viewSem:  make(chan struct{}, 1),
+		width:    cfg.Width,
+		height:   cfg.Height,
+		done:     make(chan struct{}),
+		closing:  make(chan struct{}),
+		world:    worldState{events: make(chan WorldEvent, worldEvents)},
 	}
 }
 
@@ -269,6 +271,8 @@ func (l *Lease) onEvent(ev any) {
 		l.offer(c)
 	case *fetch.EventRequestPaused:
 		l.onRequestPaused(l.bctx, ev)
+	case *page.EventFileChooserOpened:
+		l.onFileChooser(ev)
 	case *inspector.EventTargetCrashed:
 		l.crashOnce.Do(func() { close(l.crashed) })
 	case *page.EventFrameNavigated, *page.EventNavigatedWithinDocument:

@@ -207,6 +207,9 @@ func (l *Lease) begin(ctx context.Context, w, h int, o LeaseOptions) error {
 		l.top = string(c.Target.TargetID)
 	}
 	err := l.enableFetch(cctx)
+	if err == nil {
+		err = l.interceptFileChoosers(cctx)
+	}
 	cancel()
 	if err != nil {
 		return err

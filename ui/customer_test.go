@@ -193,8 +193,8 @@ func TestCustomerViewer(t *testing.T) {
 		dt.setData('text/plain', 'pasted ✓');
 		document.activeElement.dispatchEvent(new ClipboardEvent('paste', {clipboardData: dt, bubbles: true, cancelable: true}));
 	})()`))
-	if e := w.waitEvent(t, &from, "pasted text", isKind(pinput.KindText)).Event; e.Text != "pasted ✓" {
-		t.Errorf("pasted text = %q", e.Text)
+	if e := w.waitEvent(t, &from, "pasted text", isKind(pinput.KindText)).Event; e.Text != "pasted ✓" || !e.Paste {
+		t.Errorf("pasted text = %q (paste %v), want it marked as pasted", e.Text, e.Paste)
 	}
 
 	// The worker refuses something: the viewer says so.

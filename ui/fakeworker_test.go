@@ -47,6 +47,24 @@ type fakeWorker struct {
 	conns   map[*websocket.Conn]int // open sockets; guarded by mu
 	inputs  []*webrtc.DataChannel   // "input" channels, newest last; guarded by mu
 	held    map[string]bool         // roles that get no frame, as the real worker's gate; guarded by mu
+	files   []fileMsg               // messages of "files" channels; guarded by mu
+}
+
+// fileMsg is one message of a viewer's "files" channel.
+type fileMsg struct {
+	role string
+	text bool
+	data []byte
+}
+
+// fileMessages returns the "files" messages from index from on.
+func (w *fakeWorker) fileMessages(from int) []fileMsg {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if from >= len(w.files) {
+		return nil
+	}
+	return append([]fileMsg(nil), w.files[from:]...)
 }
 
 func newFakeWorker() *fakeWorker {
@@ -216,6 +234,14 @@ func (w *fakeWorker) answer(ctx context.Context, role, sdp string, send func(pro
 	})
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
 		label := dc.Label()
+		if label == "files" {
+			dc.OnMessage(func(msg webrtc.DataChannelMessage) {
+				w.mu.Lock()
+				defer w.mu.Unlock()
+				w.files = append(w.files, fileMsg{role: role, text: msg.IsString, data: msg.Data})
+			})
+			return
+		}
 		if label == "input" {
 			w.mu.Lock()
 			w.inputs = append(w.inputs, dc)

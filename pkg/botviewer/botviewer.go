@@ -47,13 +47,15 @@ type Viewer struct {
 	wg      sync.WaitGroup
 	open    chan struct{}
 
-	mu      sync.Mutex
-	latest  Picture       // guarded by mu
-	changed chan struct{} // guarded by mu; closed and replaced on each picture
-	ended   string        // guarded by mu; the reason of an "ended" message
-	notices []string      // guarded by mu; DataChannel messages from the worker
-	err     error         // guarded by mu
-	closed  bool          // guarded by mu
+	mu        sync.Mutex
+	latest    Picture             // guarded by mu
+	changed   chan struct{}       // guarded by mu; closed and replaced on each picture
+	ended     string              // guarded by mu; the reason of an "ended" message
+	notices   []string            // guarded by mu; DataChannel messages from the worker
+	files     *webrtc.DataChannel // guarded by mu; "files", once SendFiles opened it
+	filesOpen chan struct{}       // guarded by mu; closed when files is open
+	err       error               // guarded by mu
+	closed    bool                // guarded by mu
 }
 
 // ErrEnded is returned by waits after the session ended.
@@ -418,3 +420,68 @@ func IsRed(_, u, v byte) bool { return v > 190 && u < 130 }
 
 // IsBlue says whether a YUV pixel is saturated blue (U high, V low).
 func IsBlue(_, u, v byte) bool { return u > 190 && v < 140 }
+
+// File is one file a viewer sends for the page's file chooser.
+type File struct {
+	Name string
+	Data []byte
+}
+
+// fileChunk is the size of the binary messages of SendFiles.
+const fileChunk = 16 << 10
+
+// SendFiles sends files on the "files" DataChannel, as a customer's viewer
+// does after picking them for the page's file chooser (docs/files.md); no
+// files cancels the chooser. The channel is opened on first use.
+func (v *Viewer) SendFiles(ctx context.Context, files []File) error {
+	dc, err := v.filesChannel(ctx)
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return dc.SendText(`{"type":"files_cancel"}`)
+	}
+	for _, f := range files {
+		if err := dc.SendText(string(protocol.Encode(map[string]any{"type": "file", "name": f.Name, "size": len(f.Data)}))); err != nil {
+			return err
+		}
+		for off := 0; off < len(f.Data); off += fileChunk {
+			if err := dc.Send(f.Data[off:min(off+fileChunk, len(f.Data))]); err != nil {
+				return err
+			}
+		}
+	}
+	return dc.SendText(`{"type":"files_done"}`)
+}
+
+func (v *Viewer) filesChannel(ctx context.Context) (*webrtc.DataChannel, error) {
+	v.mu.Lock()
+	dc, open := v.files, v.filesOpen
+	if dc == nil {
+		var err error
+		if dc, err = v.pc.CreateDataChannel("files", nil); err != nil {
+			v.mu.Unlock()
+			return nil, err
+		}
+		open = make(chan struct{})
+		v.files, v.filesOpen = dc, open
+		dc.OnOpen(func() { close(open) })
+	}
+	v.mu.Unlock()
+	select {
+	case <-open:
+		return dc, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// SendFileHeader announces one file of size bytes on the "files" channel
+// and sends nothing more: tests of the worker's limits use it.
+func (v *Viewer) SendFileHeader(ctx context.Context, name string, size int64) error {
+	dc, err := v.filesChannel(ctx)
+	if err != nil {
+		return err
+	}
+	return dc.SendText(string(protocol.Encode(map[string]any{"type": "file", "name": name, "size": size})))
+}

@@ -157,7 +157,7 @@ func (g *Gateway) lease(ctx context.Context, s tenant.Session) (string, error) {
 		Company: s.Company, SessionID: s.ID, StartURL: s.StartURL, JoinBy: s.PINExpiresAt, MustAdmit: s.MustAdmit,
 		IdleTimeout: co.IdleTimeout, MaxDuration: co.MaxSessionLength,
 		Mask: maskPolicy(co.Policy), Block: blockPolicy(co.Policy), Control: controlMode(co.Policy),
-		URLs: urlPolicy(co.Policy),
+		URLs: urlPolicy(co.Policy), AgentClipboard: co.Policy.AgentClipboard,
 	})
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.LeaseTimeout)
 	defer cancel()

@@ -83,6 +83,7 @@ type Event struct {
 	Code      string  `json:"code,omitempty"`    // KeyboardEvent.code
 	KeyCode   int     `json:"keyCode,omitempty"` // windowsVirtualKeyCode
 	Text      string  `json:"text,omitempty"`    // text a key produces, or composed text
+	Paste     bool    `json:"paste,omitempty"`   // text: it comes from the viewer's clipboard
 	Width     int     `json:"width,omitempty"`   // viewport
 	Height    int     `json:"height,omitempty"`  // viewport
 }

@@ -218,7 +218,22 @@ type Notice struct {
 	Controller string `json:"controller,omitempty"`
 	ViewerID   string `json:"viewer_id,omitempty"`
 	Name       string `json:"name,omitempty"`
+	// A file chooser notice: Multiple files may be picked, each at most
+	// MaxBytes long.
+	Multiple bool  `json:"multiple,omitempty"`
+	MaxBytes int64 `json:"max_bytes,omitempty"`
+	// Text is a clipboard notice's text: what the viewer copied in the tab,
+	// for its own clipboard (State "truncated" when cut short).
+	Text string `json:"text,omitempty"`
 }
+
+// TypeFileChooser is the notice that the page asks for files (State
+// "open", to customers; "customer", to agents) or no longer does
+// ("closed").
+const TypeFileChooser = "file_chooser"
+
+// TypeClipboard is the notice that carries text a viewer copied in the tab.
+const TypeClipboard = "clipboard"
 
 // TypeControl is a viewer's message about who drives the tab, on the input
 // DataChannel, and the worker's notice of the control state.

@@ -18,7 +18,11 @@ import (
 const (
 	LabelInput   = "input"   // ordered, reliable: clicks, keys, wheel, text, viewport
 	LabelPointer = "pointer" // unordered, maxRetransmits 0: pointer moves
+	LabelFiles   = "files"   // ordered, reliable: files a customer picked (PeerConfig.OnFile)
 )
+
+// MaxFileMessage bounds one message of the "files" DataChannel.
+const MaxFileMessage = 64 << 10
 
 // ErrNoVideo is returned by Peer.Answer when the offer has no video
 // transceiver to carry the role's track.
@@ -41,6 +45,11 @@ type PeerConfig struct {
 	// DataChannel, at most protocol.MaxInputBytes long; the slice is the
 	// callee's. Pointer messages are dropped when the queue is full.
 	OnInput func(data []byte)
+	// OnFile, when set, accepts a "files" DataChannel and receives its
+	// messages (text: JSON; binary: file data), at most MaxFileMessage
+	// long, in order; the slice is the callee's. Without it the channel
+	// is refused.
+	OnFile func(data []byte, binary bool)
 	// OnKeyFrame asks for a key frame: after a PLI or FIR from this viewer,
 	// and when the connection reaches "connected" (a key frame written
 	// before DTLS is up is lost). Requests that arrive while one is pending
@@ -57,16 +66,18 @@ type eventKind int
 
 const (
 	evInput eventKind = iota
+	evFile
 	evCandidate
 	evState
 )
 
 // event is one pion callback handed to the dispatch goroutine.
 type event struct {
-	kind  eventKind
-	data  []byte
-	cand  protocol.Candidate
-	state webrtc.PeerConnectionState
+	kind   eventKind
+	data   []byte
+	binary bool // evFile
+	cand   protocol.Candidate
+	state  webrtc.PeerConnectionState
 }
 
 // Peer is one viewer's PeerConnection on the worker. NewPeer starts its
@@ -87,6 +98,7 @@ type Peer struct {
 	input       *webrtc.DataChannel // guarded by mu; the open "input" channel
 	sawInput    bool                // guarded by mu; an "input" channel arrived
 	sawPointer  bool                // guarded by mu; a "pointer" channel arrived
+	sawFiles    bool                // guarded by mu; a "files" channel arrived
 	trackSender *webrtc.RTPSender   // guarded by mu; set by the first Answer
 
 	wg        sync.WaitGroup // dispatch, negotiations, RTCP loop
@@ -340,6 +352,8 @@ func (p *Peer) deliver(ev event) {
 		if p.cfg.OnInput != nil {
 			p.cfg.OnInput(ev.data)
 		}
+	case evFile:
+		p.cfg.OnFile(ev.data, ev.binary)
 	case evCandidate:
 		if p.cfg.OnCandidate != nil {
 			p.cfg.OnCandidate(ev.cand)
@@ -389,24 +403,41 @@ func (p *Peer) onStateChange(s webrtc.PeerConnectionState) {
 	}
 }
 
-// onDataChannel runs on pion's SCTP goroutine. It accepts one "input" and
-// one "pointer" channel and closes anything else.
+// onDataChannel runs on pion's SCTP goroutine. It accepts one "input",
+// one "pointer" and, with OnFile, one "files" channel and closes anything
+// else.
 func (p *Peer) onDataChannel(dc *webrtc.DataChannel) {
 	label := dc.Label()
 	p.mu.Lock()
 	var dup bool
+	known := true
 	switch label {
 	case LabelInput:
 		dup, p.sawInput = p.sawInput, true
 	case LabelPointer:
 		dup, p.sawPointer = p.sawPointer, true
+	case LabelFiles:
+		dup, p.sawFiles = p.sawFiles, true
+		known = p.cfg.OnFile != nil
+	default:
+		known = false
 	}
 	p.mu.Unlock()
-	if dup || (label != LabelInput && label != LabelPointer) {
+	if dup || !known {
 		p.log.Warn("refused data channel", zap.String("label", label), zap.Bool("duplicate", dup))
 		if err := dc.Close(); err != nil {
 			p.log.Debug("close refused data channel", zap.Error(err))
 		}
+		return
+	}
+	if label == LabelFiles {
+		dc.OnMessage(func(m webrtc.DataChannelMessage) {
+			if len(m.Data) > MaxFileMessage {
+				p.log.Debug("dropped oversized file message", zap.Int("bytes", len(m.Data)))
+				return
+			}
+			p.post(event{kind: evFile, data: bytes.Clone(m.Data), binary: !m.IsString})
+		})
 		return
 	}
 	reliable := label == LabelInput

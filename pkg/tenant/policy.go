@@ -37,6 +37,9 @@ type Policy struct {
 	// customer grants it), "auto" (granted on request), "never" (agents
 	// only watch and point).
 	Control string `json:"control,omitempty"`
+	// AgentClipboard lets agents paste into the tab and copy from it;
+	// customers always may.
+	AgentClipboard bool `json:"agent_clipboard,omitempty"`
 }
 
 // ScopedSelector is a CSS selector that applies on the pages whose URL

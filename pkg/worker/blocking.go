@@ -68,17 +68,17 @@ func pressKey(ev input.Event) string {
 
 // dispatchAgent dispatches an agent's event unless the block rules refuse
 // it.
-func (s *session) dispatchAgent(ctx context.Context, in queuedInput) {
+func (s *session) dispatchAgent(ctx context.Context, in queuedInput) bool {
 	ev := in.ev
 	kind, armed := blockKind(ev)
 	if ev.Action == input.ActionUp && (ev.Kind == input.KindMouse || ev.Kind == input.KindKey) {
 		if s.blocks.downs[pressKey(ev)] {
 			delete(s.blocks.downs, pressKey(ev))
-			return // its press was refused
+			return false // its press was refused
 		}
 	}
 	if ev.Action == input.ActionDown && s.blocks.downs[pressKey(ev)] {
-		return // a held key's repeat, its first press refused
+		return false // a held key's repeat, its first press refused
 	}
 	if kind != "" {
 		if v := s.blockCheck(ctx, kind, ev); !v.OK {
@@ -86,12 +86,11 @@ func (s *session) dispatchAgent(ctx context.Context, in queuedInput) {
 				s.blocks.downs[pressKey(ev)] = true
 			}
 			s.refuseBlocked(in, v.Selector, v.Method)
-			return
+			return false
 		}
 	}
 	if !armed {
-		s.dispatch(ctx, in)
-		return
+		return s.dispatch(ctx, in)
 	}
 	frames, ok := s.armGuards(ctx)
 	if !ok {
@@ -99,23 +98,27 @@ func (s *session) dispatchAgent(ctx context.Context, in queuedInput) {
 			s.blocks.downs[pressKey(ev)] = true
 		}
 		s.refuseBlocked(in, "page not ready", "guard")
-		return
+		return false
 	}
-	s.dispatch(ctx, in)
+	ok = s.dispatch(ctx, in)
 	if c := s.disarmGuards(ctx, frames); len(c) > 0 {
 		s.refuseBlocked(in, c[0].Selector, "guard: "+c[0].Type)
+		return false
 	}
+	return ok
 }
 
-// dispatch sends an event to the page and keeps track of what is held.
-func (s *session) dispatch(ctx context.Context, in queuedInput) {
-	if err := s.lease.Dispatch(ctx, in.ev); err != nil {
+// dispatch sends an event to the page and keeps track of what is held; it
+// reports whether the page got the event.
+func (s *session) dispatch(ctx context.Context, in queuedInput) bool {
+	if err := s.lease.Dispatch(ctx, in.ev.ForHost()); err != nil {
 		if ctx.Err() == nil {
 			s.log.Debug("dispatch input", zap.Error(err), zap.String("role", in.role))
 		}
-		return
+		return false
 	}
 	s.held.track(in.viewerID, in.ev)
+	return true
 }
 
 // blockCheck asks the page (and in turn the cross-origin frame the event

@@ -117,6 +117,10 @@ var refusalMessages = map[string]string{
 	RefusedControlNever: "Agents of this company only watch and point.",
 	RefusedRateLimited:  "Too many messages at once; wait a moment.",
 	RefusedBadURL:       "That is not a web address (http or https).",
+	RefusedFileTooLarge: "That file is too large for the page (at most 20 MB).",
+	RefusedFileBad:      "The file could not be handed to the page; try choosing it again.",
+	RefusedClipboard:    "The clipboard is not shared with agents in this session.",
+	RefusedShortcut:     "Browser shortcuts (save, print, developer tools…) do not work in the shared tab.",
 }
 
 // refusal returns the notice to send v for a held-back event, or nil when v

@@ -58,6 +58,10 @@ type LeaseRequest struct {
 	// URLs is the company's URL allow and deny lists, checked for every
 	// document the tab loads (navigation.go).
 	URLs urlpolicy.Policy `json:"urls,omitzero"`
+	// AgentClipboard lets agents paste into the tab and copy its
+	// selection to their own clipboard; customers always may
+	// (clipboard.go).
+	AgentClipboard bool `json:"agent_clipboard,omitempty"`
 }
 
 // LeaseReply answers a LeaseRequest.

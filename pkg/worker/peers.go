@@ -45,12 +45,17 @@ func (s *session) Offer(ctx context.Context, v signaling.Viewer, sdp string) (st
 	if !ok {
 		return "", fmt.Errorf("%w: %q", ErrUnknownRole, v.Role)
 	}
+	var onFile func([]byte, bool)
+	if v.Role == RoleCustomer {
+		onFile = func(b []byte, binary bool) { s.onFile(v, b, binary) }
+	}
 	var peer *rtc.Peer
 	peer, err := s.w.rtc.NewPeer(rtc.PeerConfig{
 		ViewerID:   v.ID,
 		Role:       v.Role,
 		Track:      s.track[v.Role],
 		OnInput:    func(b []byte) { s.onInput(v, b) },
+		OnFile:     onFile,
 		OnKeyFrame: enc.RequestKeyFrame,
 		OnCandidate: func(c protocol.Candidate) {
 			if err := s.host.Send(v.ID, protocol.Signal{Type: protocol.TypeCandidate, Candidate: &c}); err != nil {

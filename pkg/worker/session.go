@@ -82,6 +82,7 @@ type session struct {
 	mask  *masker
 	annot *annotator       // annotations and chat (annotate.go)
 	navs  chan queuedInput // address bar navigations for navLoop (navigation.go)
+	files uploads          // the page's file chooser and the customer's files (files.go)
 	track map[string]*webrtc.TrackLocalStaticRTP
 
 	inputs       chan queuedInput
@@ -119,6 +120,7 @@ func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Lo
 		track:    make(map[string]*webrtc.TrackLocalStaticRTP, len(roles)),
 		inputs:   make(chan queuedInput, inputQueue),
 		navs:     make(chan queuedInput, navQueue),
+		files:    uploads{done: make(chan upload, 1)},
 		blocks:   blockState{downs: map[string]bool{}, audited: map[string]time.Time{}},
 		held:     held{},
 		control:  controlState{requests: map[string]time.Time{}},
@@ -203,6 +205,7 @@ func (s *session) run(parent context.Context) string {
 	g.Go(func() error { return s.annot.run(gctx) })
 	g.Go(func() error { return s.annot.track(gctx) })
 	g.Go(func() error { return s.navLoop(gctx) })
+	g.Go(func() error { return s.fileLoop(gctx) })
 
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -358,16 +361,22 @@ func (s *session) inputLoop(ctx context.Context) error {
 				s.resize(ctx, in.ev.Width, in.ev.Height)
 				continue
 			}
-			if in.role != RoleAgent {
-				s.dispatch(ctx, in)
-				continue
-			}
-			if !s.inControl(in.viewerID) {
+			if in.role == RoleAgent && !s.inControl(in.viewerID) {
 				s.refuseNoControl(in)
 				continue
 			}
-			if !s.maskRefuses(ctx, in) {
-				s.dispatchAgent(ctx, in)
+			if s.clipboardRefuses(in) || (in.role == RoleAgent && s.maskRefuses(ctx, in)) {
+				continue
+			}
+			copied := s.selection(ctx, in)
+			var ok bool
+			if in.role == RoleAgent {
+				ok = s.dispatchAgent(ctx, in)
+			} else {
+				ok = s.dispatch(ctx, in)
+			}
+			if ok {
+				s.sendClipboard(in.viewerID, copied)
 			}
 		}
 	}
@@ -409,6 +418,17 @@ func (s *session) onInput(v signaling.Viewer, data []byte) {
 	s.sharePointer(v, ev)
 	if ev.Kind == input.KindViewport && v.Role != RoleCustomer {
 		return // only the customer's window sizes the remote tab
+	}
+	if ev.BrowserShortcut() != "" {
+		// Save, print, devtools and the like would reach the hosted
+		// browser's own features: nobody's key gets there.
+		s.refusedInput.Add(1)
+		if ev.Action == input.ActionDown {
+			if msg := s.refusal(v, ev, RefusedShortcut); msg != nil {
+				s.enqueue(v, ev, queuedInput{viewerID: v.ID, notice: msg})
+			}
+		}
+		return
 	}
 	s.enqueue(v, ev, queuedInput{role: v.Role, ev: ev, viewerID: v.ID})
 }

@@ -105,6 +105,8 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	shop.Routes(mux)
 	controlRoutes(mux)
 	annotateRoutes(mux)
+	keysRoutes(mux)
+	uploadRoutes(mux)
 	h.page = httptest.NewServer(mux)
 	sub, err := b.Conn().Subscribe(SubjectEventsAll, func(m *nats.Msg) {
 		var ev Event

@@ -264,9 +264,9 @@ export class RemoteInput {
     }, WHEEL_INTERVAL_MS);
   }
 
-  sendText(text) {
+  sendText(text, paste) {
     const clean = text.replace(/\r\n?/g, '\n');
-    for (const piece of splitText(clean)) this.sendInput({ type: 'text', text: piece });
+    for (const piece of splitText(clean)) this.sendInput(paste ? { type: 'text', text: piece, paste: true } : { type: 'text', text: piece });
   }
 
   sendKey(action, e) {
@@ -520,7 +520,7 @@ export class RemoteInput {
     if (!this.live()) return;
     e.preventDefault();
     const text = e.clipboardData ? e.clipboardData.getData('text/plain') : '';
-    if (text && !this.heldBack()) this.sendText(text);
+    if (text && !this.heldBack()) this.sendText(text, true);
   }
 
   onImeInput(e) {

@@ -42,6 +42,15 @@ import { ChatPanel } from './chat.js';
 
 const MAX_ATTEMPTS = 6; // reconnects in a row before "failed"
 const TOAST_MS = 4000;
+const COPY_OFFER_MS = 15000; // how long the copy button waits for a click
+const FILE_CHUNK = 16 * 1024; // bytes per message of the "files" channel
+const FILE_BUFFERED = 1024 * 1024; // wait while this much is queued on it
+
+/** formatMB writes a byte count as megabytes (kilobytes below one). */
+function formatMB(n) {
+  if (n < 1024 * 1024) return `${Math.max(1, Math.round(n / 1024))} KB`;
+  return `${Math.round((n / (1024 * 1024)) * 10) / 10} MB`;
+}
 const NOTE_MS = 2500;
 const POINTER_IDLE_MS = 8000; // another viewer's pointer fades after this long still
 const TAKE_BACK = { code: 'KeyC', altKey: true, shiftKey: true }; // the customer's key (with no Ctrl or Meta)
@@ -130,6 +139,16 @@ const TEMPLATE = `
   </div>
   <div class="viewer-note" role="status" aria-live="polite" hidden></div>
   <div class="viewer-toast" role="status" aria-live="polite" hidden></div>
+  <button type="button" class="btn btn-primary btn-small viewer-copy" hidden></button>
+  <div class="viewer-chooser" role="dialog" aria-modal="false" aria-labelledby="viewer-chooser-title" hidden>
+    <p class="viewer-chooser-title" id="viewer-chooser-title"></p>
+    <p class="viewer-chooser-detail"></p>
+    <div class="viewer-chooser-actions">
+      <label class="btn btn-primary btn-small viewer-chooser-pick"><span></span><input type="file" class="viewer-chooser-input"></label>
+      <button type="button" class="btn btn-small viewer-chooser-cancel"></button>
+    </div>
+    <p class="viewer-chooser-progress" role="status" aria-live="polite"></p>
+  </div>
 </div>
 <div class="viewer-bar">
   <div class="viewer-control" hidden>
@@ -228,6 +247,9 @@ export class Viewer {
     this.statusDetail = q('.viewer-status-detail');
     this.retryBtn = q('.viewer-retry');
     this.toastEl = q('.viewer-toast');
+    this.copyBtn = q('.viewer-copy');
+    this.chooser = q('.viewer-chooser');
+    this.chooserInput = q('.viewer-chooser-input');
     this.hint = q('.viewer-hint');
     this.keyboardBtn = q('.viewer-keyboard');
     this.maskingEl = q('.viewer-masking');
@@ -273,6 +295,9 @@ export class Viewer {
     }
 
     this.abort = new AbortController();
+    this.copyBtn.addEventListener('click', () => this.copyNow(), { signal: this.abort.signal });
+    this.chooserInput.addEventListener('change', () => this.sendChosen(), { signal: this.abort.signal });
+    q('.viewer-chooser-cancel').addEventListener('click', () => this.cancelChooser(), { signal: this.abort.signal });
     this.capture = new RemoteInput({
       video: this.video,
       stage: this.stage,
@@ -550,6 +575,8 @@ export class Viewer {
     pc.addTransceiver('video', { direction: 'recvonly' });
     this.input = pc.createDataChannel('input');
     this.pointer = pc.createDataChannel('pointer', { ordered: false, maxRetransmits: 0 });
+    // Files the customer picks for the page's file chooser (docs/files.md).
+    this.files = this.role === 'customer' ? pc.createDataChannel('files') : null;
     this.input.onopen = () => {
       this.capture.sendViewport(true);
     };
@@ -635,6 +662,8 @@ export class Viewer {
     } else if (msg.type === 'control') this.onControlNotice(msg);
     else if (msg.type === 'chat') this.chat.onNotice(msg);
     else if (msg.type === 'location') this.onLocation(msg);
+    else if (msg.type === 'clipboard' && typeof msg.text === 'string') this.onClipboard(msg);
+    else if (msg.type === 'file_chooser') this.onChooser(msg);
     else if (this.annotations.onNotice(msg)) return;
     else if (msg.type === 'pointer') this.showPointer(msg);
     else if (msg.type === 'masks' && this.role === 'customer') {
@@ -1032,6 +1061,7 @@ export class Viewer {
     this.statusDetail.hidden = !detail;
     this.retryBtn.hidden = s !== 'failed';
     this.retryBtn.textContent = t('viewer.retry');
+    this.copyBtn.textContent = t('viewer.copyButton');
     this.ime.setAttribute('aria-label', t('viewer.typeLabel'));
     this.keyboardBtn.textContent = t('viewer.keyboard');
     this.video.tabIndex = s === 'live' ? 0 : -1;
@@ -1044,6 +1074,113 @@ export class Viewer {
     this.renderControl();
     this.renderTools();
     this.chat?.render();
+  }
+
+  // ---- file chooser (docs/files.md) ----
+
+  // onChooser shows, to a customer, the page's request for files, and to
+  // an agent that the customer is asked.
+  onChooser(msg) {
+    if (this.role !== 'customer') {
+      if (msg.state === 'customer') this.toast(t('viewer.chooser.agent'));
+      return;
+    }
+    if (msg.state === 'open') {
+      this.chooserMsg = msg;
+      this.chooserInput.multiple = !!msg.multiple;
+      this.chooserInput.value = '';
+      this.chooser.hidden = false;
+      this.renderChooser('');
+      this.chooser.querySelector('.viewer-chooser-pick').focus?.();
+    } else if (msg.state === 'closed') {
+      this.chooser.hidden = true;
+      this.chooserMsg = null;
+    }
+  }
+
+  renderChooser(progress) {
+    const msg = this.chooserMsg;
+    if (!msg) return;
+    this.chooser.querySelector('.viewer-chooser-title').textContent = t(msg.multiple ? 'viewer.chooser.titleMany' : 'viewer.chooser.title');
+    this.chooser.querySelector('.viewer-chooser-detail').textContent = t('viewer.chooser.detail', { size: formatMB(msg.max_bytes || 0) });
+    this.chooser.querySelector('.viewer-chooser-pick span').textContent = t('viewer.chooser.pick');
+    this.chooser.querySelector('.viewer-chooser-cancel').textContent = t('viewer.chooser.cancel');
+    this.chooser.querySelector('.viewer-chooser-progress').textContent = progress;
+  }
+
+  cancelChooser() {
+    if (this.files && this.files.readyState === 'open') this.files.send(JSON.stringify({ type: 'files_cancel' }));
+    this.chooser.hidden = true;
+    this.chooserMsg = null;
+  }
+
+  // sendChosen sends the picked files on the "files" channel: a header,
+  // the bytes in pieces (waiting while the channel's buffer is full), and
+  // the end.
+  async sendChosen() {
+    const msg = this.chooserMsg;
+    const files = [...this.chooserInput.files];
+    const ch = this.files;
+    if (!msg || !files.length || !ch || ch.readyState !== 'open') return;
+    const max = msg.max_bytes || Infinity;
+    const big = files.find((f) => f.size > max);
+    if (big) {
+      this.renderChooser(t('viewer.chooser.tooLarge', { name: big.name, size: formatMB(max) }));
+      this.chooserInput.value = '';
+      return;
+    }
+    const total = files.reduce((n, f) => n + f.size, 0);
+    let sent = 0;
+    try {
+      for (const f of files) {
+        ch.send(JSON.stringify({ type: 'file', name: f.name, size: f.size }));
+        for (let off = 0; off < f.size; off += FILE_CHUNK) {
+          const piece = await f.slice(off, off + FILE_CHUNK).arrayBuffer();
+          while (ch.bufferedAmount > FILE_BUFFERED) await new Promise((r) => setTimeout(r, 20));
+          ch.send(piece);
+          sent += piece.byteLength;
+          this.renderChooser(t('viewer.chooser.sending', { percent: Math.round((100 * sent) / Math.max(total, 1)) }));
+        }
+      }
+      ch.send(JSON.stringify({ type: 'files_done' }));
+    } catch {
+      this.renderChooser(t('viewer.chooser.failed'));
+    }
+  }
+
+  // ---- clipboard (docs/clipboard.md) ----
+
+  // onClipboard puts what the visitor copied in the tab on its own
+  // clipboard. Browsers that want a click for that (Safari, Firefox) get a
+  // button that copies it.
+  async onClipboard(msg) {
+    this.copied = msg;
+    this.copyBtn.hidden = true;
+    try {
+      await navigator.clipboard.writeText(msg.text);
+      this.toastCopied();
+    } catch {
+      this.copyBtn.hidden = false;
+      clearTimeout(this.copyTimer);
+      this.copyTimer = setTimeout(() => {
+        this.copyBtn.hidden = true;
+      }, COPY_OFFER_MS);
+    }
+  }
+
+  async copyNow() {
+    this.copyBtn.hidden = true;
+    if (!this.copied) return;
+    try {
+      await navigator.clipboard.writeText(this.copied.text);
+      this.toastCopied();
+    } catch {
+      this.toast(t('viewer.copyFailed'));
+    }
+  }
+
+  toastCopied() {
+    this.toast(t(this.copied.state === 'truncated' ? 'viewer.copiedTruncated' : 'viewer.copied'));
   }
 
   toast(text) {
