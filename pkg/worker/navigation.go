@@ -122,18 +122,34 @@ func (s *session) queueNavigate(in queuedInput) {
 // navLoop navigates, and tells the viewers where the tab is, until ctx
 // ends. CDP calls wait for the browser, so they run here and not in the
 // input loop; none waits for a page to load. The location is read after
-// each command and each navigation event of the top document: the hosted
-// browser has no back-forward cache (browserpool), so every history step
-// commits a navigation that says so.
+// each command and each navigation event of the top document (the hosted
+// browser has no back-forward cache, so every history step is one), and
+// again a little later: the browser may send the event before its history
+// says where it is.
 func (s *session) navLoop(ctx context.Context) error {
+	soon := time.NewTimer(time.Hour)
+	soon.Stop()
+	defer soon.Stop()
+	var again []time.Duration
+	read := func() {
+		s.refreshLocation(ctx)
+		again = []time.Duration{250 * time.Millisecond, time.Second}
+		soon.Reset(again[0])
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case in := <-s.navs:
 			s.navigate(ctx, in)
+			read()
 		case <-s.lease.LocationChanged():
+			read()
+		case <-soon.C:
 			s.refreshLocation(ctx)
+			if again = again[1:]; len(again) > 0 {
+				soon.Reset(again[0])
+			}
 		}
 	}
 }
@@ -163,7 +179,6 @@ func (s *session) navigate(ctx context.Context, in queuedInput) {
 	if err != nil && ctx.Err() == nil {
 		s.log.Debug("navigate", zap.String("action", in.nav.Action), zap.Error(err)) // a block page or a slow page: the location tells
 	}
-	s.refreshLocation(ctx)
 }
 
 // typedURL makes an address bar's text a URL: https:// when it names no
