@@ -433,3 +433,34 @@ func TestPlanRestartedCapture(t *testing.T) {
 		t.Fatalf("a restarted capture of a still page: %v, %v", rects, err)
 	}
 }
+
+// Document rectangles are painted at every root scroll the page reported
+// around the picture's time, not only at its metadata's: the picture may
+// be a scroll step away from it. Scrolls reported long before are not.
+func TestPlanCoversTheNeighbouringScrolls(t *testing.T) {
+	a := Rect{X: 100, Y: 100, W: 40, H: 20}
+	tr := tracker(
+		report(1, -900, 60, a), // replaced before the picture's time: not a scroll it may show
+		report(2, -150, 0, a),
+		report(3, -16, 9, a),
+		report(4, 5, 18, a),
+	)
+	rects, err := tr.Plan(meta(0, 9), 800, 600, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var top, bottom = 600, 0
+	for _, r := range rects {
+		if r.Min.X <= 100 && r.Max.X >= 140 {
+			top, bottom = min(top, r.Min.Y), max(bottom, r.Max.Y)
+		}
+	}
+	// At scroll 18 the area starts at 100-18-8 = 74; at scroll 0 it ends at
+	// 100+20+8 = 128.
+	if top > 74 || bottom < 128 {
+		t.Errorf("painted rows %d..%d, want 74..128 at least: %v", top, bottom, rects)
+	}
+	if top < 60 {
+		t.Errorf("painted %v: the scroll replaced long before (60) counted too", rects)
+	}
+}

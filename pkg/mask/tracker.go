@@ -86,6 +86,11 @@ func (c Config) withDefaults() Config {
 // kept report's window is held.
 const keepReports = 1024
 
+// scrollSlack is how long before a picture's stamp the root scrolls the
+// page reported are still taken as scrolls the picture may show: a few
+// animation frames.
+const scrollSlack = 100 * time.Millisecond
+
 // lagFactor scales a frame's delay from its stamp to Tandem into how much
 // older than its stamp its picture may be: a machine slow to bring the
 // frame here was slow to capture it too.
@@ -343,12 +348,40 @@ func (t *Tracker) Plan(m media.Meta, w, h int, received time.Time) (rects []imag
 			m.ScrollOffsetX, m.ScrollOffsetY, m.DeviceWidth, m.DeviceHeight, scale)
 	}
 	mp := mapper{m: m, scale: scale, sx: float64(w) / m.DeviceWidth, sy: float64(h) / m.DeviceHeight, w: w, h: h, grow: t.cfg.Grow}
-	add := func(q Rect, here bool) {
-		if q.Bound && !here {
-			return // measured at another scroll: only the matching reports place it
+	// The picture may be painted at a root scroll a step away from its
+	// metadata's (a sliver along a canary of the always-scrolling form
+	// leaked in CI, one scroll step off): document rectangles are placed at
+	// every root scroll the page reported around the picture's time too.
+	scrolls := []mapper{mp}
+	from := stamp.Add(-scrollSlack)
+	for i := range window {
+		r := &window[i]
+		if i < len(window)-1 && !window[i+1].At.After(from) {
+			continue // replaced before the picture's time
 		}
-		if px, ok := mp.pixels(q); ok {
-			rects = append(rects, px)
+		if math.Abs(r.Scale-scale) > 0.01 || (r.ScrollX == m.ScrollOffsetX && r.ScrollY == m.ScrollOffsetY) {
+			continue
+		}
+		alt := mp
+		alt.m.ScrollOffsetX, alt.m.ScrollOffsetY = r.ScrollX, r.ScrollY
+		if !slices.Contains(scrolls, alt) {
+			scrolls = append(scrolls, alt)
+		}
+	}
+	add := func(q Rect, here bool) {
+		if q.Bound {
+			if !here {
+				return // measured at another scroll: only the matching reports place it
+			}
+			if px, ok := mp.pixels(q); ok {
+				rects = append(rects, px)
+			}
+			return
+		}
+		for _, at := range scrolls {
+			if px, ok := at.pixels(q); ok {
+				rects = append(rects, px)
+			}
 		}
 	}
 	for i := range window {
