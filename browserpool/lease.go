@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/inspector"
 	"github.com/chromedp/cdproto/page"
@@ -88,10 +87,11 @@ type Lease struct {
 	choosers chan FileChooser // the page's file choosers (files.go)
 
 	mu      sync.Mutex
-	width   int   // guarded by mu
-	height  int   // guarded by mu
-	casting bool  // screencast started; guarded by mu
-	err     error // why done is closed; guarded by mu
+	width   int    // guarded by mu
+	height  int    // guarded by mu
+	casting bool   // screencast started; guarded by mu
+	device  Device // emulated; guarded by mu
+	err     error  // why done is closed; guarded by mu
 
 	done      chan struct{}
 	doneOnce  sync.Once
@@ -374,8 +374,19 @@ func (l *Lease) live(what string) error {
 // device scale factor 1 and restarts the screencast at the new size. Frames
 // of the old size may still arrive for a moment; their Meta says so.
 func (l *Lease) SetViewport(ctx context.Context, w, h int) error {
+	l.mu.Lock()
+	d := l.device
+	l.mu.Unlock()
+	return l.SetView(ctx, w, h, d)
+}
+
+// SetView sizes the viewport as SetViewport does and emulates the device d
+// (a phone's viewport, touch and user agent; its pixel ratio, capped). The
+// screencast stays at w×h CSS pixels.
+func (l *Lease) SetView(ctx context.Context, w, h int, d Device) error {
 	const what = "set viewport"
 	w, h = input.ClampViewport(w, h)
+	d = d.Clamped()
 	release, err := l.holdView(ctx, what)
 	if err != nil {
 		return err
@@ -384,15 +395,20 @@ func (l *Lease) SetViewport(ctx context.Context, w, h int) error {
 
 	cctx, cancel := l.callCtx(ctx)
 	defer cancel()
-	_, err = chromedp.Call(cctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
-		Width:             int64(w),
-		Height:            int64(h),
-		DeviceScaleFactor: 1,
-	})
-	if err != nil {
+	if err := l.emulate(cctx, w, h, d); err != nil {
 		return l.callErr(ctx, what, err)
 	}
+	l.mu.Lock()
+	l.device = d
+	l.mu.Unlock()
 	return l.cast(ctx, cctx, w, h)
+}
+
+// View returns the viewport size and the emulated device.
+func (l *Lease) View() (w, h int, d Device) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.width, l.height, l.device
 }
 
 // Recapture restarts the screencast: Chromium then sends a frame of the

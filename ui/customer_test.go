@@ -3,12 +3,14 @@ package ui
 import (
 	"context"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/tandem-cobrowse/tandem/pkg/browsertest"
 	pinput "github.com/tandem-cobrowse/tandem/pkg/input"
 	"github.com/tandem-cobrowse/tandem/pkg/protocol"
 )
@@ -282,6 +284,9 @@ func TestCustomerLive(t *testing.T) {
 			run(t, ctx, "open customer view", chromedp.Navigate(srv.URL+"/s/s_joined"))
 			from := 0
 			vp := w.waitEvent(t, &from, "viewport", isKind(pinput.KindViewport)).Event
+			if vp.Mobile != tc.mobile || (tc.mobile && vp.DPR != 2) {
+				t.Errorf("viewport %+v: want mobile %v (a phone's pixel ratio 2)", vp, tc.mobile)
+			}
 			vw, vh := pinput.ClampViewport(vp.Width, vp.Height)
 			w.setFrame(encodeFrame(t, srv, demoShot(t, srv, "/demo/", vw, vh), vw, vh), vw, vh)
 			waitLive(t, ctx)
@@ -328,4 +333,28 @@ func TestCustomerLive(t *testing.T) {
 			w.checkClean(t)
 		})
 	}
+}
+
+// TestPhoneKeyboardFollowsTheRemoteFocus: on a phone, when the worker says
+// a tap put the tab's focus in a text field, the view's hidden field takes
+// the focus (the phone's keyboard opens) and what is typed there goes to
+// the tab; when the focus left the field, the keyboard closes.
+func TestPhoneKeyboardFollowsTheRemoteFocus(t *testing.T) {
+	srv := newFakeServer(t)
+	w := srv.worker
+	w.setFrame(encodeFrame(t, srv, nil, 390, 600), 390, 600)
+	ctx, _ := newTab(t, 390, 844, true)
+	run(t, ctx, "open customer view", chromedp.Navigate(srv.URL+"/s/s_joined"))
+	waitLive(t, ctx)
+	w.waitInput(t, ctx, 1)
+	from := w.count()
+	send(t, w, 1, map[string]any{"type": "focus", "state": "editable"})
+	waitJS(t, ctx, "the keyboard field focused", `document.activeElement === document.querySelector('.viewer-ime')`)
+	browsertest.Fill(t, ctx, ".viewer-ime", "ok")
+	if e := w.waitEvent(t, &from, "typed text", isKind(pinput.KindText)).Event; !strings.Contains(e.Text, "o") {
+		t.Errorf("typed %+v", e)
+	}
+	send(t, w, 1, map[string]any{"type": "focus", "state": "none"})
+	waitJS(t, ctx, "the keyboard field left", `document.activeElement !== document.querySelector('.viewer-ime')`)
+	w.checkClean(t)
 }

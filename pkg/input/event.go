@@ -86,6 +86,8 @@ type Event struct {
 	Paste     bool    `json:"paste,omitempty"`   // text: it comes from the viewer's clipboard
 	Width     int     `json:"width,omitempty"`   // viewport
 	Height    int     `json:"height,omitempty"`  // viewport
+	Mobile    bool    `json:"mobile,omitempty"`  // viewport: the customer is on a phone or tablet
+	DPR       float64 `json:"dpr,omitempty"`     // viewport: the customer's device pixel ratio
 }
 
 // ErrInvalid is wrapped by every validation failure.
@@ -98,7 +100,7 @@ func invalid(format string, args ...any) error {
 // Validate checks an event from an untrusted viewer. It does not clamp
 // coordinates; Clamp does that against the current viewport.
 func (e Event) Validate() error {
-	for _, f := range []float64{e.X, e.Y, e.DeltaX, e.DeltaY} {
+	for _, f := range []float64{e.X, e.Y, e.DeltaX, e.DeltaY, e.DPR} {
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return invalid("non-finite number")
 		}
@@ -148,6 +150,9 @@ func (e Event) Validate() error {
 	case KindViewport:
 		if e.Width <= 0 || e.Height <= 0 || e.Width > 10000 || e.Height > 10000 {
 			return invalid("viewport %dx%d", e.Width, e.Height)
+		}
+		if e.DPR < 0 || e.DPR > 16 {
+			return invalid("device pixel ratio %v", e.DPR)
 		}
 	default:
 		return invalid("unknown type %q", e.Kind)

@@ -358,7 +358,7 @@ func (s *session) inputLoop(ctx context.Context) error {
 				continue
 			}
 			if in.ev.Kind == input.KindViewport {
-				s.resize(ctx, in.ev.Width, in.ev.Height)
+				s.resize(ctx, in.ev)
 				continue
 			}
 			if in.role == RoleAgent && !s.inControl(in.viewerID) {
@@ -377,21 +377,33 @@ func (s *session) inputLoop(ctx context.Context) error {
 			}
 			if ok {
 				s.sendClipboard(in.viewerID, copied)
+				s.tellFocus(ctx, in)
 			}
 		}
 	}
 }
 
-func (s *session) resize(ctx context.Context, w, h int) {
-	w, h = input.ClampViewport(w, h)
-	if cw, ch := s.lease.Viewport(); cw == w && ch == h {
+// resize makes the tab the customer's window: its size, and a phone's
+// viewport, touch, user agent and pixel ratio when the customer is on one.
+func (s *session) resize(ctx context.Context, ev input.Event) {
+	w, h := input.ClampViewport(ev.Width, ev.Height)
+	d := browserpool.Device{Mobile: ev.Mobile, Scale: ev.DPR}
+	if cw, ch, cd := s.lease.View(); cw == w && ch == h && cd == d.Clamped() {
 		return
 	}
-	if err := s.lease.SetViewport(ctx, w, h); err != nil {
+	_, _, was := s.lease.View()
+	if err := s.lease.SetView(ctx, w, h, d); err != nil {
 		s.log.Warn("resize viewport", zap.Error(err))
 		return
 	}
 	s.mask.notify() // every viewer is told the new size, a late one on a later tick
+	if was.Mobile != d.Mobile {
+		// Sites choose a phone or a desktop layout (and touch handling)
+		// when they load: load the page again for the new device.
+		if err := s.lease.Reload(ctx); err != nil {
+			s.log.Info("reload for the new device", zap.Error(err))
+		}
+	}
 }
 
 // onInput runs on pion's DataChannel goroutine: decode, check, queue.

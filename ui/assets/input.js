@@ -101,6 +101,12 @@ function clampDelta(v) {
   return Math.round(Math.min(Math.max(v, -MAX_WHEEL), MAX_WHEEL));
 }
 
+/** isMobile says whether the visitor is on a phone or tablet: a touch screen as the main pointer. */
+export function isMobile() {
+  const coarse = typeof matchMedia === 'function' && matchMedia('(pointer: coarse)').matches;
+  return coarse && (navigator.maxTouchPoints || 0) > 0;
+}
+
 /**
  * RemoteInput listens on the viewer's elements until signal aborts.
  *
@@ -307,9 +313,14 @@ export class RemoteInput {
     const width = Math.round(r.width);
     const height = Math.round(r.height);
     if (!width || !height) return;
+    // A phone or tablet: the remote tab emulates one (touch, mobile
+    // viewport and user agent, the pixel ratio, capped by the worker).
+    const mobile = isMobile();
+    const dpr = Math.round((window.devicePixelRatio || 1) * 100) / 100;
     const last = this.lastViewport;
-    if (!force && last && last.width === width && last.height === height) return;
-    if (this.sendInput({ type: 'viewport', width, height })) this.lastViewport = { width, height };
+    if (!force && last && last.width === width && last.height === height && last.mobile === mobile && last.dpr === dpr) return;
+    const msg = mobile ? { type: 'viewport', width, height, mobile, dpr } : { type: 'viewport', width, height, dpr };
+    if (this.sendInput(msg)) this.lastViewport = { width, height, mobile, dpr };
   }
 
   focusKeyboard() {

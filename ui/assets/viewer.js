@@ -36,7 +36,7 @@
 // Viewer (its pc, ws and channels) for debugging and tests.
 
 import { t, onLangChange } from './i18n.js';
-import { RemoteInput, contentBox } from './input.js';
+import { RemoteInput, contentBox, isMobile } from './input.js';
 import { Annotations } from './annotate.js';
 import { ChatPanel } from './chat.js';
 
@@ -664,6 +664,7 @@ export class Viewer {
     else if (msg.type === 'location') this.onLocation(msg);
     else if (msg.type === 'clipboard' && typeof msg.text === 'string') this.onClipboard(msg);
     else if (msg.type === 'file_chooser') this.onChooser(msg);
+    else if (msg.type === 'focus' && this.role === 'customer') this.onRemoteFocus(msg.state);
     else if (this.annotations.onNotice(msg)) return;
     else if (msg.type === 'pointer') this.showPointer(msg);
     else if (msg.type === 'masks' && this.role === 'customer') {
@@ -1074,6 +1075,16 @@ export class Viewer {
     this.renderControl();
     this.renderTools();
     this.chat?.render();
+  }
+
+  // onRemoteFocus opens the phone's keyboard when a tap put the tab's focus
+  // in a text field, and closes it when the focus left one (docs/mobile.md).
+  // The tap's user activation is still fresh: phones let the hidden field
+  // take the focus then.
+  onRemoteFocus(state) {
+    if (!isMobile() || this.state !== 'live') return;
+    if (state === 'editable') this.capture.focusKeyboard();
+    else if (state === 'none' && document.activeElement === this.ime) this.ime.blur();
   }
 
   // ---- file chooser (docs/files.md) ----
