@@ -131,3 +131,18 @@ func TestClipboardCopy(t *testing.T) {
 	waitJS(t, ctx, "copied at once", `window.__copied.join() === '注文番号 A-1234,second' && document.querySelector('.viewer-copy').hidden && document.querySelector('.viewer-toast').textContent === 'Copied to your clipboard (only the first 32 KB).'`)
 	w.checkClean(t)
 }
+
+// TestRemoteCursor: the view shows the page's cursor keyword, and nothing
+// else (an image or an unknown value leaves the view's own).
+func TestRemoteCursor(t *testing.T) {
+	srv := newFakeServer(t)
+	w := srv.worker
+	ctx := customerLive(t, srv)
+	send(t, w, 1, map[string]any{"type": "cursor", "state": "pointer"})
+	waitJS(t, ctx, "a hand", `getComputedStyle(document.querySelector('.viewer-video')).cursor === 'pointer'`)
+	send(t, w, 1, map[string]any{"type": "cursor", "state": "url(https://evil.example/c.png), auto"})
+	waitJS(t, ctx, "no image cursor", `document.querySelector('.viewer-video').style.cursor === ''`)
+	send(t, w, 1, map[string]any{"type": "cursor", "state": "text"})
+	waitJS(t, ctx, "a text cursor", `getComputedStyle(document.querySelector('.viewer-video')).cursor === 'text'`)
+	w.checkClean(t)
+}

@@ -235,6 +235,7 @@ func (s *session) sharePointer(v signaling.Viewer, ev input.Event) {
 	if ok, _ := s.mayInput(v, input.Event{Kind: input.KindMouse, Action: input.ActionMove}); !ok {
 		return
 	}
+	s.cursor.move(v.ID, ev.X, ev.Y)
 	select {
 	case s.annot.jobs <- annotJob{who: protocol.Author{ViewerID: v.ID, Role: v.Role, Name: v.Name}, pointer: &[2]float64{ev.X, ev.Y}}:
 	default:

@@ -69,21 +69,22 @@ type roleEncoder interface {
 // session is one hosted co-browse session: a leased browser, its media
 // pipeline and its viewers. run owns its goroutines; end asks it to stop.
 type session struct {
-	w     *Worker
-	req   LeaseRequest
-	log   *zap.Logger
-	lease *browserpool.Lease
-	host  *signaling.Host
-	dec   *media.Decoder
-	pool  *media.FramePool
-	enc   map[string]roleEncoder // both roles, for what they share
-	cust  *media.RoleEncoder     // the customers': raw frames
-	agent *mask.Encoder          // the agents': only frames masked by pkg/mask
-	mask  *masker
-	annot *annotator       // annotations and chat (annotate.go)
-	navs  chan queuedInput // address bar navigations for navLoop (navigation.go)
-	files uploads          // the page's file chooser and the customer's files (files.go)
-	track map[string]*webrtc.TrackLocalStaticRTP
+	w      *Worker
+	req    LeaseRequest
+	log    *zap.Logger
+	lease  *browserpool.Lease
+	host   *signaling.Host
+	dec    *media.Decoder
+	pool   *media.FramePool
+	enc    map[string]roleEncoder // both roles, for what they share
+	cust   *media.RoleEncoder     // the customers': raw frames
+	agent  *mask.Encoder          // the agents': only frames masked by pkg/mask
+	mask   *masker
+	annot  *annotator       // annotations and chat (annotate.go)
+	navs   chan queuedInput // address bar navigations for navLoop (navigation.go)
+	files  uploads          // the page's file chooser and the customer's files (files.go)
+	cursor cursors          // the page's cursor under each viewer's pointer (cursor.go)
+	track  map[string]*webrtc.TrackLocalStaticRTP
 
 	inputs       chan queuedInput
 	blocks       blockState    // owned by inputLoop (blocking.go)
@@ -121,6 +122,7 @@ func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Lo
 		inputs:   make(chan queuedInput, inputQueue),
 		navs:     make(chan queuedInput, navQueue),
 		files:    uploads{done: make(chan upload, 1)},
+		cursor:   newCursors(),
 		blocks:   blockState{downs: map[string]bool{}, audited: map[string]time.Time{}},
 		held:     held{},
 		control:  controlState{requests: map[string]time.Time{}},
@@ -206,6 +208,7 @@ func (s *session) run(parent context.Context) string {
 	g.Go(func() error { return s.annot.track(gctx) })
 	g.Go(func() error { return s.navLoop(gctx) })
 	g.Go(func() error { return s.fileLoop(gctx) })
+	g.Go(func() error { return s.cursorLoop(gctx) })
 
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()

@@ -107,6 +107,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	annotateRoutes(mux)
 	keysRoutes(mux)
 	uploadRoutes(mux)
+	cursorRoutes(mux)
 	h.page = httptest.NewServer(mux)
 	sub, err := b.Conn().Subscribe(SubjectEventsAll, func(m *nats.Msg) {
 		var ev Event

@@ -43,6 +43,11 @@ import { ChatPanel } from './chat.js';
 const MAX_ATTEMPTS = 6; // reconnects in a row before "failed"
 const TOAST_MS = 4000;
 const COPY_OFFER_MS = 15000; // how long the copy button waits for a click
+// The CSS cursors the page may show in the view (docs/keyboard.md, "Cursor").
+const CURSORS = new Set(['default', 'pointer', 'text', 'vertical-text', 'wait', 'progress', 'help', 'crosshair', 'move',
+  'grab', 'grabbing', 'not-allowed', 'no-drop', 'copy', 'alias', 'context-menu', 'cell', 'all-scroll', 'zoom-in',
+  'zoom-out', 'col-resize', 'row-resize', 'n-resize', 'e-resize', 's-resize', 'w-resize', 'ne-resize', 'nw-resize',
+  'se-resize', 'sw-resize', 'ew-resize', 'ns-resize', 'nesw-resize', 'nwse-resize', 'none']);
 const FILE_CHUNK = 16 * 1024; // bytes per message of the "files" channel
 const FILE_BUFFERED = 1024 * 1024; // wait while this much is queued on it
 
@@ -665,6 +670,7 @@ export class Viewer {
     else if (msg.type === 'clipboard' && typeof msg.text === 'string') this.onClipboard(msg);
     else if (msg.type === 'file_chooser') this.onChooser(msg);
     else if (msg.type === 'focus' && this.role === 'customer') this.onRemoteFocus(msg.state);
+    else if (msg.type === 'cursor') this.video.style.cursor = CURSORS.has(msg.state) ? msg.state : '';
     else if (this.annotations.onNotice(msg)) return;
     else if (msg.type === 'pointer') this.showPointer(msg);
     else if (msg.type === 'masks' && this.role === 'customer') {
