@@ -350,38 +350,35 @@ func (t *Tracker) Plan(m media.Meta, w, h int, received time.Time) (rects []imag
 	mp := mapper{m: m, scale: scale, sx: float64(w) / m.DeviceWidth, sy: float64(h) / m.DeviceHeight, w: w, h: h, grow: t.cfg.Grow}
 	// The picture may be painted at a root scroll a step away from its
 	// metadata's (a sliver along a canary of the always-scrolling form
-	// leaked in CI, one scroll step off): document rectangles are placed at
-	// every root scroll the page reported around the picture's time too.
-	scrolls := []mapper{mp}
+	// leaked in CI, one scroll step off): document rectangles cover every
+	// root scroll the page reported around the picture's time too. A
+	// rectangle placed at each of those scrolls lies within the one that
+	// spans the lowest to the highest, so each is widened once.
+	var lowX, highX, lowY, highY float64 // scroll offsets from the metadata's
 	from := stamp.Add(-scrollSlack)
 	for i := range window {
 		r := &window[i]
 		if i < len(window)-1 && !window[i+1].At.After(from) {
 			continue // replaced before the picture's time
 		}
-		if math.Abs(r.Scale-scale) > 0.01 || (r.ScrollX == m.ScrollOffsetX && r.ScrollY == m.ScrollOffsetY) {
+		if math.Abs(r.Scale-scale) > 0.01 {
 			continue
 		}
-		alt := mp
-		alt.m.ScrollOffsetX, alt.m.ScrollOffsetY = r.ScrollX, r.ScrollY
-		if !slices.Contains(scrolls, alt) {
-			scrolls = append(scrolls, alt)
-		}
+		dx, dy := r.ScrollX-m.ScrollOffsetX, r.ScrollY-m.ScrollOffsetY
+		lowX, highX = min(lowX, dx), max(highX, dx)
+		lowY, highY = min(lowY, dy), max(highY, dy)
 	}
 	add := func(q Rect, here bool) {
-		if q.Bound {
-			if !here {
-				return // measured at another scroll: only the matching reports place it
-			}
-			if px, ok := mp.pixels(q); ok {
-				rects = append(rects, px)
-			}
-			return
+		if q.Bound && !here {
+			return // measured at another scroll: only the matching reports place it
 		}
-		for _, at := range scrolls {
-			if px, ok := at.pixels(q); ok {
-				rects = append(rects, px)
-			}
+		if !q.Bound {
+			// Scrolled d further, the page shows q d higher.
+			q.X, q.W = q.X-highX, q.W+highX-lowX
+			q.Y, q.H = q.Y-highY, q.H+highY-lowY
+		}
+		if px, ok := mp.pixels(q); ok {
+			rects = append(rects, px)
 		}
 	}
 	for i := range window {
