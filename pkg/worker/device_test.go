@@ -41,8 +41,13 @@ func TestPhoneCustomerGetsAPhoneTab(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		if w, hh, d := s.lease.View(); w != c.ev.Width || hh != c.ev.Height || d.Mobile != c.ev.Mobile {
-			t.Errorf("lease view %dx%d %+v after %+v", w, hh, d, c.ev)
+		// The page sees the device before the lease has restarted its
+		// capture at the new size: wait for that too.
+		for w, hh, d := s.lease.View(); w != c.ev.Width || hh != c.ev.Height || d.Mobile != c.ev.Mobile; w, hh, d = s.lease.View() {
+			if time.Now().After(deadline) {
+				t.Fatalf("lease view %dx%d %+v after %+v", w, hh, d, c.ev)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	// The viewers are told each size.
