@@ -97,6 +97,11 @@ func TestControlIsTheCustomers(t *testing.T) {
 	if _, err := agent.WaitPicture(ctx, func(p botviewer.Picture) bool { return botviewer.IsRed(centre(p)) }); err != nil {
 		t.Fatalf("the agent never saw the page: %v", err)
 	}
+	// The customer's stream began before the page loaded: stillRed below
+	// needs the customer's latest picture to be the page too.
+	if _, err := customer.WaitPicture(ctx, func(p botviewer.Picture) bool { return botviewer.IsRed(centre(p)) }); err != nil {
+		t.Fatalf("the customer never saw the page: %v", err)
+	}
 	waitNotice(ctx, t, agent, "agent", `"type":"control","controller":"customer"`)
 
 	// View mode: the agent's click is refused and the page stays red.
