@@ -44,8 +44,10 @@ func mobileUA(desktop string) string {
 	return "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/" + ver + " Mobile Safari/537.36"
 }
 
-// emulate applies d to the tab at w×h (the caller holds viewSem).
-func (l *Lease) emulate(cctx context.Context, w, h int, d Device) error {
+// emulate applies d to the tab at w×h (the caller holds viewSem); touch
+// and the user agent only when the device kind changed, or when full (a
+// tab that has not had them yet).
+func (l *Lease) emulate(cctx context.Context, w, h int, d Device, full bool) error {
 	if _, err := chromedp.Call(cctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
 		Width: int64(w), Height: int64(h), DeviceScaleFactor: d.Scale, Mobile: d.Mobile,
 	}); err != nil {
@@ -54,7 +56,7 @@ func (l *Lease) emulate(cctx context.Context, w, h int, d Device) error {
 	l.mu.Lock()
 	was := l.device
 	l.mu.Unlock()
-	if was.Mobile == d.Mobile {
+	if was.Mobile == d.Mobile && !full {
 		return nil
 	}
 	if _, err := chromedp.Call(cctx, emulation.SetTouchEmulationEnabled, emulation.SetTouchEmulationEnabledParams{Enabled: d.Mobile, MaxTouchPoints: 5}); err != nil {

@@ -50,9 +50,12 @@ const guardAnswerTimeout = 5 * time.Second
 // LeaseOptions.Guard it does nothing.
 func (l *Lease) GuardRequests(on bool) { l.guardOn.Store(on) }
 
-// enableFetch makes the session (the tab's, or a child frame's) pause the
-// requests the request guard and the navigation guard must see: those
-// matching the guard's patterns, and every document.
+// enableFetch makes the browser pause the requests the request guard and
+// the navigation guard must see, in every tab and frame: those matching the
+// guard's patterns, and every document. It is the browser's session that
+// pauses them, not a tab's: a popup's first document and a cross-origin
+// frame's are paused before the lease could attach to their targets
+// (docs/tabs.md).
 func (l *Lease) enableFetch(ctx context.Context) error {
 	var pats []*fetch.RequestPattern
 	if g := l.guard; g != nil {
@@ -66,28 +69,28 @@ func (l *Lease) enableFetch(ctx context.Context) error {
 	if len(pats) == 0 {
 		return nil
 	}
-	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: pats}); err != nil {
+	if _, err := chromedp.CallBrowser(ctx, fetch.Enable, fetch.EnableParams{Patterns: pats}); err != nil {
 		return fmt.Errorf("request guard: %w", err)
 	}
 	return nil
 }
 
-// onRequestPaused answers a paused request of session: a document the
-// navigation guard refuses gets the block page; a request the request
-// guard matches fails while the guard is on; every other goes on. It runs
-// on chromedp's event goroutine, so the answer is sent from another.
-func (l *Lease) onRequestPaused(session context.Context, ev *fetch.EventRequestPaused) {
+// onRequestPaused answers a paused request: a document the navigation
+// guard refuses gets the block page; a request the request guard matches
+// fails while the guard is on; every other goes on. It runs on chromedp's
+// event goroutine, so the answer is sent from another.
+func (l *Lease) onRequestPaused(ev *fetch.EventRequestPaused) {
 	if ev.Request == nil {
 		return
 	}
 	url := ev.Request.URL
 	top := ev.FrameID != "" && l.isTopFrame(string(ev.FrameID))
 	go func() {
-		ctx, cancel := context.WithTimeout(session, guardAnswerTimeout)
+		ctx, cancel := context.WithTimeout(l.bctx, guardAnswerTimeout)
 		defer cancel()
 		if n := l.nav; n != nil && ev.ResourceType == network.ResourceTypeDocument {
 			if ok, rule := n.Allowed(url); !ok {
-				_, _ = chromedp.Call(ctx, fetch.FulfillRequest, fetch.FulfillRequestParams{
+				_, _ = chromedp.CallBrowser(ctx, fetch.FulfillRequest, fetch.FulfillRequestParams{
 					RequestID:    ev.RequestID,
 					ResponseCode: 403,
 					ResponseHeaders: []*fetch.HeaderEntry{
@@ -103,18 +106,19 @@ func (l *Lease) onRequestPaused(session context.Context, ev *fetch.EventRequestP
 			}
 		}
 		if g := l.guard; g != nil && l.guardOn.Load() && g.matches(url) {
-			_, _ = chromedp.Call(ctx, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonBlockedByClient})
+			_, _ = chromedp.CallBrowser(ctx, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonBlockedByClient})
 			if g.Blocked != nil {
 				g.Blocked(stripQuery(url))
 			}
 			return
 		}
-		_, _ = chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+		_, _ = chromedp.CallBrowser(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
 	}()
 }
 
-// isTopFrame says whether frame is the tab's main frame.
-func (l *Lease) isTopFrame(frame string) bool { return frame == l.top }
+// isTopFrame says whether frame is the main frame of one of the lease's
+// tabs (a page target's id is its main frame's).
+func (l *Lease) isTopFrame(frame string) bool { return l.isPage(frame) }
 
 // matches says whether url matches one of the guard's patterns, with CDP's
 // wildcards (* any run of characters, ? one character).

@@ -223,13 +223,21 @@ func (p *Pool) start(ctx context.Context, warm bool) (l *Lease, err error) {
 func (l *Lease) attach() error {
 	// Listen is the first use of l.bctx: it allocates the browser, binds
 	// its life to l.bctx and attaches to its about:blank tab.
-	if err := chromedp.Listen(l.bctx, l.onEvent); err != nil {
+	var first *tab
+	ready := make(chan struct{})
+	if err := chromedp.Listen(l.bctx, func(ev any) {
+		<-ready // closed before any event can matter: the tab is blank
+		l.onTabEvent(first, ev)
+	}); err != nil {
 		return err
 	}
 	c := chromedp.FromContext(l.bctx)
-	if c == nil || c.Browser == nil || c.Browser.Process() == nil {
+	if c == nil || c.Browser == nil || c.Browser.Process() == nil || c.Target == nil {
+		close(ready)
 		return errors.New("browser has no process")
 	}
+	first = l.addFirstTab(l.bctx, string(c.Target.TargetID))
+	close(ready)
 	l.lost = c.Browser.LostConnection
 	if ch, err := chromedp.Detached(l.bctx); err == nil {
 		l.detached = ch

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/inspector"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -68,7 +67,7 @@ type Lease struct {
 	testHoldWatchdog atomic.Bool
 
 	ackMu   sync.Mutex
-	acks    []int64 // frame session ids to acknowledge; guarded by ackMu
+	acks    []ack // frames to acknowledge; guarded by ackMu
 	ackWake chan struct{}
 
 	crashed   chan struct{}
@@ -77,11 +76,11 @@ type Lease struct {
 	viewSem chan struct{} // serializes SetViewport's CDP calls
 
 	world worldState // the isolated world script (world.go)
+	tabs  tabState   // the browser's tabs (tabs.go)
 
 	guard   *RequestGuard // set by begin, before any event (guard.go)
 	nav     *NavGuard     // set by begin, before any event (guard.go)
 	guardOn atomic.Bool
-	top     string // the tab's main frame id (its target id); set by begin, before any event
 
 	locWake  chan struct{}    // cap 1: the top document navigated (location.go)
 	choosers chan FileChooser // the page's file choosers (files.go)
@@ -174,6 +173,7 @@ func (l *Lease) shutdown() error {
 	close(l.closing)
 	l.finish(ErrLeaseClosed)
 	l.stopWorld()
+	l.closeTabs()
 	// The group is ours while any member lives (the kernel keeps its id);
 	// kill it before chromedp's own, gentler clean-up runs.
 	pgid := l.PID()
@@ -186,6 +186,7 @@ func (l *Lease) shutdown() error {
 		}
 	}
 	l.wg.Wait()
+	l.tabs.wg.Wait()
 	var errs []error
 	if pgid > 0 || l.userDataDir != "" {
 		if err := killBrowserProcs(pgid, l.userDataDir, killLimit); err != nil {
@@ -237,15 +238,15 @@ func (l *Lease) monitor() {
 	}
 }
 
-// onEvent runs on chromedp's reader goroutine for every event of the tab: it
-// must not block and must not call CDP. Frames are handed over, their acks
-// queued for ackLoop.
-func (l *Lease) onEvent(ev any) {
+// onEvent runs on chromedp's reader goroutine for every event of the
+// active tab t (onTabEvent): it must not block and must not call CDP.
+// Frames are handed over, their acks queued for ackLoop.
+func (l *Lease) onEvent(t *tab, ev any) {
 	switch ev := ev.(type) {
 	case *page.EventScreencastFrame:
 		now := time.Now()
 		if !l.testDropAcks.Load() {
-			l.queueAck(ev.SessionID)
+			l.queueAck(t, ev.SessionID)
 		}
 		// ev.Data is already base64-decoded into a slice of its own.
 		c := media.Capture{JPEG: ev.Data, Received: now, Seq: l.seq.Add(1)}
@@ -269,14 +270,12 @@ func (l *Lease) onEvent(ev any) {
 			}
 		}
 		l.offer(c)
-	case *fetch.EventRequestPaused:
-		l.onRequestPaused(l.bctx, ev)
 	case *page.EventFileChooserOpened:
 		l.onFileChooser(ev)
 	case *inspector.EventTargetCrashed:
 		l.crashOnce.Do(func() { close(l.crashed) })
 	case *page.EventFrameNavigated, *page.EventNavigatedWithinDocument:
-		l.onLocationEvent(ev)
+		l.onLocationEvent(t, ev)
 		l.onWorldEvent(ev)
 	default:
 		l.onWorldEvent(ev)
@@ -299,10 +298,10 @@ func (l *Lease) offer(c media.Capture) {
 	}
 }
 
-// queueAck records a frame to acknowledge without blocking.
-func (l *Lease) queueAck(id int64) {
+// queueAck records a frame of t to acknowledge without blocking.
+func (l *Lease) queueAck(t *tab, id int64) {
 	l.ackMu.Lock()
-	l.acks = append(l.acks, id)
+	l.acks = append(l.acks, ack{t, id})
 	l.ackMu.Unlock()
 	select {
 	case l.ackWake <- struct{}{}:
@@ -314,7 +313,7 @@ func (l *Lease) queueAck(id int64) {
 // goroutine: Chromium sends the next frame only after the ack.
 func (l *Lease) ackLoop() {
 	ctx := l.bctx
-	var ids []int64
+	var ids []ack
 	for {
 		select {
 		case <-l.ackWake:
@@ -324,8 +323,8 @@ func (l *Lease) ackLoop() {
 		l.ackMu.Lock()
 		ids, l.acks = l.acks, ids[:0]
 		l.ackMu.Unlock()
-		for _, id := range ids {
-			_, err := chromedp.Call(ctx, page.ScreencastFrameAck, page.ScreencastFrameAckParams{SessionID: id})
+		for _, a := range ids {
+			_, err := chromedp.Call(a.t.ctx, page.ScreencastFrameAck, page.ScreencastFrameAckParams{SessionID: a.id})
 			if err != nil {
 				if ctx.Err() != nil {
 					return
@@ -338,10 +337,16 @@ func (l *Lease) ackLoop() {
 	}
 }
 
+// ack is a screencast frame of a tab to acknowledge.
+type ack struct {
+	t  *tab
+	id int64
+}
+
 // callCtx returns a context for one CDP call: it carries the chromedp session
-// of l.bctx and ends with ctx.
+// of the active tab and ends with ctx.
 func (l *Lease) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	cctx, cancel := context.WithCancel(l.bctx)
+	cctx, cancel := context.WithCancel(l.active().ctx)
 	stop := context.AfterFunc(ctx, cancel)
 	return cctx, func() { stop(); cancel() }
 }
@@ -395,7 +400,7 @@ func (l *Lease) SetView(ctx context.Context, w, h int, d Device) error {
 
 	cctx, cancel := l.callCtx(ctx)
 	defer cancel()
-	if err := l.emulate(cctx, w, h, d); err != nil {
+	if err := l.emulate(cctx, w, h, d, false); err != nil {
 		return l.callErr(ctx, what, err)
 	}
 	l.mu.Lock()

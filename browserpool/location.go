@@ -2,6 +2,7 @@ package browserpool
 
 import (
 	"context"
+	"slices"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/page"
@@ -11,16 +12,23 @@ import (
 // The tab's location and history, for the viewers' address bar
 // (docs/navigation.md).
 
-// Location is where the tab's top document is, and whether its history
-// goes back and forward from there.
+// Location is where the active tab's top document is, whether its history
+// goes back and forward from there, and the tabs open (tabs.go).
 type Location struct {
 	URL     string
 	Back    bool
 	Forward bool
+	Tabs    []Tab
+}
+
+// Equal says whether l and o say the same.
+func (l Location) Equal(o Location) bool {
+	return l.URL == o.URL && l.Back == o.Back && l.Forward == o.Forward && slices.Equal(l.Tabs, o.Tabs)
 }
 
 // locationChanged wakes LocationChanged after a navigation of the top
-// document (on chromedp's event goroutine: it must not block).
+// document, or a change of the tabs (on chromedp's event goroutine: it
+// must not block).
 func (l *Lease) locationChanged() {
 	select {
 	case l.locWake <- struct{}{}:
@@ -30,14 +38,14 @@ func (l *Lease) locationChanged() {
 
 // onLocationEvent takes the top document's navigations, across documents
 // and within one (history.pushState, fragments).
-func (l *Lease) onLocationEvent(ev any) {
+func (l *Lease) onLocationEvent(t *tab, ev any) {
 	switch ev := ev.(type) {
 	case *page.EventFrameNavigated:
 		if ev.Frame != nil && ev.Frame.ParentID == "" {
 			l.locationChanged()
 		}
 	case *page.EventNavigatedWithinDocument:
-		if string(ev.FrameID) == l.top {
+		if string(ev.FrameID) == t.target {
 			l.locationChanged()
 		}
 	}
@@ -61,7 +69,8 @@ func (l *Lease) Location(ctx context.Context) (Location, error) {
 		return Location{}, l.callErr(ctx, what, err)
 	}
 	cur, entries := int(h.CurrentIndex), h.Entries
-	loc := Location{Back: cur > firstEntry(entries), Forward: cur < len(entries)-1}
+	l.refreshTabs(cctx)
+	loc := Location{Back: cur > firstEntry(entries), Forward: cur < len(entries)-1, Tabs: l.Tabs()}
 	if cur >= 0 && cur < len(entries) {
 		loc.URL = entries[cur].URL
 	}

@@ -10,7 +10,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/chromedp/chromedp"
 	"github.com/tandem-cobrowse/tandem/pkg/input"
 )
 
@@ -62,6 +61,11 @@ type LeaseOptions struct {
 	// Nav, when set, checks every document the tab loads, the start URL
 	// included, against the company's URL policy (guard.go).
 	Nav *NavGuard
+	// MaxTabs is how many tabs the session may have open (tabs.go); 0
+	// means DefaultMaxTabs. A tab beyond it is closed as it opens, and
+	// TabRefused (when set) is called, on its own goroutine.
+	MaxTabs    int
+	TabRefused func()
 }
 
 // PoolStats is a snapshot of the pool for metrics.
@@ -203,10 +207,10 @@ func (p *Pool) Lease(ctx context.Context, o LeaseOptions) (*Lease, error) {
 func (l *Lease) begin(ctx context.Context, w, h int, o LeaseOptions) error {
 	l.guard, l.nav = o.Guard, o.Nav
 	cctx, cancel := l.callCtx(ctx)
-	if c := chromedp.FromContext(cctx); c != nil && c.Target != nil {
-		l.top = string(c.Target.TargetID)
+	err := l.watchTabs(cctx, o)
+	if err == nil {
+		err = l.enableFetch(cctx)
 	}
-	err := l.enableFetch(cctx)
 	if err == nil {
 		err = l.interceptFileChoosers(cctx)
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/dom"
-	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/cdproto/target"
@@ -86,8 +85,7 @@ type childFrame struct {
 }
 
 type worldConfig struct {
-	w        *World
-	topFrame string // the tab's main frame id (its target id)
+	w *World
 }
 
 // WorldEvents returns the world's events (never closed; select on Done).
@@ -111,47 +109,87 @@ func (l *Lease) worldEvent(ev WorldEvent) {
 	}
 }
 
-// onWorldEvent follows the world's contexts in the top frame and hands on
-// binding calls. It runs on the CDP reader: no blocking, no CDP calls.
+// onWorldEvent hands on the active tab's binding calls and attaches to its
+// cross-origin frames. It runs on the CDP reader: no blocking, no CDP
+// calls. The top document's context is followed by trackWorld.
 func (l *Lease) onWorldEvent(ev any) {
 	cfg := l.world.cfg.Load()
 	if cfg == nil {
 		return
 	}
 	w := cfg.w
-	now := time.Now()
 	switch ev := ev.(type) {
-	case *runtime.EventExecutionContextCreated:
-		if ev.Context.Name != w.Name {
-			return
-		}
-		var aux struct {
-			FrameID string `json:"frameId"`
-		}
-		if json.Unmarshal(ev.Context.AuxData, &aux) != nil || aux.FrameID != cfg.topFrame {
-			return
-		}
-		l.world.ctxID.Store(int64(ev.Context.ID))
-		l.world.uniqueID.Store(ev.Context.UniqueID)
-		l.worldEvent(WorldEvent{Kind: WorldContext, Context: int64(ev.Context.ID), Received: now})
-	case *runtime.EventExecutionContextDestroyed:
-		if u, _ := l.world.uniqueID.Load().(string); u != "" && u == ev.ExecutionContextUniqueID {
-			l.world.ctxID.Store(0)
-			l.world.uniqueID.Store("")
-			l.worldEvent(WorldEvent{Kind: WorldContext, Received: now})
-		}
-	case *runtime.EventExecutionContextsCleared:
-		l.world.ctxID.Store(0)
-		l.world.uniqueID.Store("")
-		l.worldEvent(WorldEvent{Kind: WorldContext, Received: now})
 	case *runtime.EventBindingCalled:
 		if ev.Name == w.Binding {
-			l.worldEvent(WorldEvent{Kind: WorldCall, Context: int64(ev.ExecutionContextID), Payload: ev.Payload, Received: now})
+			l.worldEvent(WorldEvent{Kind: WorldCall, Context: int64(ev.ExecutionContextID), Payload: ev.Payload, Received: time.Now()})
 		}
 	case *target.EventAttachedToTarget:
 		if ev.TargetInfo != nil && ev.TargetInfo.Type == "iframe" {
 			l.startChild(string(ev.TargetInfo.TargetID))
 		}
+	}
+}
+
+// trackWorld follows the world's context in t's top document, in every
+// tab; the active tab's is the lease's (EvalWorld) and goes to
+// WorldEvents. It runs on t's CDP reader with tabs.sw read-held.
+func (l *Lease) trackWorld(t *tab, ev any, active bool) {
+	cfg := l.world.cfg.Load()
+	if cfg == nil {
+		return
+	}
+	set := func(id int64, uid string) {
+		t.wctx.Store(id)
+		t.wuid.Store(uid)
+		if active {
+			l.world.ctxID.Store(id)
+			l.world.uniqueID.Store(uid)
+			l.worldEvent(WorldEvent{Kind: WorldContext, Context: id, Received: time.Now()})
+		}
+	}
+	switch ev := ev.(type) {
+	case *runtime.EventExecutionContextCreated:
+		if ev.Context.Name != cfg.w.Name {
+			return
+		}
+		var aux struct {
+			FrameID string `json:"frameId"`
+		}
+		if json.Unmarshal(ev.Context.AuxData, &aux) != nil || aux.FrameID != t.target {
+			return
+		}
+		set(int64(ev.Context.ID), ev.Context.UniqueID)
+	case *runtime.EventExecutionContextDestroyed:
+		if u, _ := t.wuid.Load().(string); u != "" && u == ev.ExecutionContextUniqueID {
+			set(0, "")
+		}
+	case *runtime.EventExecutionContextsCleared:
+		set(0, "")
+	}
+}
+
+// activateWorld makes t's world context the lease's; SwitchTab calls it
+// with tabs.sw held for writing. The masker is told that the document is
+// gone and then that t's is there, so that it holds pictures until t's
+// world reports, even when both contexts have the same number.
+func (l *Lease) activateWorld(t *tab) {
+	now := time.Now()
+	uid, _ := t.wuid.Load().(string)
+	l.world.ctxID.Store(t.wctx.Load())
+	l.world.uniqueID.Store(uid)
+	l.worldEvent(WorldEvent{Kind: WorldContext, Received: now})
+	if id := t.wctx.Load(); id != 0 {
+		l.worldEvent(WorldEvent{Kind: WorldContext, Context: id, Received: now})
+	}
+}
+
+// dropChildren ends the sessions of the cross-origin frames of the tab
+// that was active; each tells the masker it is gone as it ends.
+func (l *Lease) dropChildren() {
+	l.world.mu.Lock()
+	defer l.world.mu.Unlock()
+	for _, c := range l.world.children {
+		c.cancel()
 	}
 }
 
@@ -206,17 +244,8 @@ func (l *Lease) runChild(c *childFrame) {
 }
 
 func (l *Lease) setupChild(ctx context.Context, c *childFrame, w *World) error {
-	if err := l.enableFetch(ctx); err != nil {
+	if err := addWorld(ctx, w); err != nil {
 		return err
-	}
-	if _, err := chromedp.Call(ctx, runtime.AddBinding, runtime.AddBindingParams{Name: w.Binding, ExecutionContextName: w.Name}); err != nil {
-		return fmt.Errorf("add binding: %w", err)
-	}
-	now := true
-	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
-		Source: w.Source, WorldName: w.Name, RunImmediately: &now,
-	}); err != nil {
-		return fmt.Errorf("add script: %w", err)
 	}
 	// Tag the frame's element in the top document's world.
 	top := l.world.ctxID.Load()
@@ -277,8 +306,6 @@ func (l *Lease) onChildEvent(c *childFrame, w *World, ev any) {
 		if ev.Name == w.Binding {
 			l.worldEvent(WorldEvent{Kind: WorldCall, Frame: c.id, Context: int64(ev.ExecutionContextID), Payload: ev.Payload, Received: now})
 		}
-	case *fetch.EventRequestPaused:
-		l.onRequestPaused(c.ctx, ev)
 	}
 }
 
@@ -305,24 +332,28 @@ func (l *Lease) stopWorld() {
 }
 
 // installWorld adds the binding and the script to the tab; the script also
-// runs at once in the documents already there.
+// runs at once in the documents already there. Tabs opened later get them
+// when they open (tabs.go).
 func (l *Lease) installWorld(ctx context.Context, w *World) error {
 	cctx, cancel := l.callCtx(ctx)
 	defer cancel()
-	c := chromedp.FromContext(cctx)
-	if c == nil || c.Target == nil {
-		return fmt.Errorf("install world: %w", ErrBrowserLost)
+	l.world.cfg.Store(&worldConfig{w: w})
+	if err := addWorld(cctx, w); err != nil {
+		return l.callErr(ctx, "install world", err)
 	}
-	l.world.cfg.Store(&worldConfig{w: w, topFrame: string(c.Target.TargetID)})
-	if _, err := chromedp.Call(cctx, runtime.AddBinding, runtime.AddBindingParams{Name: w.Binding, ExecutionContextName: w.Name}); err != nil {
-		return l.callErr(ctx, "add world binding", err)
+	return nil
+}
+
+// addWorld adds w's binding and script to the tab of ctx.
+func addWorld(ctx context.Context, w *World) error {
+	if _, err := chromedp.Call(ctx, runtime.AddBinding, runtime.AddBindingParams{Name: w.Binding, ExecutionContextName: w.Name}); err != nil {
+		return fmt.Errorf("add world binding: %w", err)
 	}
 	now := true
-	_, err := chromedp.Call(cctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
 		Source: w.Source, WorldName: w.Name, RunImmediately: &now,
-	})
-	if err != nil {
-		return l.callErr(ctx, "add world script", err)
+	}); err != nil {
+		return fmt.Errorf("add world script: %w", err)
 	}
 	return nil
 }
@@ -335,7 +366,7 @@ func (l *Lease) EvalWorld(ctx context.Context, frame, expr string) (ctxID int64,
 	if err := l.live(what); err != nil {
 		return 0, "", err
 	}
-	session := l.bctx
+	session := l.active().ctx
 	id := l.world.ctxID.Load()
 	uid, _ := l.world.uniqueID.Load().(string)
 	if frame != "" {

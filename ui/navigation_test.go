@@ -82,3 +82,60 @@ func TestAgentAddressBar(t *testing.T) {
 	shot(t, actx, "agent-address-bar-desktop")
 	w2.checkClean(t)
 }
+
+// tabsJS reads the tab strip: hidden | each tab as title:selected:closable.
+const tabsJS = `(() => {
+  const s = document.querySelector('.viewer-tabs');
+  return [s.hidden, ...[...s.querySelectorAll('.viewer-tab')].map((el) => {
+    const b = el.querySelector('[role="tab"]');
+    return b.textContent + ':' + b.getAttribute('aria-selected') + ':' + !!el.querySelector('.viewer-tab-close');
+  })].join('|');
+})()`
+
+// TestTabStrip: a second tab shows the strip; its titles are text; a
+// click brings a tab to the front and the close button closes it (never
+// the first tab); the arrow keys move along the strip; both languages.
+func TestTabStrip(t *testing.T) {
+	srv := newFakeServer(t)
+	w := srv.worker
+	ctx := customerLive(t, srv)
+	from := w.count()
+	send(t, w, 1, map[string]any{"type": "location", "url": "https://shop.example/", "tabs": []map[string]any{
+		{"id": "1", "title": "Shop", "url": "https://shop.example/", "active": true}}})
+	waitJS(t, ctx, "location", `document.querySelector('.viewer-nav-url').value === 'https://shop.example/'`)
+	if got := eval[string](t, ctx, tabsJS); got != "true|Shop:true:false" {
+		t.Errorf("one tab: strip = %q, want it hidden", got)
+	}
+	evil := `<img src=x onerror="window.pwned=1">`
+	send(t, w, 1, map[string]any{"type": "location", "url": "https://pay.example/3ds", "tabs": []map[string]any{
+		{"id": "1", "title": "Shop", "url": "https://shop.example/", "active": false},
+		{"id": "2", "title": evil, "url": "https://pay.example/3ds", "active": true},
+		{"id": "x", "title": "not a tab id", "url": "https://bad.example/", "active": false}}})
+	waitJS(t, ctx, "two tabs", `!document.querySelector('.viewer-tabs').hidden`)
+	if got := eval[string](t, ctx, tabsJS); got != "false|Shop:false:false|"+evil+":true:true" {
+		t.Errorf("two tabs: strip = %q", got)
+	}
+	if eval[bool](t, ctx, `window.pwned === 1`) {
+		t.Error("a tab's title ran as markup")
+	}
+	run(t, ctx, "click the first tab", chromedp.Click(`.viewer-tab [data-tab="1"]`))
+	if n := w.waitEvent(t, &from, "tab", isNavigate("tab")).Navigate; n.Tab != "1" {
+		t.Errorf("tab = %+v", n)
+	}
+	run(t, ctx, "close the second", chromedp.Click(`.viewer-tab [data-close="2"]`))
+	if n := w.waitEvent(t, &from, "close_tab", isNavigate("close_tab")).Navigate; n.Tab != "2" {
+		t.Errorf("close_tab = %+v", n)
+	}
+	// The keyboard: the active tab is the one in the tab order; arrows move.
+	run(t, ctx, "focus the active tab", chromedp.Evaluate[chromedp.Void](`document.querySelector(".viewer-tab [data-tab=\"2\"]").focus()`))
+	browsertest.PressKey(t, ctx, [4]string{"ArrowLeft", "ArrowLeft", "37", ""})
+	waitJS(t, ctx, "arrow moved", `document.activeElement && document.activeElement.dataset.tab === '1'`)
+	run(t, ctx, "switch to Japanese", chromedp.Click(chromedp.CSS(`.lang-switch button[data-lang="ja"]`)))
+	waitJS(t, ctx, "Japanese labels", `document.querySelector('.viewer-tabs').getAttribute('aria-label') === '共有ブラウザのタブ' &&
+		document.querySelector('.viewer-tab-close').getAttribute('aria-label').startsWith('タブを閉じる')`)
+	// A page that opened too many tabs is told in the page's words.
+	send(t, w, 1, map[string]any{"type": "refused", "reason": "tab_limit", "message": "worker text"})
+	waitJS(t, ctx, "tab limit toast", `document.querySelector('.viewer-toast').textContent.includes('新しいタブは閉じられました')`)
+	shot(t, ctx, "tab-strip")
+	w.checkClean(t)
+}

@@ -458,6 +458,8 @@ func TestDecodeNavigate(t *testing.T) {
 		`{"type":"navigate","action":"back"}`:                             {Type: TypeNavigate, Action: NavigateBack},
 		`{"type":"navigate","action":"forward"}`:                          {Type: TypeNavigate, Action: NavigateForward},
 		`{"type":"navigate","action":"reload"}`:                           {Type: TypeNavigate, Action: NavigateReload},
+		`{"type":"navigate","action":"tab","tab":"2"}`:                    {Type: TypeNavigate, Action: NavigateTab, Tab: "2"},
+		`{"type":"navigate","action":"close_tab","tab":"12345678"}`:       {Type: TypeNavigate, Action: NavigateClose, Tab: "12345678"},
 	} {
 		m, err := DecodeViewerMessage([]byte(in))
 		if err != nil || m.Navigate == nil || *m.Navigate != want || m.Control != nil || m.Event.Kind != "" {
@@ -475,6 +477,15 @@ func TestDecodeNavigate(t *testing.T) {
 		`{"type":"navigate"}`,
 		`{"type":"navigate","action":"go","url":"https://a/","tab":2}`,
 		`{"type":"navigate","action":"go","url":5}`,
+		`{"type":"navigate","action":"go","url":"https://a/","tab":"2"}`,
+		`{"type":"navigate","action":"reload","tab":"2"}`,
+		`{"type":"navigate","action":"tab"}`,
+		`{"type":"navigate","action":"tab","tab":""}`,
+		`{"type":"navigate","action":"tab","tab":"123456789"}`,
+		`{"type":"navigate","action":"tab","tab":"2a"}`,
+		`{"type":"navigate","action":"tab","tab":"-1"}`,
+		`{"type":"navigate","action":"close_tab","tab":"２"}`,
+		`{"type":"navigate","action":"close_tab","tab":"2","url":"https://a/"}`,
 	} {
 		if m, err := DecodeViewerMessage([]byte(bad)); !errors.Is(err, ErrBadMessage) || m.Navigate != nil {
 			t.Errorf("DecodeViewerMessage(%.80s) = %+v, %v; want ErrBadMessage", bad, m, err)

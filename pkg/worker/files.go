@@ -102,7 +102,7 @@ func (s *session) fileLoop(ctx context.Context) error {
 			s.files.ver++
 			s.files.abortLocked()
 			s.files.mu.Unlock()
-			s.tellChooser(protocol.Notice{Type: protocol.TypeFileChooser, State: ChooserOpen, Multiple: fc.Multiple, MaxBytes: MaxFileBytes},
+			s.tellRoles(protocol.Notice{Type: protocol.TypeFileChooser, State: ChooserOpen, Multiple: fc.Multiple, MaxBytes: MaxFileBytes},
 				protocol.Notice{Type: protocol.TypeFileChooser, State: ChooserCustomer})
 		case up := <-s.files.done:
 			s.files.mu.Lock()
@@ -116,14 +116,14 @@ func (s *session) fileLoop(ctx context.Context) error {
 			if err := s.lease.SetFiles(ctx, *fc, up.paths); err != nil && ctx.Err() == nil {
 				s.log.Info("set the chosen files", zap.Error(err)) // the input went away meanwhile
 			}
-			s.tellChooser(protocol.Notice{Type: protocol.TypeFileChooser, State: ChooserClosed}, protocol.Notice{})
+			s.tellRoles(protocol.Notice{Type: protocol.TypeFileChooser, State: ChooserClosed}, protocol.Notice{})
 		}
 	}
 }
 
-// tellChooser sends toCustomers to every customer viewer and toAgents (when
+// tellRoles sends toCustomers to every customer viewer and toAgents (when
 // it has a type) to every agent.
-func (s *session) tellChooser(toCustomers, toAgents protocol.Notice) {
+func (s *session) tellRoles(toCustomers, toAgents protocol.Notice) {
 	s.mu.Lock()
 	var cust, agents []string
 	for id, vw := range s.viewers {

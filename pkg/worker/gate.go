@@ -121,6 +121,7 @@ var refusalMessages = map[string]string{
 	RefusedFileBad:      "The file could not be handed to the page; try choosing it again.",
 	RefusedClipboard:    "The clipboard is not shared with agents in this session.",
 	RefusedShortcut:     "Browser shortcuts (save, print, developer tools…) do not work in the shared tab.",
+	RefusedTabLimit:     "The page opened more tabs than a session may have; the new tab was closed.",
 }
 
 // refusal returns the notice to send v for a held-back event, or nil when v

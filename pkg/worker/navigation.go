@@ -5,6 +5,7 @@ import (
 	"context"
 	"html/template"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -88,6 +89,10 @@ func (s *session) navBlocked(u, rule string, top bool) {
 
 // RefusedBadURL is the refusal of an address that is not an http(s) URL.
 const RefusedBadURL = "bad_url"
+
+// RefusedTabLimit tells the viewers that the page opened a tab beyond the
+// session's limit, and that the browser closed it.
+const RefusedTabLimit = "tab_limit"
 
 // RefusedShortcut is the refusal of a key that would reach the hosted
 // browser's own features (input.Event.BrowserShortcut).
@@ -175,6 +180,10 @@ func (s *session) navigate(ctx context.Context, in queuedInput) {
 		err = s.lease.GoHistory(ctx, 1)
 	case protocol.NavigateReload:
 		err = s.lease.Reload(ctx)
+	case protocol.NavigateTab:
+		err = s.lease.SwitchTab(ctx, n.Tab)
+	case protocol.NavigateClose:
+		err = s.lease.CloseTab(ctx, n.Tab)
 	}
 	if err != nil && ctx.Err() == nil {
 		s.log.Debug("navigate", zap.String("action", in.nav.Action), zap.Error(err)) // a block page or a slow page: the location tells
@@ -203,7 +212,7 @@ func (s *session) refreshLocation(ctx context.Context) {
 		return
 	}
 	s.mu.Lock()
-	changed := loc != s.loc
+	changed := !loc.Equal(s.loc)
 	if changed {
 		s.loc = loc
 		s.locVer++
@@ -221,10 +230,48 @@ func (s *session) locationNoticeLocked() (ver int64, customer, agent []byte) {
 		return 0, nil, nil
 	}
 	n := protocol.LocationNotice{Type: protocol.TypeLocation, URL: s.loc.URL, Back: s.loc.Back, Forward: s.loc.Forward}
+	for _, t := range s.loc.Tabs {
+		n.Tabs = append(n.Tabs, protocol.TabNotice{ID: t.ID, Title: t.Title, URL: t.URL, Active: t.Active})
+	}
 	customer = protocol.Encode(n)
-	n.URL = urlpolicy.Shown(s.loc.URL)
-	if n.URL == "" {
-		n.URL = s.loc.URL // about:blank and the like carry nothing to hide
+	n.URL = shownURL(s.loc.URL)
+	n.Tabs = slices.Clone(n.Tabs)
+	for i, t := range s.loc.Tabs {
+		n.Tabs[i].URL = shownURL(t.URL)
+		n.Tabs[i].Title = shownTitle(t.Title, t.URL)
 	}
 	return s.locVer, customer, protocol.Encode(n)
+}
+
+// shownURL is u as agents see it: without its query and fragment.
+// about:blank and the like carry nothing to hide.
+func shownURL(u string) string {
+	if s := urlpolicy.Shown(u); s != "" {
+		return s
+	}
+	if strings.HasPrefix(u, "http:") || strings.HasPrefix(u, "https:") || strings.HasPrefix(u, "data:") {
+		return "" // unparsable, or a data: URL: nothing of it is shown
+	}
+	return u
+}
+
+// shownTitle is a tab's title as agents see it: a page without a title of
+// its own is named by its URL, query and all; such a title, or any that
+// carries the URL's query or fragment, becomes the URL without them.
+func shownTitle(title, raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	if (u.RawQuery != "" && strings.Contains(title, u.RawQuery)) || (u.Fragment != "" && strings.Contains(title, u.Fragment)) {
+		return strings.TrimPrefix(strings.TrimPrefix(shownURL(raw), u.Scheme+":"), "//")
+	}
+	return title
+}
+
+// tabRefused tells everyone that a page opened a tab beyond the session's
+// limit (on the lease's goroutine).
+func (s *session) tabRefused() {
+	n := protocol.Notice{Type: "refused", Reason: RefusedTabLimit, Message: refusalMessages[RefusedTabLimit]}
+	s.tellRoles(n, n)
 }

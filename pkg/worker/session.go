@@ -173,7 +173,8 @@ func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Lo
 	lctx, cancel := context.WithTimeout(ctx, w.cfg.StartTimeout)
 	defer cancel()
 	opts := browserpool.LeaseOptions{StartURL: req.StartURL, Width: req.Width, Height: req.Height,
-		World: &browserpool.World{Name: mask.World, Binding: mask.Binding, Source: script}}
+		World:   &browserpool.World{Name: mask.World, Binding: mask.Binding, Source: script},
+		MaxTabs: w.cfg.MaxTabs, TabRefused: s.tabRefused}
 	if len(req.Block.Requests) > 0 {
 		opts.Guard = &browserpool.RequestGuard{Patterns: req.Block.Requests, Blocked: s.requestBlocked}
 	}

@@ -27,6 +27,7 @@ type Config struct {
 	MaxDuration  time.Duration // end any session after this long; 0 → 4h
 	LeaveGrace   time.Duration // after the last customer left, wait this long for a rejoin; 0 → 30s
 	StartTimeout time.Duration // leasing and opening the start URL; 0 → 20s
+	MaxTabs      int           // tabs a session's browser may have open; 0 → browserpool.DefaultMaxTabs
 	MaskFaults   *mask.Faults  // tests: faults injected into the mask path; nil in production
 }
 
@@ -35,7 +36,7 @@ func (c Config) Validate() error {
 	if c.ID != "" && !bus.ValidToken(c.ID) {
 		return fmt.Errorf("worker: id %q must be 1 to 64 of [A-Za-z0-9_-]", c.ID)
 	}
-	if c.MaxSessions < 0 || c.BitrateKbps < 0 || c.IdleTimeout < 0 || c.MaxDuration < 0 || c.LeaveGrace < 0 {
+	if c.MaxSessions < 0 || c.MaxTabs < 0 || c.BitrateKbps < 0 || c.IdleTimeout < 0 || c.MaxDuration < 0 || c.LeaveGrace < 0 {
 		return errors.New("worker: negative setting")
 	}
 	return nil

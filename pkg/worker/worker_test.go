@@ -108,6 +108,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	keysRoutes(mux)
 	uploadRoutes(mux)
 	cursorRoutes(mux)
+	tabRoutes(mux)
 	h.page = httptest.NewServer(mux)
 	sub, err := b.Conn().Subscribe(SubjectEventsAll, func(m *nats.Msg) {
 		var ev Event

@@ -110,12 +110,15 @@ function candidateInit(c) {
 }
 
 const TEMPLATE = `
+<div class="viewer-head">
+<div class="viewer-tabs" role="tablist" hidden></div>
 <form class="viewer-nav" novalidate>
   <button type="button" class="viewer-tool viewer-nav-back" data-nav="back"><svg viewBox="0 0 20 20" aria-hidden="true"><path d="M12 4l-6 6 6 6"/></svg></button>
   <button type="button" class="viewer-tool viewer-nav-forward" data-nav="forward"><svg viewBox="0 0 20 20" aria-hidden="true"><path d="M8 4l6 6-6 6"/></svg></button>
   <button type="button" class="viewer-tool viewer-nav-reload" data-nav="reload"><svg viewBox="0 0 20 20" aria-hidden="true"><path d="M16 10a6 6 0 1 1-2-4.5M16 3v4h-4"/></svg></button>
   <input class="viewer-nav-url" type="text" inputmode="url" autocomplete="off" autocapitalize="off" spellcheck="false" enterkeyhint="go">
 </form>
+</div>
 <div class="viewer-stage">
   <video class="viewer-video" tabindex="0" autoplay muted playsinline disablepictureinpicture></video>
   <canvas class="viewer-overlay" aria-hidden="true"></canvas>
@@ -286,7 +289,8 @@ export class Viewer {
     this.navForm = q('.viewer-nav');
     this.navUrl = q('.viewer-nav-url');
     this.navBtns = [...this.navForm.querySelectorAll('[data-nav]')];
-    this.location = null; // the worker's last location notice: {url, back, forward}
+    this.location = null; // the worker's last location notice: {url, back, forward, tabs}
+    this.tabsEl = q('.viewer-tabs');
     // Each role keeps only its own side of masking.
     if (role === 'customer') {
       this.maskingEl.remove();
@@ -343,6 +347,13 @@ export class Viewer {
     }, { signal: this.abort.signal });
     this.clearBtn.addEventListener('click', () => this.annotations.clearAll(), { signal: this.abort.signal });
     for (const b of this.navBtns) b.addEventListener('click', () => this.navigate(b.dataset.nav), { signal: this.abort.signal });
+    this.tabsEl.addEventListener('click', (e) => {
+      const b = e.target.closest('button');
+      if (!b) return;
+      if (b.dataset.close) this.navigate('close_tab', '', b.dataset.close);
+      else if (b.dataset.tab && b.getAttribute('aria-selected') !== 'true') this.navigate('tab', '', b.dataset.tab);
+    }, { signal: this.abort.signal });
+    this.tabsEl.addEventListener('keydown', (e) => this.onTabsKey(e), { signal: this.abort.signal });
     this.navForm.addEventListener('submit', (e) => {
       e.preventDefault();
       const url = this.navUrl.value.trim();
@@ -810,6 +821,7 @@ export class Viewer {
     this.hint.textContent = this.role === 'agent' && state !== 'controlling' ? '' : t('viewer.hint');
     this.hint.title = this.hint.textContent; // the bar keeps one line; the whole hint on hover
     this.renderNav(); // whoever controls navigates
+    this.renderTabs();
     this.controlText.title = text;
     this.video.setAttribute('aria-label', t(this.role === 'customer' ? 'viewer.labelCustomer' : state === 'controlling' ? 'viewer.labelAgent' : 'viewer.labelAgentViewing'));
   }
@@ -818,22 +830,28 @@ export class Viewer {
 
   onLocation(msg) {
     if (typeof msg.url !== 'string') return;
-    this.location = { url: msg.url, back: !!msg.back, forward: !!msg.forward };
+    const tabs = Array.isArray(msg.tabs) ? msg.tabs.filter((tb) => tb && typeof tb.id === 'string' && /^[0-9]{1,8}$/.test(tb.id)) : [];
+    this.location = { url: msg.url, back: !!msg.back, forward: !!msg.forward, tabs };
     this.root.dataset.location = msg.url;
     // What someone is typing stays until they go or give up.
     if (document.activeElement !== this.navUrl) this.navUrl.value = msg.url;
     this.renderNav();
+    this.renderTabs();
   }
 
-  /** navigate sends the address bar's action: go (to url), back, forward or reload. */
-  navigate(action, url) {
+  /**
+   * navigate sends the address bar's action: go (to url), back, forward,
+   * reload, or the tab strip's: tab (bring tab to the front), close_tab.
+   */
+  navigate(action, url, tab) {
     if (!this.mayOperate()) {
-      const r = this.navUrl.getBoundingClientRect();
+      const r = (action === 'tab' || action === 'close_tab' ? this.tabsEl : this.navUrl).getBoundingClientRect();
       this.note(t('viewer.control.needed'), r.left + 12, r.bottom - 8);
       return;
     }
     const msg = { type: 'navigate', action };
     if (action === 'go') msg.url = url;
+    if (action === 'tab' || action === 'close_tab') msg.tab = tab;
     if (this.sendInput(msg) && action === 'go') {
       this.navUrl.blur();
       this.video.focus({ preventScroll: true });
@@ -853,6 +871,72 @@ export class Viewer {
       b.title = label;
       b.disabled = !may || (b.dataset.nav === 'back' && !loc?.back) || (b.dataset.nav === 'forward' && !loc?.forward) || !loc;
     }
+  }
+
+  // The tab strip (docs/tabs.md): shown once the page opened a second
+  // tab. Titles are the page's: text, never markup.
+  renderTabs() {
+    const tabs = this.location?.tabs || [];
+    const el = this.tabsEl;
+    el.setAttribute('aria-label', t('viewer.tabs.label'));
+    el.hidden = tabs.length < 2;
+    const focused = el.contains(document.activeElement) ? document.activeElement.dataset.tab : '';
+    el.replaceChildren();
+    const may = this.mayOperate();
+    tabs.forEach((tb, i) => {
+      const title = (typeof tb.title === 'string' && tb.title.trim()) || (typeof tb.url === 'string' && tb.url) || t('viewer.tabs.untitled');
+      const item = document.createElement('div');
+      item.className = 'viewer-tab';
+      item.dataset.active = String(!!tb.active);
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'viewer-tab-title';
+      b.setAttribute('role', 'tab');
+      b.setAttribute('aria-selected', String(!!tb.active));
+      b.tabIndex = tb.active ? 0 : -1;
+      b.dataset.tab = tb.id;
+      b.textContent = title;
+      b.title = typeof tb.url === 'string' && tb.url ? `${title}\n${tb.url}` : title;
+      b.setAttribute('aria-disabled', String(!may));
+      item.append(b);
+      if (i > 0) { // the session's first tab stays open
+        const x = document.createElement('button');
+        x.type = 'button';
+        x.className = 'viewer-tab-close';
+        x.dataset.close = tb.id;
+        x.tabIndex = tb.active ? 0 : -1;
+        x.setAttribute('aria-label', t('viewer.tabs.close', { title }));
+        x.title = x.getAttribute('aria-label');
+        x.textContent = '×';
+        x.setAttribute('aria-disabled', String(!may));
+        item.append(x);
+      }
+      el.append(item);
+      if (focused === tb.id) b.focus({ preventScroll: true });
+    });
+  }
+
+  // Arrow keys move along the strip, as in any tab list; Enter or Space
+  // (the button's own) brings the tab to the front; Delete closes it.
+  onTabsKey(e) {
+    const tabs = [...this.tabsEl.querySelectorAll('[role="tab"]')];
+    const i = tabs.indexOf(document.activeElement);
+    if (i < 0) return;
+    let next = -1;
+    if (e.key === 'ArrowRight') next = (i + 1) % tabs.length;
+    else if (e.key === 'ArrowLeft') next = (i - 1 + tabs.length) % tabs.length;
+    else if (e.key === 'Home') next = 0;
+    else if (e.key === 'End') next = tabs.length - 1;
+    else if (e.key === 'Delete' && i > 0) {
+      e.preventDefault();
+      this.navigate('close_tab', '', tabs[i].dataset.tab);
+      return;
+    }
+    if (next < 0) return;
+    e.preventDefault();
+    tabs[i].tabIndex = -1;
+    tabs[next].tabIndex = 0;
+    tabs[next].focus();
   }
 
   // ---- annotations ----
