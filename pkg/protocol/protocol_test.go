@@ -143,6 +143,7 @@ func TestDecodeServerSignal(t *testing.T) {
 
 func FuzzDecodeClientSignal(f *testing.F) {
 	f.Add([]byte(realOffer))
+	f.Add([]byte(strings.TrimSuffix(realOffer, "}") + `,"restart":true}`)) // an ICE restart
 	f.Add([]byte(realCandidate))
 	f.Add([]byte(`{"type":"bye"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
