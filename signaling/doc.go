@@ -34,7 +34,8 @@
 //
 // After the join, .up carries the viewer's offer, candidates and bye, and
 // .down the worker's answer, candidates, state, errors
-// ({"type":"error","error":"negotiation_failed"} when Peers.Offer fails) and
+// ({"type":"error","error":"negotiation_failed"} when Peers.Offer fails,
+// "restart_failed" when it fails for an ICE-restart offer) and
 // finally {"type":"ended","reason":...}.
 //
 // # Gateway side

@@ -189,12 +189,16 @@ func (p *fakePeers) Join(_ context.Context, v signaling.Viewer) error {
 	return p.joinErr
 }
 
-func (p *fakePeers) Offer(ctx context.Context, v signaling.Viewer, sdp string) (string, error) {
-	p.record("offer " + v.ID + " " + sdp)
-	if p.offer != nil {
-		return p.offer(ctx, v, sdp)
+func (p *fakePeers) Offer(ctx context.Context, v signaling.Viewer, o signaling.Offer) (string, error) {
+	if o.Restart {
+		p.record("restart " + v.ID + " " + o.SDP)
+	} else {
+		p.record("offer " + v.ID + " " + o.SDP)
 	}
-	return "answer:" + sdp, nil
+	if p.offer != nil {
+		return p.offer(ctx, v, o.SDP)
+	}
+	return "answer:" + o.SDP, nil
 }
 
 func (p *fakePeers) Candidate(v signaling.Viewer, c protocol.Candidate) error {

@@ -39,11 +39,19 @@ type Peers interface {
 	// Join admits a viewer; an error refuses it.
 	Join(ctx context.Context, v Viewer) error
 	// Offer answers the viewer's SDP offer.
-	Offer(ctx context.Context, v Viewer, sdp string) (answer string, err error)
+	Offer(ctx context.Context, v Viewer, o Offer) (answer string, err error)
 	// Candidate applies one of the viewer's ICE candidates.
 	Candidate(v Viewer, c protocol.Candidate) error
 	// Leave releases the viewer.
 	Leave(v Viewer)
+}
+
+// Offer is a viewer's SDP offer as Peers.Offer gets it.
+type Offer struct {
+	SDP string
+	// Restart says the offer restarts ICE on the viewer's existing
+	// connection: it renegotiates the viewer's peer, never replaces it.
+	Restart bool
 }
 
 // Host is the worker side of one session's signaling: it receives its
@@ -235,14 +243,19 @@ func (h *Host) handle(ctx context.Context, hv *hostViewer, it queued) bool {
 		hv.answering = true
 		h.mu.Unlock()
 		octx, cancel := context.WithTimeout(ctx, hostAnswerTime)
-		answer, err := h.peers.Offer(octx, v, s.SDP)
+		answer, err := h.peers.Offer(octx, v, Offer{SDP: s.SDP, Restart: s.Restart})
 		cancel()
 		if err != nil {
-			log.Warn("negotiation failed", zap.Error(err))
+			log.Warn("negotiation failed", zap.Bool("restart", s.Restart), zap.Error(err))
 			h.mu.Lock()
 			hv.answering, hv.held = false, nil
 			h.mu.Unlock()
-			h.publish(hv.id, errorSignal("negotiation_failed", "The connection could not be set up."))
+			if s.Restart {
+				// The viewer falls back to a new connection (docs/protocol.md).
+				h.publish(hv.id, errorSignal("restart_failed", "The connection could not be restarted."))
+			} else {
+				h.publish(hv.id, errorSignal("negotiation_failed", "The connection could not be set up."))
+			}
 			return true
 		}
 		h.publish(hv.id, protocol.Signal{Type: protocol.TypeAnswer, SDP: answer})

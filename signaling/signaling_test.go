@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -291,6 +292,60 @@ func TestNegotiationFailed(t *testing.T) {
 	c.send(`{"type":"offer","sdp":"x"}`)
 	if got := c.next(t); got.Type != protocol.TypeError || got.Error != "negotiation_failed" || strings.Contains(got.Message, "pion") {
 		t.Fatalf("viewer got %+v, want negotiation_failed without internal detail", got)
+	}
+	cancel()
+	result(t, done)
+}
+
+// TestRestartOffer checks that an ICE-restart offer reaches Peers marked
+// as one, that the worker's candidates gathered meanwhile follow its answer,
+// and that a restart Peers refuses is answered "restart_failed", which
+// tells the viewer to reconnect from scratch.
+func TestRestartOffer(t *testing.T) {
+	gw, worker := startNATS(t)
+	var h *signaling.Host
+	var refuse atomic.Bool
+	peers := &fakePeers{}
+	peers.offer = func(_ context.Context, v signaling.Viewer, sdp string) (string, error) {
+		if refuse.Load() {
+			return "", errors.New("worker: no peer to restart")
+		}
+		mid := "0"
+		if err := h.Send(v.ID, protocol.Signal{Type: protocol.TypeCandidate,
+			Candidate: &protocol.Candidate{Candidate: "candidate:" + sdp, SDPMid: &mid}}); err != nil {
+			return "", err
+		}
+		return "answer:" + sdp, nil
+	}
+	h = newHost(t, worker, peers)
+	c := newFakeConn()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := bridge(ctx, signaling.NewRelay(gw, zap.NewNop()), c, viewer("v_1"))
+
+	for _, sdp := range []string{"first", "again"} {
+		msg := `{"type":"offer","sdp":"` + sdp + `"}`
+		if sdp == "again" {
+			msg = `{"type":"offer","sdp":"again","restart":true}`
+		}
+		c.send(msg)
+		if got := c.next(t); got.Type != protocol.TypeAnswer || got.SDP != "answer:"+sdp {
+			t.Fatalf("after offer %q the viewer got %+v, want its answer", sdp, got)
+		}
+		if got := c.next(t); got.Type != protocol.TypeCandidate || got.Candidate.Candidate != "candidate:"+sdp {
+			t.Fatalf("after the answer to %q the viewer got %+v, want the worker's candidate", sdp, got)
+		}
+	}
+	refuse.Store(true)
+	c.send(`{"type":"offer","sdp":"late","restart":true}`)
+	if got := c.next(t); got.Type != protocol.TypeError || got.Error != "restart_failed" || strings.Contains(got.Message, "worker") {
+		t.Fatalf("viewer got %+v, want restart_failed without internal detail", got)
+	}
+	if got, want := peers.of("restart"), []string{"restart v_1 again", "restart v_1 late"}; !cmp.Equal(got, want) {
+		t.Errorf("restarts reaching the worker = %q, want %q", got, want)
+	}
+	if got := peers.of("offer"); len(got) != 1 {
+		t.Errorf("plain offers reaching the worker = %q, want only the first", got)
 	}
 	cancel()
 	result(t, done)

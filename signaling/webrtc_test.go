@@ -73,8 +73,8 @@ func (w *rtcPeers) peer(id string) *rtc.Peer {
 	return w.peers[id]
 }
 
-func (w *rtcPeers) Offer(ctx context.Context, v signaling.Viewer, sdp string) (string, error) {
-	return w.peer(v.ID).Answer(ctx, sdp)
+func (w *rtcPeers) Offer(ctx context.Context, v signaling.Viewer, o signaling.Offer) (string, error) {
+	return w.peer(v.ID).Answer(ctx, o.SDP)
 }
 
 func (w *rtcPeers) Candidate(v signaling.Viewer, c protocol.Candidate) error {

@@ -7,11 +7,14 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/pion/ice/v4"
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
@@ -34,8 +37,7 @@ type received struct {
 // WebSocket it sends hello, answers the offer with a pion PeerConnection,
 // streams the current VP8 frame, and records what arrives on the channels.
 type fakeWorker struct {
-	api *webrtc.API
-	wg  sync.WaitGroup
+	wg sync.WaitGroup
 
 	mu      sync.Mutex
 	frame   []byte                  // VP8 key frame to stream; guarded by mu
@@ -48,6 +50,119 @@ type fakeWorker struct {
 	inputs  []*webrtc.DataChannel   // "input" channels, newest last; guarded by mu
 	held    map[string]bool         // roles that get no frame, as the real worker's gate; guarded by mu
 	files   []fileMsg               // messages of "files" channels; guarded by mu
+	nets    []*cutNet               // each peer's sockets, newest last; guarded by mu
+	restart restartMode             // how ICE-restart offers are answered; guarded by mu
+}
+
+// restartMode is how the fake worker answers an ICE-restart offer.
+type restartMode int
+
+const (
+	restartAnswer restartMode = iota // renegotiate the viewer's peer, as the worker does
+	restartRefuse                    // answer "restart_failed"
+	restartIgnore                    // answer nothing
+)
+
+// setRestart sets how later ICE-restart offers are answered.
+func (w *fakeWorker) setRestart(m restartMode) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.restart = m
+}
+
+// cutICE breaks the newest peer's network path for good, as a network
+// change does: its sockets open now drop every packet from now on, while
+// the signaling socket stays up. Only sockets the peer opens later (an ICE
+// restart gathers anew) carry packets again.
+func (w *fakeWorker) cutICE() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.nets) == 0 {
+		return errors.New("no peer")
+	}
+	w.nets[len(w.nets)-1].cut()
+	return nil
+}
+
+// restartOffers counts the ICE-restart offers the viewers sent.
+func (w *fakeWorker) restartOffers() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, s := range w.signals {
+		if s.Type == protocol.TypeOffer && s.Restart {
+			n++
+		}
+	}
+	return n
+}
+
+// cutNet is one fake peer's network: the system's, with every UDP socket
+// it opens wrapped so that cut can silence the ones open at that moment.
+type cutNet struct {
+	*stdnet.Net
+
+	mu    sync.Mutex
+	conns []*cutConn // guarded by mu
+}
+
+func (n *cutNet) ListenUDP(network string, addr *net.UDPAddr) (transport.UDPConn, error) {
+	c, err := n.Net.ListenUDP(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	cc := &cutConn{UDPConn: c}
+	n.mu.Lock()
+	n.conns = append(n.conns, cc)
+	n.mu.Unlock()
+	return cc, nil
+}
+
+func (n *cutNet) cut() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, c := range n.conns {
+		c.dead.Store(true)
+	}
+}
+
+// cutConn is a UDP socket that, once dead, drops what it would send and
+// what it receives.
+type cutConn struct {
+	transport.UDPConn
+	dead atomic.Bool
+}
+
+func (c *cutConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.UDPConn.ReadFrom(b)
+		if err != nil || !c.dead.Load() {
+			return n, addr, err
+		}
+	}
+}
+
+func (c *cutConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if c.dead.Load() {
+		return len(b), nil
+	}
+	return c.UDPConn.WriteTo(b, addr)
+}
+
+// newAPI returns the pion API of one peer, on its own cutNet.
+func newAPI() (*webrtc.API, *cutNet, error) {
+	sys, err := stdnet.NewNet()
+	if err != nil {
+		return nil, nil, err
+	}
+	n := &cutNet{Net: sys}
+	var se webrtc.SettingEngine
+	se.SetNet(n)
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	return webrtc.NewAPI(webrtc.WithSettingEngine(se)), n, nil
 }
 
 // fileMsg is one message of a viewer's "files" channel.
@@ -68,15 +183,7 @@ func (w *fakeWorker) fileMessages(from int) []fileMsg {
 }
 
 func newFakeWorker() *fakeWorker {
-	var se webrtc.SettingEngine
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	return &fakeWorker{
-		api:   webrtc.NewAPI(webrtc.WithSettingEngine(se)),
-		conns: map[*websocket.Conn]int{},
-	}
+	return &fakeWorker{conns: map[*websocket.Conn]int{}}
 }
 
 func (w *fakeWorker) setFrame(frame []byte, width, height int) {
@@ -158,10 +265,44 @@ func (w *fakeWorker) serve(conn *websocket.Conn, role string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	defer conn.CloseNow()
+	var sendMu sync.Mutex
 	send := func(s protocol.Signal) {
+		sendMu.Lock()
+		defer sendMu.Unlock()
 		wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
 		defer wcancel()
 		_ = conn.Write(wctx, websocket.MessageText, protocol.Encode(s))
+	}
+	// Our candidates wait while an offer is answered, as signaling.Host
+	// holds them: the page takes them only after the answer.
+	var (
+		holdMu    sync.Mutex
+		answering bool
+		held      []protocol.Signal
+	)
+	sendCandidate := func(s protocol.Signal) {
+		holdMu.Lock()
+		if answering {
+			held = append(held, s)
+			holdMu.Unlock()
+			return
+		}
+		holdMu.Unlock()
+		send(s)
+	}
+	hold := func() {
+		holdMu.Lock()
+		answering = true
+		holdMu.Unlock()
+	}
+	release := func() {
+		holdMu.Lock()
+		out := held
+		answering, held = false, nil
+		holdMu.Unlock()
+		for _, s := range out {
+			send(s)
+		}
 	}
 	w.mu.Lock()
 	width, height := w.width, w.height
@@ -195,10 +336,34 @@ func (w *fakeWorker) serve(conn *websocket.Conn, role string) {
 		}
 		switch sig.Type {
 		case protocol.TypeOffer:
+			if sig.Restart {
+				w.mu.Lock()
+				mode := w.restart
+				w.mu.Unlock()
+				switch {
+				case mode == restartIgnore:
+				case mode == restartRefuse || pc == nil:
+					send(protocol.Signal{Type: protocol.TypeError, Error: "restart_failed", Message: "The connection could not be restarted."})
+				default:
+					hold()
+					answer, err := renegotiate(pc, sig.SDP)
+					if err != nil {
+						w.mu.Lock()
+						w.bad = append(w.bad, "restart: "+err.Error())
+						w.mu.Unlock()
+						return
+					}
+					send(protocol.Signal{Type: protocol.TypeAnswer, SDP: answer})
+					release()
+				}
+				continue
+			}
 			if pc != nil {
 				continue
 			}
-			pc, err = w.answer(ctx, role, sig.SDP, send, &frames)
+			hold()
+			pc, err = w.answer(ctx, role, sig.SDP, send, sendCandidate, &frames)
+			release()
 			if err != nil {
 				w.mu.Lock()
 				w.bad = append(w.bad, "answer: "+err.Error())
@@ -217,9 +382,32 @@ func (w *fakeWorker) serve(conn *websocket.Conn, role string) {
 	}
 }
 
+// renegotiate applies an ICE-restart offer to the viewer's peer and returns
+// the answer: pion restarts ICE when the offer's credentials change.
+func renegotiate(pc *webrtc.PeerConnection, sdp string) (string, error) {
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		return "", err
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return "", err
+	}
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return "", err
+	}
+	return pc.LocalDescription().SDP, nil
+}
+
 // answer makes the worker's peer for one viewer's offer.
-func (w *fakeWorker) answer(ctx context.Context, role, sdp string, send func(protocol.Signal), frames *sync.WaitGroup) (*webrtc.PeerConnection, error) {
-	pc, err := w.api.NewPeerConnection(webrtc.Configuration{})
+func (w *fakeWorker) answer(ctx context.Context, role, sdp string, send, sendCandidate func(protocol.Signal), frames *sync.WaitGroup) (*webrtc.PeerConnection, error) {
+	api, cn, err := newAPI()
+	if err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	w.nets = append(w.nets, cn)
+	w.mu.Unlock()
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +416,7 @@ func (w *fakeWorker) answer(ctx context.Context, role, sdp string, send func(pro
 			return
 		}
 		init := c.ToJSON()
-		send(protocol.Signal{Type: protocol.TypeCandidate, Candidate: &protocol.Candidate{
+		sendCandidate(protocol.Signal{Type: protocol.TypeCandidate, Candidate: &protocol.Candidate{
 			Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex,
 		}})
 	})

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,6 +47,10 @@ type Viewer struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	open    chan struct{}
+	// renegotiated gets the outcome of each restart offer's answer (nil
+	// once applied), from the signaling goroutine; cap 1.
+	renegotiated chan error
+	restarting   sync.Mutex // one RestartICE at a time
 
 	mu        sync.Mutex
 	latest    Picture             // guarded by mu
@@ -89,7 +94,8 @@ func Dial(ctx context.Context, sig Signaler) (*Viewer, error) {
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	v := &Viewer{pc: pc, sig: sig, cancel: cancel, changed: make(chan struct{}), open: make(chan struct{})}
+	v := &Viewer{pc: pc, sig: sig, cancel: cancel, changed: make(chan struct{}), open: make(chan struct{}),
+		renegotiated: make(chan error, 1)}
 	fail := func(err error) (*Viewer, error) {
 		_ = v.Close()
 		return nil, err
@@ -190,6 +196,15 @@ func (v *Viewer) readSignals(ctx context.Context) {
 		switch s.Type {
 		case protocol.TypeCandidate:
 			_ = v.addCandidate(*s.Candidate)
+		case protocol.TypeAnswer:
+			// Applied here, in order: the worker's candidates of the new
+			// ICE generation follow the answer.
+			err := v.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: s.SDP})
+			v.renegotiatedDone(err)
+		case protocol.TypeError:
+			if v.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
+				v.renegotiatedDone(fmt.Errorf("botviewer: %s: %s", s.Error, s.Message))
+			}
 		case protocol.TypeEnded:
 			v.mu.Lock()
 			v.ended = s.Reason
@@ -387,6 +402,60 @@ func (v *Viewer) Click(ctx context.Context, x, y float64) error {
 		}
 	}
 	return nil
+}
+
+// renegotiatedDone hands the outcome of a restart to RestartICE, dropping
+// it if nobody waits.
+func (v *Viewer) renegotiatedDone(err error) {
+	select {
+	case v.renegotiated <- err:
+	default:
+	}
+}
+
+// RestartICE restarts ICE on the viewer's connection as a browser's
+// restartIce() does: a new offer with fresh ICE credentials, sent marked
+// "restart" so that the worker renegotiates this viewer's peer. It returns
+// once the worker's answer is applied (or the worker refused the restart);
+// the connection then reconnects on its own (see ConnectionState).
+func (v *Viewer) RestartICE(ctx context.Context) error {
+	v.restarting.Lock()
+	defer v.restarting.Unlock()
+	select { // a stale outcome of an earlier, abandoned restart
+	case <-v.renegotiated:
+	default:
+	}
+	offer, err := v.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
+	if err != nil {
+		return fmt.Errorf("restart offer: %w", err)
+	}
+	if err := v.pc.SetLocalDescription(offer); err != nil {
+		return fmt.Errorf("apply restart offer: %w", err)
+	}
+	if err := v.sig.Send(ctx, protocol.Signal{Type: protocol.TypeOffer, SDP: offer.SDP, Restart: true}); err != nil {
+		return fmt.Errorf("send restart offer: %w", err)
+	}
+	select {
+	case err := <-v.renegotiated:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("wait for the restart answer: %w", ctx.Err())
+	}
+}
+
+// RemoteICEUfrag is the ICE username fragment of the worker's current
+// answer: a restart changes it.
+func (v *Viewer) RemoteICEUfrag() string {
+	d := v.pc.CurrentRemoteDescription()
+	if d == nil {
+		return ""
+	}
+	for _, line := range strings.Split(d.SDP, "\r\n") {
+		if u, ok := strings.CutPrefix(line, "a=ice-ufrag:"); ok {
+			return u
+		}
+	}
+	return ""
 }
 
 // ConnectionState is the peer connection's state.

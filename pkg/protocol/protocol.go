@@ -67,6 +67,11 @@ type Signal struct {
 	Viewers   *Viewers   `json:"viewers,omitempty"`
 	Width     int        `json:"width,omitempty"`
 	Height    int        `json:"height,omitempty"`
+	// Restart marks an offer that restarts ICE on the viewer's existing
+	// connection (RTCPeerConnection.restartIce): the worker renegotiates
+	// the viewer's peer, keeping its channels and track, instead of
+	// replacing it.
+	Restart bool `json:"restart,omitempty"`
 }
 
 // Viewers counts who watches a session.
@@ -123,12 +128,12 @@ func (s Signal) validateClient() error {
 			return bad("offer needs an sdp of at most %d bytes", MaxSDPBytes)
 		}
 	case TypeCandidate:
-		if s.SDP != "" {
-			return bad("candidate with sdp")
+		if s.SDP != "" || s.Restart {
+			return bad("candidate with sdp or restart")
 		}
 		return s.Candidate.validate()
 	case TypeBye:
-		if s.SDP != "" || s.Candidate != nil {
+		if s.SDP != "" || s.Candidate != nil || s.Restart {
 			return bad("bye carries nothing")
 		}
 	default:
@@ -172,6 +177,9 @@ func DecodeServerSignal(data []byte) (Signal, error) {
 	case TypeHello, TypeEnded, TypeError, TypeState:
 	default:
 		return Signal{}, bad("unknown server type %q", s.Type)
+	}
+	if s.Restart {
+		return Signal{}, bad("restart in a server message")
 	}
 	return s, nil
 }

@@ -45,6 +45,11 @@ func TestDecodeClientSignal(t *testing.T) {
 			Candidate: "candidate:1840965416 1 udp 2122260223 127.0.0.1 54321 typ host generation 0 ufrag Xh3v network-id 1", SDPMid: &mid, SDPMLineIndex: &zero}}, false},
 		{"end of candidates", `{"type":"candidate","candidate":{"candidate":""}}`, Signal{Type: TypeCandidate, Candidate: &Candidate{}}, false},
 		{"bye", `{"type":"bye"}`, Signal{Type: TypeBye}, false},
+		{"ICE restart offer", `{"type":"offer","sdp":"v=0","restart":true}`, Signal{Type: TypeOffer, SDP: "v=0", Restart: true}, false},
+		{"restart without sdp", `{"type":"offer","restart":true}`, Signal{}, true},
+		{"restart on a candidate", `{"type":"candidate","candidate":{"candidate":""},"restart":true}`, Signal{}, true},
+		{"restart on a bye", `{"type":"bye","restart":true}`, Signal{}, true},
+		{"restart not a boolean", `{"type":"offer","sdp":"v=0","restart":"yes"}`, Signal{}, true},
 		{"unknown type", `{"type":"answer","sdp":"x"}`, Signal{}, true},
 		{"unknown field", `{"type":"bye","x":1}`, Signal{}, true},
 		{"server field", `{"type":"bye","reason":"x"}`, Signal{}, true},
@@ -131,10 +136,14 @@ func TestDecodeServerSignal(t *testing.T) {
 	if _, err := DecodeServerSignal([]byte(`{"type":"offer","sdp":"x"}`)); err == nil {
 		t.Error("DecodeServerSignal accepted a client offer")
 	}
+	if _, err := DecodeServerSignal([]byte(`{"type":"answer","sdp":"x","restart":true}`)); err == nil {
+		t.Error("DecodeServerSignal accepted an answer marked restart")
+	}
 }
 
 func FuzzDecodeClientSignal(f *testing.F) {
 	f.Add([]byte(realOffer))
+	f.Add([]byte(strings.TrimSuffix(realOffer, "}") + `,"restart":true}`)) // an ICE restart
 	f.Add([]byte(realCandidate))
 	f.Add([]byte(`{"type":"bye"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {

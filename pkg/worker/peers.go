@@ -39,12 +39,18 @@ func (s *session) publishViewer(typ string, v signaling.Viewer) {
 }
 
 // Offer answers a viewer's offer with a new peer connection that carries the
-// viewer's role's track. A second offer from the same viewer replaces its peer.
-func (s *session) Offer(ctx context.Context, v signaling.Viewer, sdp string) (string, error) {
+// viewer's role's track. A second offer from the same viewer replaces its
+// peer, unless it restarts ICE (o.Restart): that one renegotiates the
+// viewer's peer, which keeps its channels, track and encoder.
+func (s *session) Offer(ctx context.Context, v signaling.Viewer, o signaling.Offer) (string, error) {
 	enc, ok := s.enc[v.Role]
 	if !ok {
 		return "", fmt.Errorf("%w: %q", ErrUnknownRole, v.Role)
 	}
+	if o.Restart {
+		return s.restart(ctx, v, o.SDP)
+	}
+	sdp := o.SDP
 	var onFile func([]byte, bool)
 	if v.Role == RoleCustomer {
 		onFile = func(b []byte, binary bool) { s.onFile(v, b, binary) }
@@ -91,6 +97,29 @@ func (s *session) Offer(ctx context.Context, v signaling.Viewer, sdp string) (st
 	}
 	s.mask.forget(v.ID) // the new peer is told the mask state afresh
 	s.viewersChanged()
+	return answer, nil
+}
+
+// restart applies an ICE-restart offer to the viewer's existing peer. pion
+// restarts its ICE agent when the offer's credentials change; DTLS, SCTP and
+// the track's sender stay, and the peer asks for a key frame when it is
+// connected again. A viewer without a peer gets ErrNoPeer: its restart offer
+// belongs to a connection the worker no longer has, so it must start anew.
+func (s *session) restart(ctx context.Context, v signaling.Viewer, sdp string) (string, error) {
+	s.mu.Lock()
+	var peer *rtc.Peer
+	if vw := s.viewers[v.ID]; vw != nil {
+		peer = vw.peer
+	}
+	s.mu.Unlock()
+	if peer == nil {
+		return "", fmt.Errorf("restart viewer %s: %w", v.ID, ErrNoPeer)
+	}
+	answer, err := peer.Answer(ctx, sdp)
+	if err != nil {
+		return "", fmt.Errorf("restart viewer %s: %w", v.ID, err)
+	}
+	s.log.Info("viewer restarted ICE", zap.String("viewer_id", v.ID), zap.String("role", v.Role))
 	return answer, nil
 }
 

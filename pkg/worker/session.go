@@ -37,6 +37,10 @@ const inputQueue = 256
 // ErrUnknownRole is returned for a viewer whose role is neither customer nor agent.
 var ErrUnknownRole = errors.New("worker: unknown viewer role")
 
+// ErrNoPeer is returned by an ICE-restart offer of a viewer that has no
+// peer to restart (it never offered, or its peer failed and was dropped).
+var ErrNoPeer = errors.New("worker: no peer to restart")
+
 type viewer struct {
 	v           signaling.Viewer
 	peer        *rtc.Peer // nil until the viewer's offer

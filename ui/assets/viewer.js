@@ -30,7 +30,10 @@
 //
 // The state is on the root element and on the video's container
 // (.viewer-stage) as data-state: connecting, live, reconnecting, failed or
-// ended; the stage also carries data-masking (agent: paused or active) and
+// ended. A lost connection is "reconnecting" until live again: first an
+// ICE restart on the same socket and peer, then, if that does not bring it
+// back in time or the socket is gone, a new socket and peer with backoff.
+// The stage also carries data-masking (agent: paused or active) and
 // data-mask-outlines and data-mask-count (customer: on or off, and how many
 // outlines are drawn). window.tandemViewer points at the newest
 // Viewer (its pc, ws and channels) for debugging and tests.
@@ -41,6 +44,13 @@ import { Annotations } from './annotate.js';
 import { ChatPanel } from './chat.js';
 
 const MAX_ATTEMPTS = 6; // reconnects in a row before "failed"
+// A connection that drops while its socket stays open is first restarted
+// in place (ICE restart, docs/protocol.md "Reconnecting"): after this long
+// "disconnected" (a short blip heals by itself), or at once on "failed".
+const ICE_GRACE_MS = 2500;
+// How long an ICE restart may take to get the connection back before the
+// viewer gives up on it and reconnects from scratch (new socket, new peer).
+const ICE_RESTART_MS = 6000;
 const TOAST_MS = 4000;
 const COPY_OFFER_MS = 15000; // how long the copy button waits for a click
 // The CSS cursors the page may show in the view (docs/keyboard.md, "Cursor").
@@ -210,6 +220,9 @@ export class Viewer {
     this.reason = '';
     this.closed = false;
     this.gen = 0; // bumped on every (re)connect; stale callbacks compare it
+    this.iceTimer = 0; // the grace before an ICE restart
+    this.restartTimer = 0; // the bound on an ICE restart in progress
+    this.restarting = false; // an ICE restart waits for the connection
     this.attempts = 0;
     this.retryTimer = 0;
     this.ws = null;
@@ -472,6 +485,7 @@ export class Viewer {
   // teardown closes the current socket and peer without changing the state.
   teardown() {
     this.gen++;
+    this.stopRestart();
     this.capture.reset();
     this.pendingCandidates = [];
     this.hasFrame = false;
@@ -509,10 +523,12 @@ export class Viewer {
     this.renderControl();
   }
 
-  // lost handles a socket or peer that went away without "ended".
+  // lost handles a socket or peer that went away without "ended": a new
+  // socket and peer, after a backoff.
   lost() {
     if (this.closed || this.state === 'ended') return;
     this.teardown();
+    this.root.dataset.recovery = 'reconnect';
     if (this.attempts >= MAX_ATTEMPTS) {
       this.setState('failed');
       return;
@@ -573,7 +589,9 @@ export class Viewer {
           this.end(msg.reason);
           break;
         case 'error':
-          this.toast(msg.message || t('viewer.error'));
+          // A refused ICE restart: start anew rather than wait for the bound.
+          if (this.restarting && (msg.error === 'restart_failed' || msg.error === 'negotiation_failed')) this.lost();
+          else this.toast(msg.message || t('viewer.error'));
           break;
         default:
           break; // a newer server's message: nothing to do
@@ -616,14 +634,17 @@ export class Viewer {
       if (gen !== this.gen) return;
       switch (pc.connectionState) {
         case 'connected':
+          this.stopRestart();
           this.attempts = 0;
           this.checkLive();
           break;
         case 'disconnected':
           if (this.state === 'live') this.setState('reconnecting');
+          if (!this.restarting && !this.iceTimer) this.iceTimer = setTimeout(() => this.restartIce(gen), ICE_GRACE_MS);
           break;
         case 'failed':
-          this.lost();
+          if (this.restarting) this.lost();
+          else this.restartIce(gen);
           break;
         default:
           break;
@@ -634,6 +655,48 @@ export class Viewer {
     await pc.setLocalDescription(offer);
     if (gen !== this.gen) return;
     this.sendSignal({ type: 'offer', sdp: pc.localDescription.sdp });
+  }
+
+  // restartIce restarts ICE on the current peer connection: a new offer with
+  // fresh credentials, marked "restart", on the same socket; the worker
+  // renegotiates the same peer (channels, track and encoder stay). Without
+  // an open socket, or if the connection is not back within ICE_RESTART_MS,
+  // it falls back to a full reconnect (lost).
+  async restartIce(gen) {
+    clearTimeout(this.iceTimer);
+    this.iceTimer = 0;
+    if (gen !== this.gen || this.closed || this.restarting) return;
+    const pc = this.pc;
+    if (!pc || !this.ws || this.ws.readyState !== WebSocket.OPEN) {
+      this.lost();
+      return;
+    }
+    this.restarting = true;
+    this.root.dataset.recovery = 'ice-restart';
+    if (this.state !== 'connecting') this.setState('reconnecting');
+    // Live again only with a picture that came over the restarted path.
+    this.hasFrame = false;
+    this.watchFrames(gen);
+    this.restartTimer = setTimeout(() => {
+      if (gen === this.gen && this.restarting) this.lost();
+    }, ICE_RESTART_MS);
+    try {
+      const offer = await pc.createOffer({ iceRestart: true });
+      if (gen !== this.gen) return;
+      await pc.setLocalDescription(offer);
+      if (gen !== this.gen) return;
+      this.sendSignal({ type: 'offer', sdp: pc.localDescription.sdp, restart: true });
+    } catch {
+      if (gen === this.gen) this.lost();
+    }
+  }
+
+  // stopRestart forgets a pending or running ICE restart.
+  stopRestart() {
+    clearTimeout(this.iceTimer);
+    clearTimeout(this.restartTimer);
+    this.iceTimer = this.restartTimer = 0;
+    this.restarting = false;
   }
 
   // watchFrames marks the first decoded frame of this connection.
@@ -1133,6 +1196,8 @@ export class Viewer {
     this.reason = reason;
     this.root.dataset.state = state;
     this.stage.dataset.state = state; // the video's own container, for tests and styles
+    // data-recovery says how a "reconnecting" view is trying: ice-restart or reconnect.
+    if (state !== 'reconnecting') delete this.root.dataset.recovery;
     if (reason) this.root.dataset.reason = reason;
     else delete this.root.dataset.reason;
     this.render();
