@@ -79,7 +79,7 @@ var pause = input.Event{Kind: "pause"}
 func sendAll(ctx context.Context, t *testing.T, v *botviewer.Viewer, evs []input.Event) {
 	t.Helper()
 	for _, ev := range evs {
-		if ev == pause {
+		if ev.Kind == pause.Kind {
 			time.Sleep(300 * time.Millisecond)
 			continue
 		}
