@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,6 +71,12 @@ func TestAgentTouchSequences(t *testing.T) {
 		t.Errorf("blocked-input events %+v, want one for the second finger's pointer", blocked)
 	}
 	waitLog("touchstart1 touchcancel0")
+	// The customer sees where the agent's finger is, as a pointer.
+	if _, _, err := customer.WaitNotice(ctx, 0, func(n string) bool {
+		return strings.Contains(n, `"type":"pointer"`) && strings.Contains(n, `"role":"agent"`) && strings.Contains(n, `"x":860,"y":480`)
+	}); err != nil {
+		t.Errorf("the customer was not shown the agent's finger: %v; %q", err, customer.Notices())
+	}
 
 	// The refusal ended with the sequence: a new tap reaches the page.
 	sendAll(ctx, t, agent, tap(testshop.Empty))
