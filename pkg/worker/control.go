@@ -190,8 +190,9 @@ func (s *session) viewerGone(id string) {
 	s.setController(id, "", ControlTaken)
 }
 
-// held tracks the keys and buttons each viewer holds down in the page, so
-// that a handover releases them. It is owned by inputLoop.
+// held tracks the keys and buttons each viewer holds down in the page, and
+// its fingers (the last touch event of a sequence not over), so that a
+// handover releases them. It is owned by inputLoop.
 type held map[string]map[string]input.Event // viewer → pressKey → the press
 
 func (h held) track(viewerID string, ev input.Event) {
