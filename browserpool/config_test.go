@@ -1,6 +1,7 @@
 package browserpool
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -141,6 +142,42 @@ func TestMouseParams(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if diff := cmp.Diff(tt.want, mouseParams(tt.ev)); diff != "" {
 				t.Errorf("mouseParams(%+v) mismatch (-want +got):\n%s", tt.ev, diff)
+			}
+		})
+	}
+}
+
+// TestTouchParams: CDP lists the fingers still down; its touchEnd and
+// touchCancel list none, and the end of some fingers is a touchMove
+// without them. The wire form is what Chromium checks.
+func TestTouchParams(t *testing.T) {
+	a, b := input.Touch{ID: 0, X: 10, Y: 20}, input.Touch{ID: 3, X: 30.5, Y: 40}
+	tests := []struct {
+		name string
+		ev   input.Event
+		want string
+	}{
+		{"first finger", input.Event{Kind: input.KindTouch, Action: input.ActionStart, Touches: []input.Touch{a}},
+			`{"type":"touchStart","touchPoints":[{"x":10,"y":20,"id":0}]}`},
+		{"second finger", input.Event{Kind: input.KindTouch, Action: input.ActionStart, Touches: []input.Touch{a, b}},
+			`{"type":"touchStart","touchPoints":[{"x":10,"y":20,"id":0},{"x":30.5,"y":40,"id":3}]}`},
+		{"move", input.Event{Kind: input.KindTouch, Action: input.ActionMove, Touches: []input.Touch{b}},
+			`{"type":"touchMove","touchPoints":[{"x":30.5,"y":40,"id":3}]}`},
+		{"one finger up", input.Event{Kind: input.KindTouch, Action: input.ActionEnd, Touches: []input.Touch{b}},
+			`{"type":"touchMove","touchPoints":[{"x":30.5,"y":40,"id":3}]}`},
+		{"last finger up", input.Event{Kind: input.KindTouch, Action: input.ActionEnd},
+			`{"type":"touchEnd","touchPoints":[]}`},
+		{"cancel", input.Event{Kind: input.KindTouch, Action: input.ActionCancel},
+			`{"type":"touchCancel","touchPoints":[]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := json.Marshal(touchParams(tt.ev))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tt.want {
+				t.Errorf("touchParams(%+v) = %s, want %s", tt.ev, got, tt.want)
 			}
 		})
 	}

@@ -45,6 +45,8 @@ func (l *Lease) Dispatch(ctx context.Context, ev input.Event) error {
 			DeltaY:    ev.DeltaY,
 			Modifiers: int64(ev.Modifiers),
 		})
+	case input.KindTouch:
+		_, err = chromedp.Call(cctx, cdpinput.DispatchTouchEvent, touchParams(ev))
 	case input.KindKey:
 		_, err = chromedp.Call(cctx, cdpinput.DispatchKeyEvent, keyParams(ev))
 	case input.KindText:
@@ -96,6 +98,34 @@ func mouseParams(ev input.Event) cdpinput.DispatchMouseEventParams {
 	}
 	if ev.Action != input.ActionMove && p.Button != cdpinput.MouseButtonNone && p.ClickCount == 0 {
 		p.ClickCount = 1
+	}
+	return p
+}
+
+// touchParams maps a touch event onto Input.dispatchTouchEvent
+// (https://chromedevtools.github.io/devtools-protocol/tot/Input/#method-dispatchTouchEvent).
+// CDP lists every finger still down and compares with the previous event:
+// a new id is pressed, a known one moved, a missing one released; its
+// touchEnd and touchCancel must list none and release them all. So a start
+// or a move is sent as is, the end of the last finger is touchEnd, and the
+// end of some fingers a touchMove with the ones left. The tab's touch
+// emulation turns the sequence into gestures (tap, scroll, pinch) as a
+// phone would: docs/mobile.md has what was measured.
+func touchParams(ev input.Event) cdpinput.DispatchTouchEventParams {
+	p := cdpinput.DispatchTouchEventParams{TouchPoints: make([]*cdpinput.TouchPoint, 0, len(ev.Touches))}
+	for _, t := range ev.Touches {
+		id := float64(t.ID)
+		p.TouchPoints = append(p.TouchPoints, &cdpinput.TouchPoint{X: t.X, Y: t.Y, ID: &id})
+	}
+	switch {
+	case ev.Action == input.ActionStart:
+		p.Type = cdpinput.DispatchTouchEventTypeTouchStart
+	case ev.Action == input.ActionMove, ev.Action == input.ActionEnd && len(ev.Touches) > 0:
+		p.Type = cdpinput.DispatchTouchEventTypeTouchMove
+	case ev.Action == input.ActionEnd:
+		p.Type = cdpinput.DispatchTouchEventTypeTouchEnd
+	default:
+		p.Type = cdpinput.DispatchTouchEventTypeTouchCancel
 	}
 	return p
 }

@@ -267,7 +267,8 @@ func TestCustomerReconnectsAndLeaves(t *testing.T) {
 }
 
 // TestCustomerLive shows the demo shop as the remote tab would be: sized to
-// the customer's viewport. On the phone a tap clicks and a drag scrolls.
+// the customer's viewport. On the phone the customer's fingers go to the
+// tab as touches (phoneTouches).
 func TestCustomerLive(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -298,33 +299,13 @@ func TestCustomerLive(t *testing.T) {
 			}
 			x, y := g.client(float64(vw)/2, float64(vh)/2)
 			if tc.mobile {
-				run(t, ctx, "tap", chromedp.TapXY(x, y))
+				phoneTouches(t, ctx, w, &from, g, vw, vh)
 			} else {
 				run(t, ctx, "click", chromedp.MouseClickXY(x, y))
-			}
-			if ev := w.waitEvent(t, &from, "down", isMouse(pinput.ActionDown)); !near(ev.Event.X, float64(vw)/2) || ev.Event.Clicks != 1 {
-				t.Errorf("click = %+v, want the middle of %dx%d", ev.Event, vw, vh)
-			}
-			w.waitEvent(t, &from, "up", isMouse(pinput.ActionUp))
-			if tc.mobile {
-				drag := []struct{ typ input.DispatchTouchEventType }{{input.DispatchTouchEventTypeTouchStart}, {input.DispatchTouchEventTypeTouchMove}, {input.DispatchTouchEventTypeTouchMove}, {input.DispatchTouchEventTypeTouchEnd}}
-				for i, d := range drag {
-					points := []*input.TouchPoint{{X: x, Y: y - float64(i)*60}}
-					if d.typ == input.DispatchTouchEventTypeTouchEnd {
-						points = []*input.TouchPoint{}
-					}
-					if _, err := chromedp.Call(ctx, input.DispatchTouchEvent, input.DispatchTouchEventParams{Type: d.typ, TouchPoints: points}); err != nil {
-						t.Fatal(err)
-					}
+				if ev := w.waitEvent(t, &from, "down", isMouse(pinput.ActionDown)); !near(ev.Event.X, float64(vw)/2) || ev.Event.Clicks != 1 {
+					t.Errorf("click = %+v, want the middle of %dx%d", ev.Event, vw, vh)
 				}
-				if ev := w.waitEvent(t, &from, "scroll", isKind(pinput.KindWheel)); ev.Event.DeltaY <= 0 {
-					t.Errorf("drag up = %+v, want a positive dy (scroll down)", ev.Event)
-				}
-				for _, r := range w.eventsSince(0) {
-					if r.Event.Kind == pinput.KindMouse && r.Event.Action == pinput.ActionDown && !near(r.Event.X, float64(vw)/2) {
-						t.Errorf("the drag clicked: %+v", r.Event)
-					}
-				}
+				w.waitEvent(t, &from, "up", isMouse(pinput.ActionUp))
 			}
 			if over := eval[bool](t, ctx, "document.documentElement.scrollWidth > window.innerWidth"); over {
 				t.Errorf("the customer view scrolls sideways")
@@ -332,6 +313,83 @@ func TestCustomerLive(t *testing.T) {
 			shot(t, ctx, "customer-"+tc.name)
 			w.checkClean(t)
 		})
+	}
+}
+
+// isTouch matches a touch event with action and n fingers left.
+func isTouch(action pinput.Action, n int) func(received) bool {
+	return func(r received) bool {
+		return r.Event.Kind == pinput.KindTouch && r.Event.Action == action && len(r.Event.Touches) == n
+	}
+}
+
+// touchAt dispatches one touch event of the tab's own (touch-emulated)
+// screen at these viewport points.
+func touchAt(t *testing.T, ctx context.Context, typ input.DispatchTouchEventType, pts ...[2]float64) {
+	t.Helper()
+	p := input.DispatchTouchEventParams{Type: typ, TouchPoints: []*input.TouchPoint{}}
+	for i, pt := range pts {
+		id := float64(i)
+		p.TouchPoints = append(p.TouchPoints, &input.TouchPoint{X: pt[0], Y: pt[1], ID: &id})
+	}
+	if _, err := chromedp.Call(ctx, input.DispatchTouchEvent, p); err != nil {
+		t.Fatalf("%s %v: %v", typ, pts, err)
+	}
+}
+
+// phoneTouches: the phone customer's fingers go to the remote tab as touch
+// events in remote pixels (docs/protocol.md), never as mouse or wheel: a
+// tap is a start and an end at its point, a drag start, moves and end, two
+// fingers a two-finger sequence whose fingers move apart (a pinch).
+func phoneTouches(t *testing.T, ctx context.Context, w *fakeWorker, from *int, g geometry, vw, vh int) {
+	t.Helper()
+	first := *from
+	x, y := g.client(float64(vw)/2, float64(vh)/2)
+	run(t, ctx, "tap", chromedp.TapXY(x, y))
+	start := w.waitEvent(t, from, "touch start", isTouch(pinput.ActionStart, 1)).Event
+	if p := start.Touches[0]; !near(p.X, float64(vw)/2) || !near(p.Y, float64(vh)/2) {
+		t.Errorf("tap = %+v, want the middle of %dx%d", start, vw, vh)
+	}
+	w.waitEvent(t, from, "touch end", isTouch(pinput.ActionEnd, 0))
+
+	// A drag up, 60 px a step.
+	touchAt(t, ctx, input.DispatchTouchEventTypeTouchStart, [2]float64{x, y})
+	touchAt(t, ctx, input.DispatchTouchEventTypeTouchMove, [2]float64{x, y - 60})
+	touchAt(t, ctx, input.DispatchTouchEventTypeTouchMove, [2]float64{x, y - 120})
+	touchAt(t, ctx, input.DispatchTouchEventTypeTouchEnd)
+	w.waitEvent(t, from, "drag start", isTouch(pinput.ActionStart, 1))
+	var last pinput.Event
+	for last.Touches == nil || last.Touches[0].Y > float64(vh)/2-100 {
+		last = w.waitEvent(t, from, "drag move", isTouch(pinput.ActionMove, 1)).Event
+		if last.Touches[0].ID != start.Touches[0].ID || !near(last.Touches[0].X, float64(vw)/2) {
+			t.Fatalf("drag move %+v, want finger %d straight up", last, start.Touches[0].ID)
+		}
+	}
+	w.waitEvent(t, from, "drag end", isTouch(pinput.ActionEnd, 0))
+
+	// A pinch: a second finger comes down, both move apart, both lift.
+	a, b := [2]float64{x - 20, y}, [2]float64{x + 20, y}
+	touchAt(t, ctx, input.DispatchTouchEventTypeTouchStart, a)
+	touchAt(t, ctx, input.DispatchTouchEventTypeTouchStart, a, b)
+	touchAt(t, ctx, input.DispatchTouchEventTypeTouchMove, [2]float64{x - 60, y}, [2]float64{x + 60, y})
+	touchAt(t, ctx, input.DispatchTouchEventTypeTouchMove, [2]float64{x - 100, y}, [2]float64{x + 100, y})
+	touchAt(t, ctx, input.DispatchTouchEventTypeTouchEnd)
+	w.waitEvent(t, from, "first finger", isTouch(pinput.ActionStart, 1))
+	two := w.waitEvent(t, from, "second finger", isTouch(pinput.ActionStart, 2)).Event
+	if two.Touches[0].ID == two.Touches[1].ID {
+		t.Errorf("two fingers with one id: %+v", two)
+	}
+	spread := func(e pinput.Event) float64 { return math.Abs(e.Touches[0].X - e.Touches[1].X) }
+	var apart pinput.Event
+	for apart.Touches == nil || spread(apart) < spread(two)+100 {
+		apart = w.waitEvent(t, from, "fingers apart", isTouch(pinput.ActionMove, 2)).Event
+	}
+	w.waitEvent(t, from, "one finger up", isTouch(pinput.ActionEnd, 1))
+	w.waitEvent(t, from, "both up", isTouch(pinput.ActionEnd, 0))
+	for _, r := range w.eventsSince(first) {
+		if r.Event.Kind == pinput.KindWheel || (r.Event.Kind == pinput.KindMouse && r.Event.Action != pinput.ActionMove) {
+			t.Errorf("the phone sent %+v besides its touches", r.Event)
+		}
 	}
 }
 

@@ -60,11 +60,17 @@ func openCanarySession(t *testing.T, s *server, startURL string) liveSession {
 // the tab.
 func openLiveSession(t *testing.T, s *server, startURL string, custW, custH int64) liveSession {
 	t.Helper()
+	cust, _ := browsertest.NewLongTab(t, custW, custH, 20*time.Minute)
+	return openLiveSessionIn(t, s, startURL, cust)
+}
+
+// openLiveSessionIn is openLiveSession with the customer in the tab cust.
+func openLiveSessionIn(t *testing.T, s *server, startURL string, cust context.Context) liveSession {
+	t.Helper()
 	body, _ := json.Marshal(map[string]string{"start_url": startURL})
 	sess := s.api(t, "POST", "/api/v1/sessions", string(body))
 	id, pin := sess["id"].(string), sess["pin"].(string)
 
-	cust, _ := browsertest.NewLongTab(t, custW, custH, 20*time.Minute)
 	browsertest.Run(t, cust, "open join page", chromedp.Navigate(sess["join_url"].(string)))
 	browsertest.Fill(t, cust, "#pin", pin)
 	browsertest.Run(t, cust, "join", chromedp.Click("#join-submit"))

@@ -109,6 +109,13 @@ func NewLongTab(t testing.TB, w, h int64, life time.Duration) (context.Context, 
 	return openTab(t, w, h, false, life)
 }
 
+// NewLongPhoneTab is NewLongTab with phone emulation (touch, a mobile
+// viewport, pixel ratio 2), as NewTab's mobile.
+func NewLongPhoneTab(t testing.TB, w, h int64, life time.Duration) (context.Context, *PageErrors) {
+	t.Helper()
+	return openTab(t, w, h, true, life)
+}
+
 // Scan is a running scan of one viewer tab's video.
 type Scan struct {
 	ctx     context.Context

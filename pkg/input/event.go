@@ -1,9 +1,10 @@
 // Package input defines the input events that viewers send to a hosted tab:
-// pointer, wheel, keyboard, composed text and viewport changes, in remote
+// pointer, wheel, touch, keyboard, composed text and viewport changes, in remote
 // viewport CSS pixels. It owns validation and clamping; decoding from the wire
 // lives in pkg/protocol and dispatching to Chromium in browserpool.
 //
-// Events are plain values, safe to copy and to share between goroutines.
+// Events are values, safe to share between goroutines once built; a touch
+// event's Touches slice is never changed in place (Clamp copies it).
 package input
 
 import (
@@ -20,20 +21,38 @@ type Kind string
 const (
 	KindMouse    Kind = "mouse"    // pointer move, press or release
 	KindWheel    Kind = "wheel"    // scroll at a point
+	KindTouch    Kind = "touch"    // fingers on a touch screen: start, move, end, cancel
 	KindKey      Kind = "key"      // key press or release
 	KindText     Kind = "text"     // composed text (IME, paste), inserted as is
 	KindViewport Kind = "viewport" // the customer's window size changed
 )
 
-// Action is the phase of a mouse or key event.
+// Action is the phase of a mouse, key or touch event.
 type Action string
 
-// Actions of mouse and key events.
+// Actions of mouse and key events (move is a touch action too).
 const (
 	ActionMove Action = "move"
 	ActionDown Action = "down"
 	ActionUp   Action = "up"
 )
+
+// Actions of touch events, named like the DOM's touchstart, touchmove,
+// touchend and touchcancel.
+const (
+	ActionStart  Action = "start"  // one finger or more came down; Touches holds them all
+	ActionEnd    Action = "end"    // one finger or more lifted; Touches holds those still down
+	ActionCancel Action = "cancel" // the whole touch sequence is abandoned; no Touches
+)
+
+// Touch is one finger of a touch event, in remote viewport CSS pixels. ID
+// tells fingers apart within one touch sequence (0 to MaxTouchID; the
+// viewer maps its own pointer ids onto small numbers).
+type Touch struct {
+	ID int     `json:"id"`
+	X  float64 `json:"x"`
+	Y  float64 `json:"y"`
+}
 
 // Button is a mouse button.
 type Button string
@@ -59,6 +78,8 @@ const (
 	MaxTextLen      = 4096  // bytes of composed text in one event
 	MaxKeyLen       = 32    // bytes of a key or code name
 	MaxWheelDelta   = 10000 // CSS pixels per wheel event
+	MaxTouches      = 5     // fingers down at once (the tab emulates five touch points)
+	MaxTouchID      = 31    // largest Touch.ID
 	MinViewportW    = 320
 	MinViewportH    = 240
 	MaxViewportW    = 1920
@@ -88,6 +109,10 @@ type Event struct {
 	Height    int     `json:"height,omitempty"`  // viewport
 	Mobile    bool    `json:"mobile,omitempty"`  // viewport: the customer is on a phone or tablet
 	DPR       float64 `json:"dpr,omitempty"`     // viewport: the customer's device pixel ratio
+	// Touches are a touch event's fingers on the screen after it (as
+	// TouchEvent.touches): all of them for start and move, the ones left
+	// for end, none for cancel.
+	Touches []Touch `json:"touches,omitempty"`
 }
 
 // ErrInvalid is wrapped by every validation failure.
@@ -104,6 +129,9 @@ func (e Event) Validate() error {
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return invalid("non-finite number")
 		}
+	}
+	if e.Kind != KindTouch && e.Touches != nil {
+		return invalid("touches on a %q event", e.Kind)
 	}
 	if e.Modifiers < 0 || e.Modifiers > ModAlt|ModCtrl|ModMeta|ModShift {
 		return invalid("modifiers %d out of range", e.Modifiers)
@@ -126,6 +154,8 @@ func (e Event) Validate() error {
 		if e.Clicks < 0 || e.Clicks > 3 {
 			return invalid("click count %d out of range", e.Clicks)
 		}
+	case KindTouch:
+		return e.validateTouch()
 	case KindWheel:
 		if math.Abs(e.DeltaX) > MaxWheelDelta || math.Abs(e.DeltaY) > MaxWheelDelta {
 			return invalid("wheel delta too large")
@@ -160,11 +190,53 @@ func (e Event) Validate() error {
 	return nil
 }
 
-// Clamp returns e with its coordinates inside a viewport of w×h CSS pixels and
-// a viewport event's size inside the allowed range.
+// validateTouch checks a touch event: its action, how many fingers it
+// holds for that action, and that their ids are in range and distinct.
+func (e Event) validateTouch() error {
+	lo, hi := 1, MaxTouches
+	switch e.Action {
+	case ActionStart, ActionMove:
+	case ActionEnd:
+		lo, hi = 0, MaxTouches-1
+	case ActionCancel:
+		lo, hi = 0, 0
+	default:
+		return invalid("touch action %q", e.Action)
+	}
+	if len(e.Touches) < lo || len(e.Touches) > hi {
+		return invalid("touch %s with %d points, want %d to %d", e.Action, len(e.Touches), lo, hi)
+	}
+	var seen uint32 // bit i: id i is taken (MaxTouchID < 32)
+	for _, t := range e.Touches {
+		if math.IsNaN(t.X) || math.IsInf(t.X, 0) || math.IsNaN(t.Y) || math.IsInf(t.Y, 0) {
+			return invalid("non-finite touch point")
+		}
+		if t.ID < 0 || t.ID > MaxTouchID {
+			return invalid("touch id %d out of range", t.ID)
+		}
+		if seen&(1<<t.ID) != 0 {
+			return invalid("touch id %d twice", t.ID)
+		}
+		seen |= 1 << t.ID
+	}
+	return nil
+}
+
+// Clamp returns e with its coordinates (a touch event's every point)
+// inside a viewport of w×h CSS pixels and a viewport event's size inside
+// the allowed range. It never changes e's Touches in place.
 func (e Event) Clamp(w, h int) Event {
 	e.X = clampF(e.X, 0, float64(max(w-1, 0)))
 	e.Y = clampF(e.Y, 0, float64(max(h-1, 0)))
+	if e.Touches != nil {
+		ts := make([]Touch, len(e.Touches))
+		for i, t := range e.Touches {
+			t.X = clampF(t.X, 0, float64(max(w-1, 0)))
+			t.Y = clampF(t.Y, 0, float64(max(h-1, 0)))
+			ts[i] = t
+		}
+		e.Touches = ts
+	}
 	if e.Kind == KindViewport {
 		e.Width, e.Height = ClampViewport(e.Width, e.Height)
 	}

@@ -28,6 +28,11 @@ var (
 		`{"type":"key","action":"up","key":"Enter","code":"Enter","keyCode":13}`,
 		`{"type":"text","text":"こんにちは"}`,
 		`{"type":"viewport","width":1280,"height":720}`,
+		`{"type":"touch","action":"start","touches":[{"id":0,"x":187.5,"y":402}]}`,
+		`{"type":"touch","action":"move","touches":[{"id":0,"x":150,"y":380.25},{"id":1,"x":240,"y":500}]}`,
+		`{"type":"touch","action":"end","touches":[{"id":1,"x":240,"y":500}]}`,
+		`{"type":"touch","action":"end"}`,
+		`{"type":"touch","action":"cancel"}`,
 	}
 )
 
@@ -109,6 +114,15 @@ func TestDecodeInput(t *testing.T) {
 		`{"type":"launch"}`,
 		`{"type":"mouse","action":"move","x":"1"}`,
 		`{"type":"mouse","action":"move","extra":true}`,
+		`{"type":"touch","action":"start"}`,
+		`{"type":"touch","action":"start","touches":[{"id":0,"x":1,"y":1,"force":1}]}`,
+		`{"type":"touch","action":"move","touches":[{"id":0,"x":1,"y":1},{"id":0,"x":2,"y":2}]}`,
+		`{"type":"touch","action":"move","touches":[{"id":99,"x":1,"y":1}]}`,
+		`{"type":"touch","action":"move","touches":[{"id":0,"x":"1","y":1}]}`,
+		`{"type":"touch","action":"start","touches":[{"id":0},{"id":1},{"id":2},{"id":3},{"id":4},{"id":5}]}`,
+		`{"type":"touch","action":"cancel","touches":[{"id":0,"x":1,"y":1}]}`,
+		`{"type":"touch","action":"down","touches":[{"id":0,"x":1,"y":1}]}`,
+		`{"type":"mouse","action":"down","touches":[{"id":0,"x":1,"y":1}]}`,
 	}
 	for _, in := range bad {
 		if _, err := DecodeInput([]byte(in)); !errors.Is(err, ErrBadMessage) {
@@ -195,6 +209,14 @@ func FuzzDecodeInput(f *testing.F) {
 		}
 		if c.Kind == input.KindViewport && (c.Width < input.MinViewportW || c.Height > input.MaxViewportH) {
 			t.Fatalf("Clamp left viewport %dx%d out of range", c.Width, c.Height)
+		}
+		if len(e.Touches) > input.MaxTouches || len(c.Touches) != len(e.Touches) {
+			t.Fatalf("%d touches accepted, %d after Clamp", len(e.Touches), len(c.Touches))
+		}
+		for _, p := range c.Touches {
+			if p.X < 0 || p.X > 1279 || p.Y < 0 || p.Y > 719 || p.ID < 0 || p.ID > input.MaxTouchID {
+				t.Fatalf("Clamp left touch %+v outside the viewport or ids", p)
+			}
 		}
 		b, _ := json.Marshal(e)
 		if !bytes.Contains(b, []byte(`"type"`)) {

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -55,15 +56,71 @@ func blockKind(ev input.Event) (kind string, armed bool) {
 		return "", true
 	case input.KindText:
 		return block.KindText, true
+	case input.KindTouch:
+		// A finger coming down is a press at its point. Chromium's tap
+		// clicks while the last touchend is dispatched (docs/mobile.md), so
+		// ends are dispatched with the guard armed; moves and cancels
+		// activate nothing.
+		switch ev.Action {
+		case input.ActionStart:
+			return block.KindPointer, true
+		case input.ActionEnd:
+			return "", true
+		}
 	}
 	return "", false
 }
 
+// touchKey is the pressKey of every touch event: a viewer's fingers make
+// one touch sequence, refused or held as a whole.
+const touchKey = "touch"
+
 func pressKey(ev input.Event) string {
-	if ev.Kind == input.KindMouse {
+	switch ev.Kind {
+	case input.KindMouse:
 		return "mouse:" + string(ev.Button)
+	case input.KindTouch:
+		return touchKey
 	}
 	return "key:" + ev.Code + ":" + ev.Key
+}
+
+// touchOver says whether ev ends its touch sequence: no finger left.
+func touchOver(ev input.Event) bool {
+	return ev.Kind == input.KindTouch && (ev.Action == input.ActionCancel || (ev.Action == input.ActionEnd && len(ev.Touches) == 0))
+}
+
+// newTouches returns the fingers of a touch start that were not down
+// before it (the viewer's touch sequence, as last dispatched).
+func (s *session) newTouches(viewerID string, ev input.Event) []input.Touch {
+	prev, ok := s.held[viewerID][touchKey]
+	if !ok {
+		return ev.Touches
+	}
+	var out []input.Touch
+	for _, t := range ev.Touches {
+		if !slices.ContainsFunc(prev.Touches, func(p input.Touch) bool { return p.ID == t.ID }) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// refusePress remembers that ev, a press, was refused, so that its release
+// (a key's repeats; the rest of a touch sequence) is dropped too. A touch
+// sequence the page already has (the fingers before this one) is
+// cancelled, so that nothing of it can still tap or drag.
+func (s *session) refusePress(ctx context.Context, in queuedInput) {
+	ev := in.ev
+	switch {
+	case ev.Kind == input.KindTouch:
+		s.blocks.downs[touchKey] = true
+		if _, ok := s.held[in.viewerID][touchKey]; ok {
+			s.dispatch(ctx, queuedInput{ev: input.Event{Kind: input.KindTouch, Action: input.ActionCancel}, viewerID: in.viewerID, role: in.role})
+		}
+	case ev.Action == input.ActionDown:
+		s.blocks.downs[pressKey(ev)] = true
+	}
 }
 
 // dispatchAgent dispatches an agent's event unless the block rules refuse
@@ -71,6 +128,12 @@ func pressKey(ev input.Event) string {
 func (s *session) dispatchAgent(ctx context.Context, in queuedInput) bool {
 	ev := in.ev
 	kind, armed := blockKind(ev)
+	if ev.Kind == input.KindTouch && s.blocks.downs[touchKey] {
+		if touchOver(ev) {
+			delete(s.blocks.downs, touchKey)
+		}
+		return false // its sequence was refused
+	}
 	if ev.Action == input.ActionUp && (ev.Kind == input.KindMouse || ev.Kind == input.KindKey) {
 		if s.blocks.downs[pressKey(ev)] {
 			delete(s.blocks.downs, pressKey(ev))
@@ -81,10 +144,8 @@ func (s *session) dispatchAgent(ctx context.Context, in queuedInput) bool {
 		return false // a held key's repeat, its first press refused
 	}
 	if kind != "" {
-		if v := s.blockCheck(ctx, kind, ev); !v.OK {
-			if ev.Action == input.ActionDown {
-				s.blocks.downs[pressKey(ev)] = true
-			}
+		if v := s.blockCheckAll(ctx, kind, in); !v.OK {
+			s.refusePress(ctx, in)
 			s.refuseBlocked(in, v.Selector, v.Method)
 			return false
 		}
@@ -94,18 +155,34 @@ func (s *session) dispatchAgent(ctx context.Context, in queuedInput) bool {
 	}
 	frames, ok := s.armGuards(ctx)
 	if !ok {
-		if ev.Action == input.ActionDown {
-			s.blocks.downs[pressKey(ev)] = true
-		}
+		s.refusePress(ctx, in)
 		s.refuseBlocked(in, "page not ready", "guard")
 		return false
 	}
 	ok = s.dispatch(ctx, in)
 	if c := s.disarmGuards(ctx, frames); len(c) > 0 {
+		if ev.Kind == input.KindTouch && !touchOver(ev) {
+			s.refusePress(ctx, in) // the rest of the sequence must not tap or drag
+		}
 		s.refuseBlocked(in, c[0].Selector, "guard: "+c[0].Type)
 		return false
 	}
 	return ok
+}
+
+// blockCheckAll checks ev as blockCheck does; a touch start at each finger
+// that came down with it, refused if any one is.
+func (s *session) blockCheckAll(ctx context.Context, kind string, in queuedInput) block.Verdict {
+	if in.ev.Kind != input.KindTouch {
+		return s.blockCheck(ctx, kind, in.ev)
+	}
+	v := block.Verdict{OK: true}
+	for _, t := range s.newTouches(in.viewerID, in.ev) {
+		if v = s.blockCheck(ctx, kind, input.Event{Kind: input.KindTouch, X: t.X, Y: t.Y}); !v.OK {
+			return v
+		}
+	}
+	return v
 }
 
 // dispatch sends an event to the page and keeps track of what is held; it

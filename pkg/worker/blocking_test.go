@@ -65,12 +65,26 @@ var blockSteps = []struct {
 	{"in shadow DOM", shopClick(testshop.Shadow, 1)},
 	{"in a same-origin frame", shopClick(testshop.Frame, 1)},
 	{"in a cross-origin frame", shopClick(testshop.CrossFrame, 1)},
-	// A viewer's touch tap is a press and a release, with no move before.
-	{"touch tap", shopClick(testshop.BuyCentre, 1)[1:]},
+	// A press and a release with no move before (a desktop viewer's tap
+	// on a touch screen).
+	{"press without a move", shopClick(testshop.BuyCentre, 1)[1:]},
+	// A phone viewer's tap: touch events, which Chromium turns into a
+	// click.
+	{"touch tap", tap(testshop.BuyCentre)},
+	{"touch tap on its label", tap(testshop.BuyLabel)},
 	// The pointer rests on "wishlist" and the page moves Buy under it; the
 	// press comes a moment later, where the viewer's picture still showed
 	// "wishlist".
 	{"moved under the pointer", seq(shopClick(testshop.Wishlist, 1)[:1], []input.Event{pause}, shopClick(testshop.Wishlist, 1)[1:])},
+}
+
+// tap is a finger's tap at a point of the shop.
+func tap(p testshop.Point) []input.Event {
+	finger := []input.Touch{{ID: 0, X: p.X, Y: p.Y}}
+	return []input.Event{
+		{Kind: input.KindTouch, Action: input.ActionStart, Touches: finger},
+		{Kind: input.KindTouch, Action: input.ActionEnd},
+	}
 }
 
 // pause in a step waits a moment before the next event.
@@ -79,7 +93,7 @@ var pause = input.Event{Kind: "pause"}
 func sendAll(ctx context.Context, t *testing.T, v *botviewer.Viewer, evs []input.Event) {
 	t.Helper()
 	for _, ev := range evs {
-		if ev == pause {
+		if ev.Kind == pause.Kind {
 			time.Sleep(300 * time.Millisecond)
 			continue
 		}

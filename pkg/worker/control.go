@@ -190,11 +190,24 @@ func (s *session) viewerGone(id string) {
 	s.setController(id, "", ControlTaken)
 }
 
-// held tracks the keys and buttons each viewer holds down in the page, so
-// that a handover releases them. It is owned by inputLoop.
+// held tracks the keys and buttons each viewer holds down in the page, and
+// its fingers (the last touch event of a sequence not over), so that a
+// handover releases them. It is owned by inputLoop.
 type held map[string]map[string]input.Event // viewer → pressKey → the press
 
 func (h held) track(viewerID string, ev input.Event) {
+	if ev.Kind == input.KindTouch {
+		// The last touch event is the fingers down now.
+		if touchOver(ev) {
+			delete(h[viewerID], touchKey)
+			return
+		}
+		if h[viewerID] == nil {
+			h[viewerID] = map[string]input.Event{}
+		}
+		h[viewerID][touchKey] = ev
+		return
+	}
 	if ev.Kind != input.KindMouse && ev.Kind != input.KindKey {
 		return
 	}
@@ -209,14 +222,20 @@ func (h held) track(viewerID string, ev input.Event) {
 	}
 }
 
-// releaseAll dispatches the release of every held key and button.
+// releaseAll dispatches the release of every held key and button, and
+// cancels every touch sequence (a cancel neither taps nor scrolls).
 func (s *session) releaseAll(ctx context.Context) {
+	// A touch sequence refused for blocking is over for the page too.
+	delete(s.blocks.downs, touchKey)
 	for viewerID, presses := range s.held {
 		for _, ev := range presses {
 			up := ev
 			up.Action, up.Text, up.Clicks = input.ActionUp, "", max(ev.Clicks, 1)
-			if up.Kind == input.KindKey {
+			switch up.Kind {
+			case input.KindKey:
 				up.Clicks = 0
+			case input.KindTouch:
+				up = input.Event{Kind: input.KindTouch, Action: input.ActionCancel}
 			}
 			s.dispatch(ctx, queuedInput{ev: up, viewerID: viewerID})
 		}
@@ -229,13 +248,21 @@ func (s *session) releaseAll(ctx context.Context) {
 // gates are open (on pion's goroutine). The annotator sends it, throttled
 // like a laser.
 func (s *session) sharePointer(v signaling.Viewer, ev input.Event) {
-	if ev.Kind != input.KindMouse {
+	switch {
+	case ev.Kind == input.KindMouse:
+	case ev.Kind == input.KindTouch && len(ev.Touches) > 0 && ev.Action != input.ActionEnd:
+		// A finger shows where the first one touches; it has no CSS
+		// cursor to follow.
+		ev.X, ev.Y = ev.Touches[0].X, ev.Touches[0].Y
+	default:
 		return
 	}
 	if ok, _ := s.mayInput(v, input.Event{Kind: input.KindMouse, Action: input.ActionMove}); !ok {
 		return
 	}
-	s.cursor.move(v.ID, ev.X, ev.Y)
+	if ev.Kind == input.KindMouse {
+		s.cursor.move(v.ID, ev.X, ev.Y)
+	}
 	select {
 	case s.annot.jobs <- annotJob{who: protocol.Author{ViewerID: v.ID, Role: v.Role, Name: v.Name}, pointer: &[2]float64{ev.X, ev.Y}}:
 	default:

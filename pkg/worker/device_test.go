@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tandem-cobrowse/tandem/pkg/input"
+	"github.com/tandem-cobrowse/tandem/pkg/testshop"
 )
 
 // deviceJS describes what the page sees of its device.
@@ -62,7 +63,7 @@ func TestPhoneCustomerGetsAPhoneTab(t *testing.T) {
 	}
 }
 
-// After the customer's click the customer is told whether the tab's focus
+// After the customer's tap the customer is told whether the tab's focus
 // is in a text field (a phone then opens its keyboard), and the text it
 // types arrives there.
 func TestCustomerIsToldWhenAFieldHasTheFocus(t *testing.T) {
@@ -84,17 +85,14 @@ func TestCustomerIsToldWhenAFieldHasTheFocus(t *testing.T) {
 		return i + 1
 	}
 	time.Sleep(500 * time.Millisecond) // the new size applied
-	if err := customer.Click(ctx, 100, 25); err != nil {
-		t.Fatal(err)
-	}
+	// A phone's viewer taps: touch events.
+	sendAll(ctx, t, customer, tap(testshop.Point{X: 100, Y: 25}))
 	i := focusNotice(0, "editable")
 	if err := customer.Send(ctx, input.Event{Kind: input.KindText, Text: "スマホから"}); err != nil {
 		t.Fatal(err)
 	}
 	waitTyped(ctx, t, h.typed, "スマホから")
-	if err := customer.Click(ctx, 200, 400); err != nil {
-		t.Fatal(err)
-	}
+	sendAll(ctx, t, customer, tap(testshop.Point{X: 200, Y: 400}))
 	focusNotice(i, "none")
 	for _, n := range agent.Notices() {
 		if strings.Contains(n, `"type":"focus"`) {

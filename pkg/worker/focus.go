@@ -37,10 +37,13 @@ const editableJS = `(() => {
   return 'none';
 })()`
 
-// tellFocus sends the customer who just released a button where the focus
-// went (on the input loop, after the event was dispatched).
+// tellFocus sends the customer who just released a button, or lifted the
+// last finger, where the focus went (on the input loop, after the event
+// was dispatched).
 func (s *session) tellFocus(ctx context.Context, in queuedInput) {
-	if in.role != RoleCustomer || in.ev.Kind != input.KindMouse || in.ev.Action != input.ActionUp {
+	released := (in.ev.Kind == input.KindMouse && in.ev.Action == input.ActionUp) ||
+		(in.ev.Kind == input.KindTouch && in.ev.Action == input.ActionEnd && len(in.ev.Touches) == 0)
+	if in.role != RoleCustomer || !released {
 		return
 	}
 	_, state, err := s.lease.EvalWorld(ctx, mask.Top, editableJS)

@@ -529,7 +529,8 @@ func (s *session) maskRefuses(ctx context.Context, in queuedInput) bool {
 		kind = "key"
 	case in.ev.Kind == input.KindKey && in.ev.Action != input.ActionUp && !navigationKey(in.ev):
 		kind = "key"
-	case in.ev.Kind == input.KindMouse && in.ev.Action == input.ActionDown:
+	case in.ev.Kind == input.KindMouse && in.ev.Action == input.ActionDown,
+		in.ev.Kind == input.KindTouch && in.ev.Action == input.ActionStart:
 		kind = "down"
 	default:
 		return false

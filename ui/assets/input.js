@@ -10,6 +10,8 @@ const WHEEL_INTERVAL_MS = 16;
 const DOUBLE_CLICK_MS = 500;
 const DOUBLE_CLICK_SLOP = 6; // CSS px between the clicks of a double click
 const TAP_SLOP = 10; // CSS px a finger may move and still tap
+const MAX_TOUCHES = 5; // input.MaxTouches: fingers sent at once
+const MAX_TOUCH_ID = 31; // input.MaxTouchID
 const TOUCH_FOCUS_MS = 800;
 const VIEWPORT_DEBOUNCE_MS = 250;
 const MAX_TEXT_BYTES = 4000; // below input.MaxTextLen (4096)
@@ -108,6 +110,16 @@ export function isMobile() {
 }
 
 /**
+ * sendsTouch says whether a viewer sends its fingers as touch events: the
+ * customer on a phone or tablet, whose remote tab then emulates one (the
+ * worker makes it so from the customer's viewport). Everyone else's finger
+ * is a mouse: a tap clicks, a drag scrolls with the wheel (docs/mobile.md).
+ */
+export function sendsTouch(role) {
+  return role === 'customer' && isMobile();
+}
+
+/**
  * RemoteInput listens on the viewer's elements until signal aborts.
  *
  *   video, stage, ime, keyboardBtn  the viewer's elements
@@ -143,6 +155,10 @@ export class RemoteInput {
     this.wheelTimer = 0;
     this.gesture = null;
     this.touches = new Set();
+    this.fingers = new Map(); // pointerId -> { id, x, y }: the touch sequence sent (sendsTouch)
+    this.touchMoveTimer = 0;
+    this.touchMoved = false;
+    this.lastTouchMoveAt = 0;
     this.lastTouchAt = -Infinity;
     this.escapeArmed = false;
     this.composing = false;
@@ -150,6 +166,7 @@ export class RemoteInput {
     this.viewportTimer = 0;
     this.bindEvents();
     signal.addEventListener('abort', () => {
+      clearTimeout(this.touchMoveTimer);
       clearTimeout(this.moveTimer);
       clearTimeout(this.wheelTimer);
       clearTimeout(this.viewportTimer);
@@ -166,6 +183,7 @@ export class RemoteInput {
     this.wheel = null;
     this.held.clear();
     this.keys.clear();
+    this.clearFingers();
     this.lastViewport = null;
   }
 
@@ -176,6 +194,7 @@ export class RemoteInput {
   forget() {
     this.held.clear();
     this.keys.clear();
+    this.clearFingers(); // it cancelled the touch sequence too
   }
 
   // heldBack says whether an operation must stay here (mayOperate said no),
@@ -237,6 +256,84 @@ export class RemoteInput {
     this.held.clear();
     for (const k of this.keys.values()) this.sendInput({ ...k, action: 'up', mods: 0 });
     this.keys.clear();
+    if (this.fingers.size) this.sendInput({ type: 'touch', action: 'cancel' });
+    this.clearFingers();
+  }
+
+  // ---- touch events (sendsTouch) ----
+
+  clearFingers() {
+    clearTimeout(this.touchMoveTimer);
+    this.touchMoveTimer = 0;
+    this.touchMoved = false;
+    this.fingers.clear();
+  }
+
+  // touchPoints are the fingers down, as docs/protocol.md's touches.
+  touchPoints() {
+    return [...this.fingers.values()].map(({ id, x, y }) => ({ id, x, y }));
+  }
+
+  // flushTouchMove sends the fingers' moves since the last one, all fingers
+  // in one event (a pinch moves two).
+  flushTouchMove() {
+    clearTimeout(this.touchMoveTimer);
+    this.touchMoveTimer = 0;
+    if (!this.touchMoved || !this.fingers.size) return;
+    this.touchMoved = false;
+    this.lastTouchMoveAt = performance.now();
+    this.sendInput({ type: 'touch', action: 'move', touches: this.touchPoints() });
+  }
+
+  // A finger down starts a touch sequence, or joins the one going on (a
+  // second finger pinches). Chromium in the remote tab makes of them what
+  // a phone would: a tap clicks, a drag scrolls, two fingers zoom.
+  onFingerDown(e) {
+    if (this.fingers.has(e.pointerId) || this.fingers.size >= MAX_TOUCHES) return;
+    const p = this.point(e, false);
+    if (!p || this.heldBack(e.clientX, e.clientY)) return;
+    const used = new Set([...this.fingers.values()].map((f) => f.id));
+    let id = 0;
+    while (used.has(id) && id < MAX_TOUCH_ID) id++;
+    this.flushTouchMove();
+    this.fingers.set(e.pointerId, { id, x: p.x, y: p.y });
+    this.lastPoint = p;
+    this.sendInput({ type: 'touch', action: 'start', touches: this.touchPoints() });
+  }
+
+  onFingerMove(e) {
+    const f = this.fingers.get(e.pointerId);
+    if (!f) return;
+    const p = this.point(e, true);
+    if (!p || (p.x === f.x && p.y === f.y)) return;
+    f.x = p.x;
+    f.y = p.y;
+    this.touchMoved = true;
+    if (this.touchMoveTimer) return;
+    const wait = Math.max(0, this.lastTouchMoveAt + MOVE_INTERVAL_MS - performance.now());
+    this.touchMoveTimer = setTimeout(() => this.flushTouchMove(), wait);
+  }
+
+  onFingerUp(e) {
+    const f = this.fingers.get(e.pointerId);
+    if (!f) return;
+    const p = this.point(e, true);
+    if (p && (p.x !== f.x || p.y !== f.y)) {
+      f.x = p.x;
+      f.y = p.y;
+      this.touchMoved = true;
+    }
+    this.flushTouchMove();
+    this.fingers.delete(e.pointerId);
+    this.sendInput({ type: 'touch', action: 'end', touches: this.touchPoints() });
+  }
+
+  // The local browser took the fingers away (a system gesture): the
+  // remote sequence ends without a tap.
+  onFingerCancel(e) {
+    if (!this.fingers.has(e.pointerId)) return;
+    this.clearFingers();
+    this.sendInput({ type: 'touch', action: 'cancel' });
   }
 
   flushMove() {
@@ -387,7 +484,8 @@ export class RemoteInput {
     if (!this.live()) return;
     if (e.pointerType === 'touch') {
       this.lastTouchAt = performance.now();
-      this.onTouchDown(e);
+      if (sendsTouch(this.role)) this.onFingerDown(e);
+      else this.onTouchDown(e);
       return;
     }
     e.preventDefault();
@@ -405,7 +503,8 @@ export class RemoteInput {
   onPointerMove(e) {
     if (!this.live()) return;
     if (e.pointerType === 'touch') {
-      this.onTouchMove(e);
+      if (this.fingers.has(e.pointerId)) this.onFingerMove(e);
+      else this.onTouchMove(e);
       return;
     }
     if (e.button >= 0) {
@@ -423,7 +522,8 @@ export class RemoteInput {
 
   onPointerUp(e) {
     if (e.pointerType === 'touch') {
-      this.onTouchUp(e);
+      if (this.fingers.has(e.pointerId)) this.onFingerUp(e);
+      else this.onTouchUp(e);
       return;
     }
     const button = BUTTONS[e.button];
@@ -437,6 +537,7 @@ export class RemoteInput {
     if (e.pointerType === 'touch') {
       this.touches.delete(e.pointerId);
       this.gesture = null;
+      if (e.type === 'pointercancel') this.onFingerCancel(e);
       return;
     }
     if (e.type === 'lostpointercapture' && this.held.size === 0) return;
@@ -447,8 +548,9 @@ export class RemoteInput {
     this.held.clear();
   }
 
-  // A finger taps (a left click) or drags (scrolls the remote page, the
-  // content following the finger). Two fingers do nothing remote.
+  // Without sendsTouch, a finger taps (a left click) or drags (scrolls the
+  // remote page, the content following the finger). Two fingers do
+  // nothing remote.
   onTouchDown(e) {
     this.touches.add(e.pointerId);
     if (this.touches.size > 1) {
