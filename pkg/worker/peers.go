@@ -100,6 +100,10 @@ func (s *session) Offer(ctx context.Context, v signaling.Viewer, sdp string) (st
 	s.mu.Unlock()
 	if old != nil {
 		_ = old.Close()
+		if v.Role == RoleCustomer {
+			// The new connection shares nothing until its page starts again.
+			s.screenPeerReplaced(v.ID)
+		}
 	}
 	s.mask.forget(v.ID) // the new peer is told the mask state afresh
 	s.viewersChanged()

@@ -69,7 +69,9 @@ func (s *session) onScreenshare(v signaling.Viewer, m *protocol.Screenshare) {
 		s.mu.Unlock()
 		switch st.state {
 		case screenRequested:
-			s.setScreen(screenRequested, screenState{})
+			if st.agent == v.ID { // an agent withdraws its own question only
+				s.setScreen(screenRequested, screenState{})
+			}
 		case screenSharing:
 			s.stopScreen(ScreenshareStoppedAgent, v.ID)
 		}
@@ -100,15 +102,19 @@ func (s *session) requestScreen(v signaling.Viewer) {
 		s.notify(v.ID, protocol.Encode(protocol.Notice{Type: protocol.TypeScreenshare, State: screenNever}))
 		return
 	}
+	var customers []*rtc.Peer
 	s.mu.Lock()
-	able := false
 	for _, vw := range s.viewers {
-		if vw.v.Role == RoleCustomer && vw.peer != nil && vw.peer.HasScreen() {
-			able = true
+		if vw.v.Role == RoleCustomer && vw.peer != nil {
+			customers = append(customers, vw.peer)
 		}
 	}
 	sharing := s.screen.state == screenSharing
 	s.mu.Unlock()
+	able := false
+	for _, p := range customers {
+		able = able || p.HasScreen()
+	}
 	switch {
 	case sharing:
 		return
@@ -127,10 +133,17 @@ func (s *session) requestScreen(v signaling.Viewer) {
 // startScreen starts relaying customer v's screen: its page allowed the
 // question that waits, and its browser shares a screen now.
 func (s *session) startScreen(v signaling.Viewer) {
+	var p *rtc.Peer
 	s.mu.Lock()
-	vw := s.viewers[v.ID]
+	if vw := s.viewers[v.ID]; vw != nil {
+		p = vw.peer
+	}
+	s.mu.Unlock()
+	able := p != nil && p.HasScreen()
+	s.mu.Lock()
 	st := s.screen
-	ok := st.state == screenRequested && vw != nil && vw.peer != nil && vw.peer.HasScreen()
+	vw := s.viewers[v.ID]
+	ok := able && st.state == screenRequested && vw != nil && vw.peer == p
 	if ok {
 		s.screen = screenState{state: screenSharing, agent: st.agent, customer: v.ID, ver: st.ver + 1}
 	}
@@ -201,6 +214,17 @@ func (s *session) screenViewerGone(id string) {
 		s.stopScreen(ScreenshareAgentsLeft, "")
 	case st.state == screenRequested && st.agent == id:
 		s.setScreen(screenRequested, screenState{})
+	}
+}
+
+// screenPeerReplaced ends the share of a customer whose peer a new offer
+// replaced: the page that made it starts afresh.
+func (s *session) screenPeerReplaced(id string) {
+	s.mu.Lock()
+	mine := s.screen.state == screenSharing && s.screen.customer == id
+	s.mu.Unlock()
+	if mine {
+		s.stopScreen(ScreenshareCustomerLeft, id)
 	}
 }
 
