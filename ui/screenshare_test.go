@@ -337,6 +337,12 @@ func TestAgentSeesScreen(t *testing.T) {
 	waitScreenBar(t, ctx, "idle||See the customer's screen|true")
 	send(t, w, 1, map[string]any{"type": "screenshare", "state": "refused", "reason": "unsupported"})
 	waitToast(t, ctx, "The customer's browser cannot share a screen (phones cannot).")
+	// A question the gate held back (no consent yet) waits for nothing.
+	run(t, ctx, "ask before consent", chromedp.Click(".viewer-screen-button"))
+	w.waitEvent(t, &from, "third request", isScreenshare(protocol.ScreenshareRequest))
+	waitScreenBar(t, ctx, "asking|Asking to see the screen…||true")
+	send(t, w, 1, map[string]any{"type": "refused", "reason": "no_consent"})
+	waitScreenBar(t, ctx, "idle||See the customer's screen|true")
 
 	// Another agent asked: this one sees so and cannot ask too.
 	send(t, w, 1, map[string]any{"type": "screenshare", "state": "requested", "viewer_id": "v_other", "name": "Ken Sato"})

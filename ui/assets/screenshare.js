@@ -151,6 +151,13 @@ export class ScreenShare {
     this.render();
   }
 
+  /** heldBack forgets this agent's question when the worker refused a message. */
+  heldBack() {
+    if (!this.asking) return;
+    this.asking = false;
+    this.render();
+  }
+
   /** reset forgets the connection's share: a new one is told afresh. */
   reset() {
     this.stopCapture();

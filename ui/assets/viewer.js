@@ -672,6 +672,8 @@ export class Viewer {
     }
     if (msg.type === 'viewport' && msg.width > 0 && msg.height > 0) this.setRemote(msg.width, msg.height);
     else if (msg.type === 'refused') {
+      // A question held back by the gate is not waiting for an answer.
+      this.screen.heldBack();
       if (msg.reason === 'control_never') {
         this.controlNever = true;
         this.asking = '';
