@@ -13,12 +13,15 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/pion/ice/v4"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp/codecs"
 	"github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/tandem-cobrowse/tandem/pkg/input"
+	pmedia "github.com/tandem-cobrowse/tandem/pkg/media"
 	"github.com/tandem-cobrowse/tandem/pkg/protocol"
 )
 
@@ -31,6 +34,8 @@ type received struct {
 	Annotate *protocol.Annotate // an annotate message
 	Chat     *protocol.Chat     // a chat message
 	Navigate *protocol.Navigate // an address bar's navigation
+	// Screenshare is a screen sharing message (docs/screenshare.md).
+	Screenshare *protocol.Screenshare
 }
 
 // fakeWorker stands in for the worker behind the gateway: for each viewer
@@ -52,6 +57,13 @@ type fakeWorker struct {
 	files   []fileMsg               // messages of "files" channels; guarded by mu
 	nets    []*cutNet               // each peer's sockets, newest last; guarded by mu
 	restart restartMode             // how ICE-restart offers are answered; guarded by mu
+	// The shared screen (docs/screenshare.md): what a customer's page
+	// sends on its second video m-line is decoded into screenPic; agents
+	// get screenFrame (a VP8 key frame) on theirs while it is set.
+	screenFrame  []byte        // guarded by mu
+	screenPic    *pmedia.Image // guarded by mu; the newest decoded picture of a customer's screen
+	screenPics   int           // guarded by mu; how many were decoded
+	screenCodecs []string      // guarded by mu; the codec of each customer screen track
 }
 
 // restartMode is how the fake worker answers an ICE-restart offer.
@@ -162,7 +174,34 @@ func newAPI() (*webrtc.API, *cutNet, error) {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	return webrtc.NewAPI(webrtc.WithSettingEngine(se)), n, nil
+	// As the real worker's (pkg/rtc): VP8 only, and the mid extension.
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000,
+			RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}}},
+		PayloadType: 96,
+	}, webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, nil, err
+	}
+	if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: "urn:ietf:params:rtp-hdrext:sdes:mid"}, webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, nil, err
+	}
+	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me)), n, nil
+}
+
+// setScreenFrame has agents' screen m-lines stream frame (nil: nothing).
+func (w *fakeWorker) setScreenFrame(frame []byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.screenFrame = frame
+}
+
+// screen returns the newest decoded picture of a customer's screen and how
+// many were decoded.
+func (w *fakeWorker) screen() (*pmedia.Image, int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.screenPic, w.screenPics
 }
 
 // fileMsg is one message of a viewer's "files" channel.
@@ -439,14 +478,14 @@ func (w *fakeWorker) answer(ctx context.Context, role, sdp string, send, sendCan
 			m, err := protocol.DecodeViewerMessage(msg.Data)
 			w.mu.Lock()
 			defer w.mu.Unlock()
-			if err == nil && (m.Control != nil || m.Annotate != nil || m.Chat != nil || m.Navigate != nil) && label != "input" {
-				err = errors.New("a control, annotate, chat or navigate message on the pointer channel")
+			if err == nil && (m.Control != nil || m.Annotate != nil || m.Chat != nil || m.Navigate != nil || m.Screenshare != nil) && label != "input" {
+				err = errors.New("a control, annotate, chat, navigate or screenshare message on the pointer channel")
 			}
 			if err != nil {
 				w.bad = append(w.bad, fmt.Sprintf("%s %s: %v", label, msg.Data, err))
 				return
 			}
-			r := received{Role: role, Label: label, Event: m.Event, Annotate: m.Annotate, Chat: m.Chat, Navigate: m.Navigate}
+			r := received{Role: role, Label: label, Event: m.Event, Annotate: m.Annotate, Chat: m.Chat, Navigate: m.Navigate, Screenshare: m.Screenshare}
 			if m.Control != nil {
 				r.Control = m.Control.Action
 			}
@@ -462,6 +501,29 @@ func (w *fakeWorker) answer(ctx context.Context, role, sdp string, send, sendCan
 	}
 	if _, err := pc.AddTrack(track); err != nil {
 		return pc, err
+	}
+	// The second video m-line: an agent's gets the screen, a customer's
+	// screen is decoded (as the real worker relays it).
+	var screen *webrtc.TrackLocalStaticSample
+	if role == "agent" && w.secondVideo(pc) {
+		if screen, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "screen", "tandem-screen"); err != nil {
+			return pc, err
+		}
+		if _, err := pc.AddTrack(screen); err != nil {
+			return pc, err
+		}
+	}
+	if role == "customer" {
+		pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+			w.mu.Lock()
+			w.screenCodecs = append(w.screenCodecs, tr.Codec().MimeType)
+			w.mu.Unlock()
+			frames.Add(1)
+			go func() {
+				defer frames.Done()
+				w.decodeScreen(pc, tr)
+			}()
+		})
 	}
 	answer, err := pc.CreateAnswer(nil)
 	if err != nil {
@@ -483,7 +545,7 @@ func (w *fakeWorker) answer(ctx context.Context, role, sdp string, send, sendCan
 			case <-tick.C:
 			}
 			w.mu.Lock()
-			frame := w.frame
+			frame, screenFrame := w.frame, w.screenFrame
 			if w.held[role] {
 				frame = nil
 			}
@@ -491,9 +553,75 @@ func (w *fakeWorker) answer(ctx context.Context, role, sdp string, send, sendCan
 			if len(frame) > 0 {
 				_ = track.WriteSample(media.Sample{Data: frame, Duration: 200 * time.Millisecond})
 			}
+			if screen != nil && len(screenFrame) > 0 {
+				_ = screen.WriteSample(media.Sample{Data: screenFrame, Duration: 200 * time.Millisecond})
+			}
 		}
 	}()
 	return pc, nil
+}
+
+// secondVideo says whether the offer applied to pc has a second video
+// m-line without a sender yet (a page that offers the screen's).
+func (w *fakeWorker) secondVideo(pc *webrtc.PeerConnection) bool {
+	n := 0
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Kind() == webrtc.RTPCodecTypeVideo && tr.Sender() == nil {
+			n++
+		}
+	}
+	return n >= 1 // the tab's has its sender already
+}
+
+// decodeScreen decodes a customer's screen as its VP8 frames complete,
+// asking for a key frame first (PLI) as the real worker does for agents.
+func (w *fakeWorker) decodeScreen(pc *webrtc.PeerConnection, tr *webrtc.TrackRemote) {
+	dec, err := pmedia.NewVP8Decoder()
+	if err != nil {
+		return
+	}
+	defer dec.Close() //nolint:errcheck
+	_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(tr.SSRC())}})
+	var (
+		frame  []byte
+		intact bool
+		next   uint16
+		vp8    codecs.VP8Packet
+	)
+	for {
+		pkt, _, err := tr.ReadRTP()
+		if err != nil {
+			return
+		}
+		payload, err := vp8.Unmarshal(pkt.Payload)
+		if err != nil {
+			intact = false
+			continue
+		}
+		if vp8.S == 1 && vp8.PID == 0 {
+			frame, intact = frame[:0], true
+		} else if pkt.SequenceNumber != next {
+			intact = false
+		}
+		next = pkt.SequenceNumber + 1
+		if !intact {
+			continue
+		}
+		frame = append(frame, payload...)
+		if !pkt.Marker {
+			continue
+		}
+		intact = false
+		img, err := dec.Decode(frame)
+		if err != nil || img == nil {
+			_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(tr.SSRC())}})
+			continue
+		}
+		w.mu.Lock()
+		w.screenPic = img
+		w.screenPics++
+		w.mu.Unlock()
+	}
 }
 
 // waitEvent polls for the first event after *from that matches, and moves

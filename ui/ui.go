@@ -36,7 +36,7 @@ var securityHeaders = map[string]string{
 	"Referrer-Policy":            "no-referrer",
 	"X-Frame-Options":            "DENY",
 	"Cross-Origin-Opener-Policy": "same-origin",
-	"Permissions-Policy":         "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+	"Permissions-Policy":         "camera=(), microphone=(), geolocation=(), payment=(), usb=(), display-capture=(self)",
 }
 
 // Content types by file extension, fixed here so that they do not depend on

@@ -31,22 +31,24 @@ type Event struct {
 
 // Event types.
 const (
-	TypeSessionCreated    = "session.created"    // details: start_url (without query or fragment)
-	TypeSessionEnded      = "session.ended"      // details: reason
-	TypePINIssued         = "pin.issued"         // details: expires_at; never the PIN
-	TypePINRedeemed       = "pin.redeemed"       // details: network; browser, os, device (reduced, never the User-Agent) when known
-	TypePINFailed         = "pin.failed"         // of the company, not a session; details: network; never the PIN
-	TypeCustomerJoined    = "customer.joined"    // details: viewer_id
-	TypeCustomerLeft      = "customer.left"      // details: viewer_id
-	TypeAgentJoined       = "agent.joined"       // details: viewer_id, name
-	TypeAgentLeft         = "agent.left"         // details: viewer_id, name
-	TypeConsentGiven      = "consent.given"      // by the customer: agents may now see the tab
-	TypeCustomerAdmitted  = "customer.admitted"  // by an agent, when the company makes agents admit customers
-	TypeMaskPaused        = "mask.paused"        // by the system: the agents' picture was held; details: reason
-	TypeInputRefused      = "input.refused"      // an agent's event was refused; details: reason, viewer_id; never the input
-	TypeControlGranted    = "control.granted"    // an agent got control of the tab; details: viewer_id
-	TypeControlEnded      = "control.ended"      // an agent's control ended; details: viewer_id, reason (revoked, released)
-	TypeNavigationBlocked = "navigation.blocked" // by the system: the URL policy refused a document; details: url (no query), where (top, frame), rule
+	TypeSessionCreated    = "session.created"     // details: start_url (without query or fragment)
+	TypeSessionEnded      = "session.ended"       // details: reason
+	TypePINIssued         = "pin.issued"          // details: expires_at; never the PIN
+	TypePINRedeemed       = "pin.redeemed"        // details: network; browser, os, device (reduced, never the User-Agent) when known
+	TypePINFailed         = "pin.failed"          // of the company, not a session; details: network; never the PIN
+	TypeCustomerJoined    = "customer.joined"     // details: viewer_id
+	TypeCustomerLeft      = "customer.left"       // details: viewer_id
+	TypeAgentJoined       = "agent.joined"        // details: viewer_id, name
+	TypeAgentLeft         = "agent.left"          // details: viewer_id, name
+	TypeConsentGiven      = "consent.given"       // by the customer: agents may now see the tab
+	TypeCustomerAdmitted  = "customer.admitted"   // by an agent, when the company makes agents admit customers
+	TypeMaskPaused        = "mask.paused"         // by the system: the agents' picture was held; details: reason
+	TypeInputRefused      = "input.refused"       // an agent's event was refused; details: reason, viewer_id; never the input
+	TypeControlGranted    = "control.granted"     // an agent got control of the tab; details: viewer_id
+	TypeControlEnded      = "control.ended"       // an agent's control ended; details: viewer_id, reason (revoked, released)
+	TypeNavigationBlocked = "navigation.blocked"  // by the system: the URL policy refused a document; details: url (no query), where (top, frame), rule
+	TypeScreenshareStart  = "screenshare.started" // by the customer: agents see the customer's shared screen; details: viewer_id of the agent that asked
+	TypeScreenshareEnd    = "screenshare.ended"   // the share ended; details: reason, viewer_id
 )
 
 // Actors without an ID.

@@ -16,8 +16,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
+	pmedia "github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/tandem-cobrowse/tandem/pkg/input"
 	"github.com/tandem-cobrowse/tandem/pkg/media"
@@ -52,8 +54,15 @@ type Viewer struct {
 	renegotiated chan error
 	restarting   sync.Mutex // one RestartICE at a time
 
+	screenRecv *webrtc.RTPReceiver            // Options.SeeScreen: the screen m-line's receiver
+	screenOut  *webrtc.TrackLocalStaticSample // Options.ShareScreen: the screen we send
+	screenPLI  chan struct{}                  // cap 1: the worker asked for a key frame of screenOut
+
 	mu        sync.Mutex
 	latest    Picture             // guarded by mu
+	screen    Picture             // guarded by mu; the newest picture of the shared screen
+	screens   int                 // guarded by mu; screen tracks that arrived
+	tabs      int                 // guarded by mu; other video tracks that arrived
 	changed   chan struct{}       // guarded by mu; closed and replaced on each picture
 	ended     string              // guarded by mu; the reason of an "ended" message
 	notices   []string            // guarded by mu; DataChannel messages from the worker
@@ -82,9 +91,28 @@ func newAPI() (*webrtc.API, error) {
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(s)), nil
 }
 
+// Options say what a viewer offers besides the tab's video, as the pages
+// do (docs/screenshare.md). The zero value offers what an older page did:
+// the tab only.
+type Options struct {
+	// ShareScreen offers a sendonly video m-line after the tab's, as a
+	// customer's page does; SendScreen sends on it.
+	ShareScreen bool
+	// SeeScreen offers a recvonly video m-line after the tab's, as an
+	// agent's page does (or a hostile customer's); WaitScreen waits for its
+	// pictures.
+	SeeScreen bool
+}
+
 // Dial negotiates with Tandem through sig and returns once the offer is
-// answered; pictures arrive afterwards (see WaitPicture).
+// answered; pictures arrive afterwards (see WaitPicture). It offers the
+// tab's video only; DialWith offers a screen m-line too.
 func Dial(ctx context.Context, sig Signaler) (*Viewer, error) {
+	return DialWith(ctx, sig, Options{})
+}
+
+// DialWith is Dial with the m-lines of opts.
+func DialWith(ctx context.Context, sig Signaler, opts Options) (*Viewer, error) {
 	api, err := newAPI()
 	if err != nil {
 		return nil, err
@@ -95,13 +123,34 @@ func Dial(ctx context.Context, sig Signaler) (*Viewer, error) {
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	v := &Viewer{pc: pc, sig: sig, cancel: cancel, changed: make(chan struct{}), open: make(chan struct{}),
-		renegotiated: make(chan error, 1)}
+		renegotiated: make(chan error, 1), screenPLI: make(chan struct{}, 1)}
 	fail := func(err error) (*Viewer, error) {
 		_ = v.Close()
 		return nil, err
 	}
 	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 		return fail(err)
+	}
+	switch {
+	case opts.SeeScreen:
+		tr, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
+		if err != nil {
+			return fail(err)
+		}
+		v.screenRecv = tr.Receiver()
+	case opts.ShareScreen:
+		if v.screenOut, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "screen", "botviewer-screen"); err != nil {
+			return fail(err)
+		}
+		tr, err := pc.AddTransceiverFromTrack(v.screenOut, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			return fail(err)
+		}
+		v.wg.Add(1)
+		go func() {
+			defer v.wg.Done()
+			v.readScreenRTCP(tr.Sender())
+		}()
 	}
 	if v.input, err = pc.CreateDataChannel("input", nil); err != nil {
 		return fail(err)
@@ -118,11 +167,19 @@ func Dial(ctx context.Context, sig Signaler) (*Viewer, error) {
 		v.mu.Unlock()
 		v.wake()
 	})
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	pc.OnTrack(func(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+		screen := v.screenRecv != nil && recv == v.screenRecv
+		v.mu.Lock()
+		if screen {
+			v.screens++
+		} else {
+			v.tabs++
+		}
+		v.mu.Unlock()
 		v.wg.Add(1)
 		go func() {
 			defer v.wg.Done()
-			v.readTrack(tr)
+			v.readTrack(tr, screen)
 		}()
 	})
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
@@ -224,7 +281,9 @@ func (v *Viewer) wake() {
 // readTrack reassembles VP8 frames from RTP and decodes each as soon as its
 // last packet (the marker bit) arrives: waiting for the next frame, as a
 // jitter buffer does, would add a whole frame interval on a still page.
-func (v *Viewer) readTrack(tr *webrtc.TrackRemote) {
+// The pictures of the screen m-line go to WaitScreen, the others to
+// WaitPicture.
+func (v *Viewer) readTrack(tr *webrtc.TrackRemote, screen bool) {
 	dec, err := media.NewVP8Decoder()
 	if err != nil {
 		return
@@ -269,18 +328,45 @@ func (v *Viewer) readTrack(tr *webrtc.TrackRemote) {
 		}
 		n++
 		v.mu.Lock()
-		v.latest = Picture{Image: img, At: time.Now(), N: n}
+		if screen {
+			v.screen = Picture{Image: img, At: time.Now(), N: n}
+		} else {
+			v.latest = Picture{Image: img, At: time.Now(), N: n}
+		}
 		close(v.changed)
 		v.changed = make(chan struct{})
 		v.mu.Unlock()
 	}
 }
 
-// WaitPicture waits until a decoded picture satisfies ok, and returns it.
+// WaitPicture waits until a decoded picture of the tab satisfies ok, and
+// returns it.
 func (v *Viewer) WaitPicture(ctx context.Context, ok func(Picture) bool) (Picture, error) {
+	return v.wait(ctx, false, ok)
+}
+
+// WaitScreen waits until a decoded picture of the shared screen (the
+// m-line of Options.SeeScreen) satisfies ok, and returns it.
+func (v *Viewer) WaitScreen(ctx context.Context, ok func(Picture) bool) (Picture, error) {
+	return v.wait(ctx, true, ok)
+}
+
+// LastScreen returns the newest picture of the shared screen (Image nil
+// before the first), and how many video tracks arrived on the screen
+// m-line and on the others.
+func (v *Viewer) LastScreen() (p Picture, screenTracks, otherTracks int) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.screen, v.screens, v.tabs
+}
+
+func (v *Viewer) wait(ctx context.Context, screen bool, ok func(Picture) bool) (Picture, error) {
 	for {
 		v.mu.Lock()
 		p, ch, ended, err := v.latest, v.changed, v.ended, v.err
+		if screen {
+			p = v.screen
+		}
 		v.mu.Unlock()
 		if p.Image != nil && ok(p) {
 			return p, nil
@@ -456,6 +542,43 @@ func (v *Viewer) RemoteICEUfrag() string {
 		}
 	}
 	return ""
+}
+
+// SendScreen sends one VP8 frame of duration d on the screen m-line
+// (Options.ShareScreen), as a customer's browser sends its shared screen.
+func (v *Viewer) SendScreen(frame []byte, d time.Duration) error {
+	if v.screenOut == nil {
+		return errors.New("botviewer: no screen m-line (Options.ShareScreen)")
+	}
+	return v.screenOut.WriteSample(pmedia.Sample{Data: frame, Duration: d})
+}
+
+// ScreenKeyFrameWanted returns a channel that receives when the worker
+// asked (PLI or FIR) for a key frame of the screen SendScreen sends.
+func (v *Viewer) ScreenKeyFrameWanted() <-chan struct{} { return v.screenPLI }
+
+// readScreenRTCP reads the screen sender's RTCP until the connection closes.
+func (v *Viewer) readScreenRTCP(s *webrtc.RTPSender) {
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := s.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				select {
+				case v.screenPLI <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}
 }
 
 // ConnectionState is the peer connection's state.

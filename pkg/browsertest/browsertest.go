@@ -5,7 +5,9 @@
 // storage) and record page errors, which fail the test.
 //
 // Shared starts the package's browser once; Stop in TestMain ends it and
-// waits for its processes. Only tests import this package.
+// waits for its processes. NewCaptureTab opens tabs in a second browser,
+// started on first use, that can share a screen (getDisplayMedia). Only
+// tests import this package.
 package browsertest
 
 import (
@@ -40,10 +42,30 @@ var (
 	browserErr  error
 )
 
-// Stop ends the shared browser, if one started, and waits for its processes.
+// The capture browser (NewCaptureTab): full Chromium, whose headless mode
+// has getDisplayMedia (the headless shell answers NotSupportedError), with
+// the picker answered by CaptureTitle. Started by the first test that
+// needs it, stopped by Stop.
+var (
+	captureOnce sync.Once
+	captureCtx  context.Context
+	captureStop func()
+	captureErr  error
+)
+
+// CaptureTitle is the title of the tab that getDisplayMedia shares in a
+// NewCaptureTab page: open a page with that title in the same browser
+// (CaptureContext) before asking for a screen.
+const CaptureTitle = "Tandem test screen"
+
+// Stop ends the shared browsers, if they started, and waits for their
+// processes.
 func Stop() {
 	if browserStop != nil {
 		browserStop()
+	}
+	if captureStop != nil {
+		captureStop()
 	}
 }
 
@@ -61,18 +83,41 @@ func chromiumPath() string {
 	return ""
 }
 
-// startBrowser launches headless Chromium. As root it runs the browser as
-// nobody with its sandbox on, in a profile directory nobody owns.
+// startBrowser launches the shared headless Chromium.
 func startBrowser() {
 	path := chromiumPath()
 	if path == "" {
 		browserErr = errors.New("no Chromium found")
 		return
 	}
+	browserCtx, browserStop, browserErr = launch(path)
+}
+
+// startCapture launches the capture browser: full Chromium in its headless
+// mode, its screen picker answered with the tab titled CaptureTitle.
+func startCapture() {
+	path := ""
+	for _, p := range []string{"/usr/lib/chromium/chromium", "chromium", "google-chrome"} {
+		if lp, err := exec.LookPath(p); err == nil {
+			path = lp
+			break
+		}
+	}
+	if path == "" {
+		captureErr = errors.New("no full Chromium found (the headless shell cannot share a screen)")
+		return
+	}
+	captureCtx, captureStop, captureErr = launch(path,
+		chromedp.Flag("auto-select-tab-capture-source-by-title", CaptureTitle))
+}
+
+// launch starts a headless Chromium at path. As root it runs the browser as
+// nobody with its sandbox on, in a profile directory nobody owns. stop ends
+// it and waits for its processes.
+func launch(path string, extra ...chromedp.ExecAllocatorOption) (ctx context.Context, stop func(), err error) {
 	dir, err := os.MkdirTemp("", "tandem-ui-test-")
 	if err != nil {
-		browserErr = err
-		return
+		return nil, nil, err
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
@@ -84,11 +129,11 @@ func startBrowser() {
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 		chromedp.Env("HOME="+dir),
 	)
+	opts = append(opts, extra...)
 	if os.Getuid() == 0 {
 		const nobody = 65534
 		if err := os.Chown(dir, nobody, nobody); err != nil {
-			browserErr = err
-			return
+			return nil, nil, err
 		}
 		opts = append(opts,
 			chromedp.Flag("no-sandbox", false),
@@ -102,7 +147,7 @@ func startBrowser() {
 	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
-	browserStop = func() {
+	stop = func() {
 		cancel()
 		cancelAlloc()
 		stopBrowserProcesses(dir)
@@ -115,10 +160,9 @@ func startBrowser() {
 		}
 	}
 	if err := chromedp.Do(ctx); err != nil {
-		browserErr = fmt.Errorf("start %s: %w", path, err)
-		return
+		return nil, stop, fmt.Errorf("start %s: %w", path, err)
 	}
-	browserCtx = ctx
+	return ctx, stop, nil
 }
 
 // need starts the package's browser once; without one the test is a
@@ -142,10 +186,51 @@ func NewTab(t testing.TB, w, h int64, mobile bool) (context.Context, *PageErrors
 	return openTab(t, w, h, mobile, 90*time.Second)
 }
 
+// NewCaptureTab is NewTab in the capture browser, where getDisplayMedia
+// shares the tab titled CaptureTitle without asking (its picker cannot
+// show headless). Open that tab with CaptureContext first.
+func NewCaptureTab(t testing.TB, w, h int64) (context.Context, *PageErrors) {
+	t.Helper()
+	needCapture(t)
+	return newTabIn(t, captureCtx, w, h, false, 90*time.Second)
+}
+
+// CaptureContext is a tab of the capture browser, in its default browser
+// context (where the screen picker looks for CaptureTitle), for the page
+// that NewCaptureTab pages share. It closes with the test.
+func CaptureContext(t testing.TB) context.Context {
+	t.Helper()
+	needCapture(t)
+	ctx, cancel := chromedp.NewContext(captureCtx)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("open tab: %v", err)
+	}
+	return ctx
+}
+
+// needCapture starts the capture browser once; without one the test is a
+// loud skip, or a failure in CI.
+func needCapture(t testing.TB) {
+	t.Helper()
+	captureOnce.Do(startCapture)
+	if captureErr != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("capture browser: %v", captureErr)
+		}
+		t.Skipf("SKIPPING SCREEN CAPTURE TEST: %v", captureErr)
+	}
+}
+
 func openTab(t testing.TB, w, h int64, mobile bool, life time.Duration) (context.Context, *PageErrors) {
 	t.Helper()
 	need(t)
-	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext())
+	return newTabIn(t, browserCtx, w, h, mobile, life)
+}
+
+func newTabIn(t testing.TB, parent context.Context, w, h int64, mobile bool, life time.Duration) (context.Context, *PageErrors) {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(parent, chromedp.WithNewBrowserContext())
 	ctx, cancelTimeout := context.WithTimeout(ctx, life)
 	t.Cleanup(func() {
 		cancelTimeout()

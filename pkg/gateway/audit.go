@@ -150,6 +150,8 @@ func (g *Gateway) handleEvent(ctx context.Context, ev worker.Event) {
 		}
 		g.record(ctx, audit.Event{Company: ev.Company, Session: ev.SessionID, Time: ev.At, Actor: audit.ActorSystem,
 			Type: typ, Details: map[string]string{"viewer_id": clip(ev.ViewerID, 64), "reason": clip(ev.Reason, 32)}})
+	case worker.EventScreenshare:
+		g.record(ctx, screenshareAudit(ev))
 	case worker.EventMaskPaused:
 		g.record(ctx, audit.Event{Company: ev.Company, Session: ev.SessionID, Time: ev.At, Actor: audit.ActorSystem,
 			Type: audit.TypeMaskPaused, Details: map[string]string{"reason": clip(ev.Reason, 64)}})
@@ -175,6 +177,25 @@ func (g *Gateway) handleEvent(ctx context.Context, ev worker.Event) {
 		g.record(ctx, audit.Event{Company: ev.Company, Session: ev.SessionID, Time: ev.At, Actor: actor,
 			Type: audit.TypeInputRefused, Details: details})
 	}
+}
+
+// screenshareAudit turns a worker's screenshare event into its audit event:
+// the customer starts a share, and ends it or leaves; an agent stops it.
+func screenshareAudit(ev worker.Event) audit.Event {
+	a := audit.Event{Company: ev.Company, Session: ev.SessionID, Time: ev.At, Actor: audit.ActorSystem,
+		Type: audit.TypeScreenshareEnd, Details: map[string]string{"viewer_id": clip(ev.ViewerID, 64), "reason": clip(ev.Reason, 32)}}
+	switch ev.Reason {
+	case worker.ScreenshareStarted:
+		a.Type, a.Actor = audit.TypeScreenshareStart, audit.ActorCustomer
+		delete(a.Details, "reason")
+	case worker.ScreenshareStoppedCust, worker.ScreenshareCustomerLeft:
+		a.Actor = audit.ActorCustomer
+	case worker.ScreenshareStoppedAgent:
+		if id, ok := agentOfViewer(ev.ViewerID); ok {
+			a.Actor = audit.AgentActor(id)
+		}
+	}
+	return a
 }
 
 // clip bounds a worker-supplied detail.

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -175,4 +176,63 @@ func TestURLPolicyReachesTheWorkerAndBlocksAreAudited(t *testing.T) {
 		}
 	}
 	t.Fatalf("no navigation.blocked audit event in %+v", events)
+}
+
+// The company's screenshare policy reaches the worker with the lease, a
+// bad value is refused, and the worker's screenshare events become audit
+// events with the right actor (docs/screenshare.md).
+func TestScreensharePolicyReachesTheWorkerAndSharesAreAudited(t *testing.T) {
+	e := newEnv(t, true)
+	e.runGateway(t)
+	e.addAgent(t, "acme", "boss@acme.test", tenant.RoleAdmin)
+	boss := e.loginAs(t, "boss@acme.test", password)
+	if r := e.do(t, boss, "PATCH", "/api/v1/company", `{"policy":{"screenshare":"always"}}`, nil); r.Status != 400 {
+		t.Errorf("PATCH screenshare always = %d %s, want 400", r.Status, r.Body)
+	}
+	agent, agentID := e.agentID(t, "acme")
+	r := e.do(t, agent, "POST", "/api/v1/sessions", `{"start_url":"https://shop.example/cart"}`, nil)
+	if r.Status != 201 {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	id := r.json(t)["id"].(string)
+	if lease := <-e.leases; lease.Screenshare != worker.ScreenshareAsk {
+		t.Fatalf("lease's screenshare %q, want ask (the default)", lease.Screenshare)
+	}
+	if r := e.do(t, boss, "PATCH", "/api/v1/company", `{"policy":{"screenshare":"never"}}`, nil); r.Status != 200 {
+		t.Fatalf("PATCH screenshare never = %d %s", r.Status, r.Body)
+	}
+	if r := e.do(t, agent, "POST", "/api/v1/sessions", `{"start_url":"https://shop.example/cart"}`, nil); r.Status != 201 {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	if lease := <-e.leases; lease.Screenshare != worker.ScreenshareNever {
+		t.Fatalf("lease's screenshare %q, want never", lease.Screenshare)
+	}
+
+	viewer := agentID + "-v1"
+	for _, ev := range []worker.Event{
+		{Type: worker.EventScreenshare, Reason: worker.ScreenshareStarted, ViewerID: viewer, Role: worker.RoleAgent},
+		{Type: worker.EventScreenshare, Reason: worker.ScreenshareStoppedAgent, ViewerID: viewer},
+		{Type: worker.EventScreenshare, Reason: worker.ScreenshareCustomerLeft, ViewerID: "v_customer"},
+	} {
+		ev.Company, ev.SessionID, ev.At = "acme", id, time.Now()
+		e.g.handleEvent(context.Background(), ev)
+	}
+	events, err := e.audit.List(context.Background(), "acme", id, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range events {
+		if strings.HasPrefix(ev.Type, "screenshare.") {
+			got = append(got, ev.Type+" "+ev.Actor+" "+ev.Details["reason"]+" "+ev.Details["viewer_id"])
+		}
+	}
+	want := []string{
+		audit.TypeScreenshareStart + " " + audit.ActorCustomer + "  " + viewer,
+		audit.TypeScreenshareEnd + " " + audit.AgentActor(agentID) + " stopped_by_agent " + viewer,
+		audit.TypeScreenshareEnd + " " + audit.ActorCustomer + " customer_left v_customer",
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("screenshare audit events (-want +got):\n%s", d)
+	}
 }

@@ -158,6 +158,7 @@ func (g *Gateway) lease(ctx context.Context, s tenant.Session) (string, error) {
 		IdleTimeout: co.IdleTimeout, MaxDuration: co.MaxSessionLength,
 		Mask: maskPolicy(co.Policy), Block: blockPolicy(co.Policy), Control: controlMode(co.Policy),
 		URLs: urlPolicy(co.Policy), AgentClipboard: co.Policy.AgentClipboard,
+		Screenshare: screenshareMode(co.Policy),
 	})
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.LeaseTimeout)
 	defer cancel()
@@ -344,6 +345,15 @@ func controlMode(p tenant.Policy) string {
 		return worker.ControlNever
 	}
 	return worker.ControlAsk
+}
+
+// screenshareMode is whether the company's agents may ask to see the
+// customer's screen (docs/screenshare.md).
+func screenshareMode(p tenant.Policy) string {
+	if p.Screenshare == "never" {
+		return worker.ScreenshareNever
+	}
+	return worker.ScreenshareAsk
 }
 
 func selectors(in []tenant.ScopedSelector) []mask.Selector {

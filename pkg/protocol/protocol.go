@@ -265,13 +265,14 @@ type Control struct {
 
 // ViewerMessage is one message of the input DataChannel from a viewer:
 // an input event (Event, when the others are nil), or a control, annotate,
-// chat or navigate message (exactly one of them non-nil).
+// chat, navigate or screenshare message (exactly one of them non-nil).
 type ViewerMessage struct {
-	Event    input.Event
-	Control  *Control
-	Annotate *Annotate
-	Chat     *Chat
-	Navigate *Navigate
+	Event       input.Event
+	Control     *Control
+	Annotate    *Annotate
+	Chat        *Chat
+	Navigate    *Navigate
+	Screenshare *Screenshare
 }
 
 // DecodeViewerMessage decodes and validates one input DataChannel message
@@ -315,6 +316,12 @@ func DecodeViewerMessage(data []byte) (ViewerMessage, error) {
 			return ViewerMessage{}, err
 		}
 		return ViewerMessage{Navigate: n}, nil
+	case TypeScreenshare:
+		sc, err := decodeScreenshare(data)
+		if err != nil {
+			return ViewerMessage{}, err
+		}
+		return ViewerMessage{Screenshare: sc}, nil
 	}
 	ev, err := DecodeInput(data)
 	if err != nil {

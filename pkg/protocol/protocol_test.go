@@ -425,7 +425,7 @@ func TestAnnotationNotices(t *testing.T) {
 }
 
 func FuzzDecodeViewerMessage(f *testing.F) {
-	for _, in := range slices.Concat(realInputs, realAnnotations, []string{`{"type":"control","action":"grant"}`}) {
+	for _, in := range slices.Concat(realInputs, realAnnotations, realScreenshares, []string{`{"type":"control","action":"grant"}`}) {
 		f.Add([]byte(in))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -434,7 +434,7 @@ func FuzzDecodeViewerMessage(f *testing.F) {
 			return
 		}
 		set := 0
-		for _, p := range []bool{m.Control != nil, m.Annotate != nil, m.Chat != nil} {
+		for _, p := range []bool{m.Control != nil, m.Annotate != nil, m.Chat != nil, m.Navigate != nil, m.Screenshare != nil} {
 			if p {
 				set++
 			}
@@ -464,6 +464,15 @@ func FuzzDecodeViewerMessage(f *testing.F) {
 				if !validCoord(p[0]) || !validCoord(p[1]) {
 					t.Fatalf("accepted a point out of range: %q", data)
 				}
+			}
+		case m.Navigate != nil: // TestDecodeNavigate
+		case m.Screenshare != nil:
+			again, err := DecodeViewerMessage(Encode(m.Screenshare))
+			if err != nil || m.Screenshare.Type != TypeScreenshare {
+				t.Fatalf("accepted screenshare %q as %+v; re-decode: %v", data, m.Screenshare, err)
+			}
+			if d := cmp.Diff(m.Screenshare, again.Screenshare); d != "" {
+				t.Fatalf("round trip changed %q: %s", data, d)
 			}
 		case m.Chat != nil:
 			if n := utf8.RuneCountInString(m.Chat.Text); n == 0 || n > MaxChatChars || strings.TrimSpace(m.Chat.Text) != m.Chat.Text {
@@ -520,6 +529,40 @@ func TestDecodeNavigate(t *testing.T) {
 	} {
 		if m, err := DecodeViewerMessage([]byte(bad)); !errors.Is(err, ErrBadMessage) || m.Navigate != nil {
 			t.Errorf("DecodeViewerMessage(%.80s) = %+v, %v; want ErrBadMessage", bad, m, err)
+		}
+	}
+}
+
+// Real screen sharing messages of the viewer pages (docs/screenshare.md).
+var realScreenshares = []string{
+	`{"type":"screenshare","action":"request"}`,
+	`{"type":"screenshare","action":"start"}`,
+	`{"type":"screenshare","action":"refuse"}`,
+	`{"type":"screenshare","action":"refuse","reason":"unsupported"}`,
+	`{"type":"screenshare","action":"stop"}`,
+}
+
+func TestDecodeScreenshare(t *testing.T) {
+	for _, in := range realScreenshares {
+		m, err := DecodeViewerMessage([]byte(in))
+		if err != nil || m.Screenshare == nil || m.Control != nil || m.Event.Kind != "" {
+			t.Errorf("DecodeViewerMessage(%s) = %+v, %v; want a screenshare message", in, m, err)
+			continue
+		}
+		if got := string(Encode(m.Screenshare)); got != in {
+			t.Errorf("Encode(DecodeViewerMessage(%s)) = %s", in, got)
+		}
+	}
+	for _, bad := range []string{
+		`{"type":"screenshare","action":"allow"}`,
+		`{"type":"screenshare"}`,
+		`{"type":"screenshare","action":"stop","reason":"unsupported"}`,
+		`{"type":"screenshare","action":"refuse","reason":"busy"}`,
+		`{"type":"screenshare","action":"request","viewer_id":"v_1"}`,
+		`{"type":"screenshare","action":"request"} {}`,
+	} {
+		if m, err := DecodeViewerMessage([]byte(bad)); !errors.Is(err, ErrBadMessage) || m.Screenshare != nil {
+			t.Errorf("DecodeViewerMessage(%s) = %+v, %v; want ErrBadMessage", bad, m, err)
 		}
 	}
 }

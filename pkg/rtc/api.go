@@ -35,6 +35,10 @@ const (
 	iceKeepaliveInterval       = 2 * time.Second  // pion's default
 )
 
+// sdesMidURI is the RTP header extension that carries the m-line's mid
+// (RFC 8843 section 15).
+const sdesMidURI = "urn:ietf:params:rtp-hdrext:sdes:mid"
+
 // vp8PayloadType is the payload type we register for VP8. The answer follows
 // the payload type of the viewer's offer, so this only matters to pion.
 const vp8PayloadType = 96
@@ -107,10 +111,18 @@ func NewAPI(cfg Config, log *zap.Logger) (*API, error) {
 	}, webrtc.RTPCodecTypeVideo); err != nil {
 		return nil, fmt.Errorf("register vp8: %w", err)
 	}
+	// The mid extension lets pion route a customer's screen video to its
+	// m-line even when the browser's offer declared no SSRC for it (a
+	// sendonly transceiver without a track yet).
+	if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdesMidURI}, webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, fmt.Errorf("register mid extension: %w", err)
+	}
 
-	// We only send: the NACK responder resends lost packets from its buffer,
+	// We send: the NACK responder resends lost packets from its buffer,
 	// the sender reports give the viewer's jitter buffer the RTP/NTP mapping.
-	// PLI and FIR are read by each peer's RTCP loop.
+	// PLI and FIR are read by each peer's RTCP loop. We receive a customer's
+	// shared screen: NACKs ask its browser for lost packets, receiver
+	// reports tell it how the stream arrives.
 	ir := &interceptor.Registry{}
 	responder, err := nack.NewResponderInterceptor(nack.WithResponderLoggerFactory(lf))
 	if err != nil {
@@ -122,6 +134,16 @@ func NewAPI(cfg Config, log *zap.Logger) (*API, error) {
 		return nil, fmt.Errorf("sender reports: %w", err)
 	}
 	ir.Add(sender)
+	generator, err := nack.NewGeneratorInterceptor(nack.WithGeneratorLoggerFactory(lf))
+	if err != nil {
+		return nil, fmt.Errorf("nack generator: %w", err)
+	}
+	ir.Add(generator)
+	receiver, err := report.NewReceiverInterceptor(report.WithReceiverLoggerFactory(lf))
+	if err != nil {
+		return nil, fmt.Errorf("receiver reports: %w", err)
+	}
+	ir.Add(receiver)
 
 	se := webrtc.SettingEngine{LoggerFactory: lf}
 	// SECURITY.md P8: DTLS-SRTP with AEAD AES-GCM only, AES-256 first.
@@ -187,6 +209,18 @@ func (a *API) NewTrack(role string) (*webrtc.TrackLocalStaticRTP, error) {
 	t, err := webrtc.NewTrackLocalStaticRTP(vp8Capability(), "video", "tandem-"+role)
 	if err != nil {
 		return nil, fmt.Errorf("new %s track: %w", role, err)
+	}
+	return t, nil
+}
+
+// NewScreenTrack returns a session's shared screen track: id "screen",
+// stream id "tandem-screen". The worker writes the customer's screen RTP to
+// it as it arrives (no transcoding); every agent's peer sends it
+// (PeerConfig.ScreenTrack).
+func (a *API) NewScreenTrack() (*webrtc.TrackLocalStaticRTP, error) {
+	t, err := webrtc.NewTrackLocalStaticRTP(vp8Capability(), "screen", "tandem-screen")
+	if err != nil {
+		return nil, fmt.Errorf("new screen track: %w", err)
 	}
 	return t, nil
 }

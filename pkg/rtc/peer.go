@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/zap"
 
@@ -27,6 +29,11 @@ const MaxFileMessage = 64 << 10
 // ErrNoVideo is returned by Peer.Answer when the offer has no video
 // transceiver to carry the role's track.
 var ErrNoVideo = errors.New("rtc: offer has no video transceiver")
+
+// screenKeyFrameEvery spaces the PLIs sent to a viewer that shares its
+// screen: every agent's decoder asks when it starts or loses a packet, and
+// one key frame answers them all.
+const screenKeyFrameEvery = 500 * time.Millisecond
 
 // eventQueue is how many callbacks may wait for the dispatch goroutine before
 // pion's goroutines wait too (pointer moves are dropped instead).
@@ -60,6 +67,26 @@ type PeerConfig struct {
 	OnCandidate func(protocol.Candidate)
 	// OnState receives the peer connection's state changes.
 	OnState func(webrtc.PeerConnectionState)
+
+	// Screen sharing (docs/screenshare.md) uses each viewer's second video
+	// m-line: an agent's is recvonly and carries ScreenTrack; a customer's
+	// is sendonly and carries its screen, once shared, to OnScreenRTP. A
+	// viewer whose offer lacks it (an older page) shares nothing and sees
+	// no screen (HasScreen).
+
+	// ScreenTrack is the session's shared screen track (API.NewScreenTrack),
+	// sent to an agent on its second video m-line; nil for customers.
+	ScreenTrack webrtc.TrackLocal
+	// OnScreenKeyFrame asks for a key frame of the shared screen: after a
+	// PLI or FIR on ScreenTrack, and when the connection reaches
+	// "connected". Requests are merged like OnKeyFrame's.
+	OnScreenKeyFrame func()
+	// OnScreenRTP, for customers, receives each RTP packet of the video
+	// the viewer sends on its second video m-line. It is the media path:
+	// it runs on the peer's screen reading goroutine, not the dispatch
+	// goroutine, in arrival order, and must not block; the packet is the
+	// callee's.
+	OnScreenRTP func(*rtp.Packet)
 }
 
 type eventKind int
@@ -93,6 +120,8 @@ type Peer struct {
 	closed    chan struct{} // closed by Close
 	negotiate chan struct{} // cap 1: held by the negotiation in progress
 
+	screenKey chan struct{} // cap 1: a pending screen key-frame request
+
 	mu          sync.Mutex
 	isClosed    bool                // guarded by mu; no goroutine starts once set
 	input       *webrtc.DataChannel // guarded by mu; the open "input" channel
@@ -100,6 +129,10 @@ type Peer struct {
 	sawPointer  bool                // guarded by mu; a "pointer" channel arrived
 	sawFiles    bool                // guarded by mu; a "files" channel arrived
 	trackSender *webrtc.RTPSender   // guarded by mu; set by the first Answer
+	hasScreen   bool                // guarded by mu; the offer has the screen m-line of the viewer's role
+	screenRecv  *webrtc.RTPReceiver // guarded by mu; a customer's screen m-line
+	screenSSRC  uint32              // guarded by mu; of the customer's screen video, once it arrived
+	screenPLI   time.Time           // guarded by mu; when the last PLI went to the customer
 
 	wg        sync.WaitGroup // dispatch, negotiations, RTCP loop
 	closeOnce sync.Once
@@ -127,8 +160,10 @@ func (a *API) NewPeer(cfg PeerConfig) (*Peer, error) {
 		keyFrame:  make(chan struct{}, 1),
 		closed:    make(chan struct{}),
 		negotiate: make(chan struct{}, 1),
+		screenKey: make(chan struct{}, 1),
 	}
 	pc.OnICECandidate(p.onICECandidate)
+	pc.OnTrack(p.onTrack)
 	pc.OnConnectionStateChange(p.onStateChange)
 	pc.OnDataChannel(p.onDataChannel)
 	p.wg.Add(1)
@@ -210,8 +245,10 @@ func (p *Peer) answer(offerSDP string) (string, error) {
 	return local.SDP, nil
 }
 
-// addTrack attaches the role's track to the video transceiver of the first
-// offer and starts the sender's RTCP read loop.
+// addTrack attaches the role's track to the first video m-line of the
+// first offer, and the screen to the second (an agent's: ScreenTrack; a
+// customer's: its screen comes in there), and starts the senders' RTCP
+// read loops.
 func (p *Peer) addTrack() error {
 	p.mu.Lock()
 	added := p.trackSender != nil
@@ -219,32 +256,106 @@ func (p *Peer) addTrack() error {
 	if added {
 		return nil
 	}
-	hasVideo := false
+	var video []*webrtc.RTPTransceiver
 	for _, t := range p.pc.GetTransceivers() {
 		if t.Kind() == webrtc.RTPCodecTypeVideo && t.Mid() != "" && t.Sender() == nil {
-			hasVideo = true
-			break
+			video = append(video, t)
 		}
 	}
-	if !hasVideo {
+	if len(video) == 0 {
 		return fmt.Errorf("viewer %s: %w", p.cfg.ViewerID, ErrNoVideo)
 	}
+	// AddTrack takes the first video transceiver without a sender: the
+	// viewer's first video m-line, then its second.
 	sender, err := p.pc.AddTrack(p.cfg.Track)
 	if err != nil {
 		return fmt.Errorf("add track for viewer %s: %w", p.cfg.ViewerID, err)
 	}
+	var screenSender *webrtc.RTPSender
+	var screenRecv *webrtc.RTPReceiver
+	if len(video) > 1 {
+		// Our direction is the reverse of the viewer's: sendonly where it
+		// receives, recvonly where it sends.
+		switch dir := video[1].Direction(); {
+		case p.cfg.ScreenTrack != nil && dir == webrtc.RTPTransceiverDirectionSendonly:
+			if screenSender, err = p.pc.AddTrack(p.cfg.ScreenTrack); err != nil {
+				return fmt.Errorf("add screen track for viewer %s: %w", p.cfg.ViewerID, err)
+			}
+		case p.cfg.OnScreenRTP != nil && dir == webrtc.RTPTransceiverDirectionRecvonly:
+			screenRecv = video[1].Receiver()
+		}
+	}
 	p.mu.Lock()
 	p.trackSender = sender
+	p.hasScreen = screenSender != nil || screenRecv != nil
+	p.screenRecv = screenRecv
 	p.mu.Unlock()
-	if !p.goTracked(func() { p.readRTCP(sender) }) {
+	if !p.goTracked(func() { p.readRTCP(sender, p.requestKeyFrame) }) {
+		return ErrClosed
+	}
+	if screenSender != nil && !p.goTracked(func() { p.readRTCP(screenSender, p.requestScreenKeyFrame) }) {
 		return ErrClosed
 	}
 	return nil
 }
 
+// HasScreen says whether the viewer's offer has the screen m-line of its
+// role: an agent can be sent the shared screen, a customer can share one.
+func (p *Peer) HasScreen() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.hasScreen
+}
+
+// onTrack runs on a pion goroutine when the viewer's video arrives. Only a
+// customer's screen m-line is read (to OnScreenRTP); anything else a
+// viewer sends is left unread, and pion drops it when its buffer is full.
+func (p *Peer) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	p.mu.Lock()
+	mine := p.screenRecv != nil && p.screenRecv == recv && p.screenSSRC == 0
+	if mine {
+		p.screenSSRC = uint32(tr.SSRC())
+	}
+	p.mu.Unlock()
+	if !mine {
+		return
+	}
+	p.goTracked(func() {
+		for {
+			pkt, _, err := tr.ReadRTP()
+			if err != nil {
+				return // the peer closed
+			}
+			p.cfg.OnScreenRTP(pkt)
+		}
+	})
+	p.RequestScreenKeyFrame() // agents may be waiting for a picture
+}
+
+// RequestScreenKeyFrame asks a customer's browser for a key frame of the
+// screen it shares (an RTCP PLI, RFC 4585 6.3.1), at most once every
+// screenKeyFrameEvery; requests in between are dropped, since the key
+// frame that answers the last one serves them too. It does nothing before
+// the screen's video arrived.
+func (p *Peer) RequestScreenKeyFrame() {
+	now := time.Now()
+	p.mu.Lock()
+	ssrc := p.screenSSRC
+	if p.isClosed || ssrc == 0 || now.Sub(p.screenPLI) < screenKeyFrameEvery {
+		p.mu.Unlock()
+		return
+	}
+	p.screenPLI = now
+	p.mu.Unlock()
+	if err := p.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err != nil {
+		p.log.Debug("send pli for the shared screen", zap.Error(err))
+	}
+}
+
 // readRTCP reads the sender's RTCP until the sender stops. Reading is what
-// lets the NACK responder see NACKs; PLI and FIR become key-frame requests.
-func (p *Peer) readRTCP(sender *webrtc.RTPSender) {
+// lets the NACK responder see NACKs; PLI and FIR become key-frame requests
+// (keyFrame).
+func (p *Peer) readRTCP(sender *webrtc.RTPSender, keyFrame func()) {
 	buf := make([]byte, 1500)
 	for {
 		n, _, err := sender.Read(buf)
@@ -258,7 +369,7 @@ func (p *Peer) readRTCP(sender *webrtc.RTPSender) {
 		for _, pkt := range pkts {
 			switch pkt.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				p.requestKeyFrame()
+				keyFrame()
 			}
 		}
 	}
@@ -340,6 +451,10 @@ func (p *Peer) dispatch() {
 			if p.cfg.OnKeyFrame != nil {
 				p.cfg.OnKeyFrame()
 			}
+		case <-p.screenKey:
+			if p.cfg.OnScreenKeyFrame != nil {
+				p.cfg.OnScreenKeyFrame()
+			}
 		case ev := <-p.events:
 			p.deliver(ev)
 		}
@@ -381,6 +496,13 @@ func (p *Peer) requestKeyFrame() {
 	}
 }
 
+func (p *Peer) requestScreenKeyFrame() {
+	select {
+	case p.screenKey <- struct{}{}:
+	default: // one is pending already
+	}
+}
+
 // onICECandidate runs on a pion goroutine.
 func (p *Peer) onICECandidate(c *webrtc.ICECandidate) {
 	if c == nil {
@@ -400,6 +522,7 @@ func (p *Peer) onStateChange(s webrtc.PeerConnectionState) {
 	p.post(event{kind: evState, state: s})
 	if s == webrtc.PeerConnectionStateConnected {
 		p.requestKeyFrame()
+		p.requestScreenKeyFrame()
 	}
 }
 

@@ -40,6 +40,9 @@ type Policy struct {
 	// AgentClipboard lets agents paste into the tab and copy from it;
 	// customers always may.
 	AgentClipboard bool `json:"agent_clipboard,omitempty"`
+	// Screenshare is whether agents may ask to see the customer's screen:
+	// "" or "ask" (the customer allows each request), "never".
+	Screenshare string `json:"screenshare,omitempty"`
 }
 
 // ScopedSelector is a CSS selector that applies on the pages whose URL
@@ -67,6 +70,11 @@ func (p *Policy) validate() error {
 	case "", "ask", "auto", "never":
 	default:
 		return fmt.Errorf("%w: control %q (want ask, auto or never)", ErrInvalid, p.Control)
+	}
+	switch p.Screenshare {
+	case "", "ask", "never":
+	default:
+		return fmt.Errorf("%w: screenshare %q (want ask or never)", ErrInvalid, p.Screenshare)
 	}
 	for name, rules := range map[string][]ScopedSelector{"mask": p.Mask, "unmask": p.Unmask, "block": p.Block, "allow": p.Allow} {
 		if len(rules) > maxPolicyRules {

@@ -188,6 +188,7 @@ func (s *session) viewerGone(id string) {
 		s.mask.notify()
 	}
 	s.setController(id, "", ControlTaken)
+	s.screenViewerGone(id)
 }
 
 // held tracks the keys and buttons each viewer holds down in the page, and

@@ -76,6 +76,7 @@ type masker struct {
 	sentView  map[string][2]int // guarded by mu: per viewer, the viewport size it was told
 	sentCtl   map[string]int64  // guarded by mu: per viewer, the control version it was told (+1)
 	sentLoc   map[string]int64  // guarded by mu: per viewer, the location version it was told (+1)
+	sentScr   map[string]int64  // guarded by mu: per viewer, the screenshare version it was told (+1)
 }
 
 type flushResult struct {
@@ -98,6 +99,7 @@ func newMasker(s *session, enc *mask.Encoder) *masker {
 		sentView:  make(map[string][2]int),
 		sentCtl:   make(map[string]int64),
 		sentLoc:   make(map[string]int64),
+		sentScr:   make(map[string]int64),
 	}
 }
 
@@ -388,12 +390,13 @@ func (m *masker) notify() {
 		msg   []byte
 		extra []byte // sent right after msg, or nil
 	}
-	var agents, customers, sized, ctl, loc []out
+	var agents, customers, sized, ctl, loc, scr []out
 	rw, rh := m.s.lease.Viewport()
 	view := protocol.Encode(protocol.Notice{Type: "viewport", Width: rw, Height: rh})
 	m.s.mu.Lock()
 	ctlVer, ctlMsg, ctlAsk := m.s.controlNoticeLocked()
 	locVer, locCust, locAgent := m.s.locationNoticeLocked()
+	scrVer, scrMsg := m.s.screenNoticeLocked()
 	m.mu.Lock()
 	state := protocol.Notice{Type: "masking", State: "active"}
 	if m.paused {
@@ -421,6 +424,9 @@ func (m *masker) notify() {
 			}
 			ctl = append(ctl, o)
 		}
+		if m.sentScr[id] != scrVer+1 {
+			scr = append(scr, out{id: id, ver: scrVer, msg: scrMsg})
+		}
 		switch vw.v.Role {
 		case RoleAgent:
 			if m.sentState[id] != m.stateVer+1 { // +1: zero means never told
@@ -437,7 +443,7 @@ func (m *masker) notify() {
 	}
 	m.mu.Unlock()
 	peers := map[string]func([]byte) error{}
-	for _, o := range slices.Concat(sized, ctl, loc, agents, customers) {
+	for _, o := range slices.Concat(sized, ctl, loc, scr, agents, customers) {
 		if vw := m.s.viewers[o.id]; vw != nil && vw.peer != nil {
 			peers[o.id] = vw.peer.Send
 		}
@@ -461,6 +467,13 @@ func (m *masker) notify() {
 		if send := peers[o.id]; send != nil && send(o.msg) == nil {
 			m.mu.Lock()
 			m.sentLoc[o.id] = o.ver + 1
+			m.mu.Unlock()
+		}
+	}
+	for _, o := range scr {
+		if send := peers[o.id]; send != nil && send(o.msg) == nil {
+			m.mu.Lock()
+			m.sentScr[o.id] = o.ver + 1
 			m.mu.Unlock()
 		}
 	}
@@ -488,6 +501,7 @@ func (m *masker) forget(viewerID string) {
 	delete(m.sentView, viewerID)
 	delete(m.sentCtl, viewerID)
 	delete(m.sentLoc, viewerID)
+	delete(m.sentScr, viewerID)
 	m.mu.Unlock()
 }
 

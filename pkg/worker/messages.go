@@ -62,6 +62,9 @@ type LeaseRequest struct {
 	// selection to their own clipboard; customers always may
 	// (clipboard.go).
 	AgentClipboard bool `json:"agent_clipboard,omitempty"`
+	// Screenshare is whether agents may ask to see the customer's screen:
+	// ScreenshareAsk or ScreenshareNever (screenshare.go).
+	Screenshare string `json:"screenshare,omitempty"`
 }
 
 // LeaseReply answers a LeaseRequest.
@@ -164,6 +167,9 @@ func (r LeaseRequest) validate() error {
 	}
 	if r.StartURL == "" {
 		return fmt.Errorf("start_url missing")
+	}
+	if r.Screenshare != ScreenshareAsk && r.Screenshare != ScreenshareNever {
+		return fmt.Errorf("screenshare %q (want never or nothing)", r.Screenshare)
 	}
 	if r.IdleTimeout < 0 || r.MaxDuration < 0 {
 		return fmt.Errorf("negative idle_timeout or max_duration")

@@ -10,6 +10,7 @@ import (
 // counters stay monotonic when a session goes away. Guarded by Worker.mu.
 type totals struct {
 	captured, decodeErrors, droppedInput, refusedInput uint64
+	screenRelay, screenDrop                            uint64
 	roles                                              map[string]media.RoleStats
 	mask                                               maskStats
 }
@@ -66,13 +67,14 @@ var (
 	descMaskP    = prometheus.NewDesc("tandem_mask_pauses_total", "Times agents were told masking paused.", nil, nil)
 	descMaskRf   = prometheus.NewDesc("tandem_mask_refused_total", "Agent events refused in masked content.", nil, nil)
 	descMaskS    = prometheus.NewDesc("tandem_mask_seconds_total", "Time spent planning and painting masks.", nil, nil)
+	descScreen   = prometheus.NewDesc("tandem_screenshare_packets_total", "RTP packets of customers' shared screens, by result (relayed to agents, or dropped: no share on).", []string{"result"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (w *Worker) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSessions, descCapacity, descViewers, descCaptured, descDecodeEr,
 		descInputDr, descInputRf, descEncoded, descKeys, descDropped, descBytes, descEncodeS, descWarm, descStarts, descStartS,
-		descMaskF, descMaskOK, descMaskHeld, descMaskPull, descMaskP, descMaskRf, descMaskS} {
+		descMaskF, descMaskOK, descMaskHeld, descMaskPull, descMaskP, descMaskRf, descMaskS, descScreen} {
 		ch <- d
 	}
 }
@@ -82,7 +84,7 @@ func (w *Worker) Describe(ch chan<- *prometheus.Desc) {
 func (w *Worker) Collect(ch chan<- prometheus.Metric) {
 	w.mu.Lock()
 	sum := totals{captured: w.done.captured, decodeErrors: w.done.decodeErrors, droppedInput: w.done.droppedInput,
-		refusedInput: w.done.refusedInput, mask: w.done.mask}
+		refusedInput: w.done.refusedInput, mask: w.done.mask, screenRelay: w.done.screenRelay, screenDrop: w.done.screenDrop}
 	for _, st := range w.done.roles {
 		st.Viewers = 0
 		sum.addRole(st)
@@ -123,6 +125,8 @@ func (w *Worker) Collect(ch chan<- prometheus.Metric) {
 	counter(descMaskP, float64(sum.mask.Pauses))
 	counter(descMaskRf, float64(sum.mask.Refused))
 	counter(descMaskS, sum.mask.MaskTime.Seconds())
+	counter(descScreen, float64(sum.screenRelay), "relayed")
+	counter(descScreen, float64(sum.screenDrop), "dropped")
 	st := w.pool.Stats()
 	gauge(descWarm, float64(st.Warm))
 	counter(descStarts, float64(st.WarmStarts), "warm")
@@ -137,6 +141,8 @@ func (s *session) addTo(sum *totals) {
 	sum.decodeErrors += s.decodeErrors.Load()
 	sum.droppedInput += uint64(s.droppedInput.Load())
 	sum.refusedInput += uint64(s.refusedInput.Load())
+	sum.screenRelay += s.screenRelay.Load()
+	sum.screenDrop += s.screenDrop.Load()
 	for _, role := range roles {
 		sum.addRole(s.enc[role].Stats())
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/zap"
 
@@ -52,8 +53,15 @@ func (s *session) Offer(ctx context.Context, v signaling.Viewer, o signaling.Off
 	}
 	sdp := o.SDP
 	var onFile func([]byte, bool)
+	var onScreenRTP func(*rtp.Packet)
+	var screen webrtc.TrackLocal
+	var onScreenKey func()
 	if v.Role == RoleCustomer {
 		onFile = func(b []byte, binary bool) { s.onFile(v, b, binary) }
+		onScreenRTP = func(p *rtp.Packet) { s.onScreenRTP(v.ID, p) }
+	} else {
+		// Only agents' peers carry the shared screen (screenshare.go).
+		screen, onScreenKey = s.screenTrack, s.screenKeyFrame
 	}
 	var peer *rtc.Peer
 	peer, err := s.w.rtc.NewPeer(rtc.PeerConfig{
@@ -63,6 +71,10 @@ func (s *session) Offer(ctx context.Context, v signaling.Viewer, o signaling.Off
 		OnInput:    func(b []byte) { s.onInput(v, b) },
 		OnFile:     onFile,
 		OnKeyFrame: enc.RequestKeyFrame,
+		// The customer's screen, relayed to agents (screenshare.go).
+		ScreenTrack:      screen,
+		OnScreenKeyFrame: onScreenKey,
+		OnScreenRTP:      onScreenRTP,
 		OnCandidate: func(c protocol.Candidate) {
 			if err := s.host.Send(v.ID, protocol.Signal{Type: protocol.TypeCandidate, Candidate: &c}); err != nil {
 				s.log.Debug("send candidate", zap.Error(err))
@@ -94,6 +106,10 @@ func (s *session) Offer(ctx context.Context, v signaling.Viewer, o signaling.Off
 	s.mu.Unlock()
 	if old != nil {
 		_ = old.Close()
+		if v.Role == RoleCustomer {
+			// The new connection shares nothing until its page starts again.
+			s.screenPeerReplaced(v.ID)
+		}
 	}
 	s.mask.forget(v.ID) // the new peer is told the mask state afresh
 	s.viewersChanged()

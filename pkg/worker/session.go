@@ -89,6 +89,9 @@ type session struct {
 	files  uploads          // the page's file chooser and the customer's files (files.go)
 	cursor cursors          // the page's cursor under each viewer's pointer (cursor.go)
 	track  map[string]*webrtc.TrackLocalStaticRTP
+	// screenTrack carries the customer's shared screen to the agents
+	// (screenshare.go).
+	screenTrack *webrtc.TrackLocalStaticRTP
 
 	inputs       chan queuedInput
 	blocks       blockState    // owned by inputLoop (blocking.go)
@@ -98,6 +101,8 @@ type session struct {
 	refusedInput atomic.Int64
 	captured     atomic.Uint64
 	decodeErrors atomic.Uint64
+	screenRelay  atomic.Uint64 // screen packets relayed to the agents
+	screenDrop   atomic.Uint64 // screen packets dropped: no share on, or the write failed
 	ended        chan struct{}
 	endOnce      sync.Once
 	started      time.Time
@@ -111,6 +116,7 @@ type session struct {
 	consented      bool                 // guarded by mu; the customer agreed to share (gate.go)
 	admitted       bool                 // guarded by mu; an agent let the customer in, or the lease did not ask for it
 	control        controlState         // guarded by mu (control.go)
+	screen         screenState          // guarded by mu (screenshare.go)
 	loc            browserpool.Location // guarded by mu: where the tab is (navigation.go)
 	locVer         int64                // guarded by mu: bumped when loc changes
 }
@@ -159,6 +165,9 @@ func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Lo
 			s.cust = media.NewRoleEncoder(cfg, tr, log)
 			s.enc[role] = s.cust
 		}
+	}
+	if s.screenTrack, err = w.rtc.NewScreenTrack(); err != nil {
+		return nil, err
 	}
 	s.mask = newMasker(s, s.agent)
 	s.annot = newAnnotator(s)
@@ -238,6 +247,7 @@ loop:
 	s.mu.Lock()
 	reason := s.reason
 	s.mu.Unlock()
+	s.stopScreen(ScreenshareSessionEnded, "")
 	if err := s.host.End(reason); err != nil {
 		s.log.Warn("tell viewers the session ended", zap.Error(err))
 	}
@@ -432,6 +442,14 @@ func (s *session) onInput(v signaling.Viewer, data []byte) {
 		return
 	case m.Navigate != nil:
 		s.takeNavigate(v, m.Navigate)
+		return
+	case m.Screenshare != nil:
+		// Gated like control: nothing before consent or admission.
+		if ok, _ := s.mayInput(v, input.Event{Kind: input.KindKey}); ok {
+			s.onScreenshare(v, m.Screenshare)
+		} else if msg := s.refusal(v, input.Event{Kind: input.KindKey}, RefusedNoConsent); msg != nil && v.Role == RoleAgent {
+			s.notify(v.ID, msg)
+		}
 		return
 	}
 	ev := m.Event

@@ -169,8 +169,15 @@ func (h *harness) leaseWith(t *testing.T, r LeaseRequest) LeaseReply {
 	return rep
 }
 
-// join connects a Go viewer of role to the session through signaling.
+// join connects a Go viewer of role to the session through signaling,
+// offering the m-lines the role's page offers (docs/screenshare.md).
 func (h *harness) join(ctx context.Context, t *testing.T, company, session, role string) *botviewer.Viewer {
+	t.Helper()
+	return h.joinWith(ctx, t, company, session, role, botviewer.Options{ShareScreen: role == RoleCustomer, SeeScreen: role == RoleAgent})
+}
+
+// joinWith is join with the m-lines of opts.
+func (h *harness) joinWith(ctx context.Context, t *testing.T, company, session, role string, opts botviewer.Options) *botviewer.Viewer {
 	t.Helper()
 	pipe := botviewer.NewPipe()
 	relay := signaling.NewRelay(h.nc, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
@@ -180,7 +187,7 @@ func (h *harness) join(ctx context.Context, t *testing.T, company, session, role
 		defer close(done)
 		_ = relay.Bridge(bctx, pipe.Conn(), signaling.Viewer{Company: company, Session: session, ID: "v_" + role + fmt.Sprint(time.Now().UnixNano()), Role: role, Name: role})
 	}()
-	v, err := botviewer.Dial(ctx, pipe.Signaler())
+	v, err := botviewer.DialWith(ctx, pipe.Signaler(), opts)
 	if err != nil {
 		cancel()
 		pipe.Close()

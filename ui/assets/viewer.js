@@ -24,6 +24,10 @@
 // viewing, asking, controlling or never; for the customer customer,
 // requested or agent.
 //
+// Screen sharing (screenshare.js, docs/screenshare.md): the agent asks to
+// see the customer's screen; it comes on the connection's second video
+// m-line, which both pages offer from the start.
+//
 // Annotations and chat (annotate.js, chat.js; docs/annotations.md): both
 // roles draw with the bar's tools on their own canvas over the video and
 // write in the chat panel; neither needs control.
@@ -42,6 +46,7 @@ import { t, onLangChange } from './i18n.js';
 import { RemoteInput, contentBox, isMobile } from './input.js';
 import { Annotations } from './annotate.js';
 import { ChatPanel } from './chat.js';
+import { ScreenShare } from './screenshare.js';
 
 const MAX_ATTEMPTS = 6; // reconnects in a row before "failed"
 // A connection that drops while its socket stays open is first restarted
@@ -412,6 +417,17 @@ export class Viewer {
         this.takeBack();
       }, { capture: true, signal: this.abort.signal });
     }
+    this.screen = new ScreenShare({
+      root: this.root,
+      stage: this.stage,
+      bar: q('.viewer-bar'),
+      role,
+      send: (msg) => this.sendInput(msg),
+      toast: (text) => this.toast(text),
+      refocus: () => this.video.focus({ preventScroll: true }),
+      signal: this.abort.signal,
+    });
+    this.screen.me = () => this.viewerId;
     this.resizeObserver = new ResizeObserver(() => this.onResize());
     this.resizeObserver.observe(this.stage);
     this.stopLang = onLangChange(() => this.render());
@@ -520,6 +536,7 @@ export class Viewer {
     this.clearPointers();
     this.annotations.reset();
     this.location = null;
+    this.screen?.reset(); // a customer's capture stops with its connection
     this.renderControl();
   }
 
@@ -607,6 +624,7 @@ export class Viewer {
     const pc = new RTCPeerConnection();
     this.pc = pc;
     pc.addTransceiver('video', { direction: 'recvonly' });
+    this.screen.addTransceiver(pc); // the second video m-line: the customer's screen
     this.input = pc.createDataChannel('input');
     this.pointer = pc.createDataChannel('pointer', { ordered: false, maxRetransmits: 0 });
     // Files the customer picks for the page's file chooser (docs/files.md).
@@ -616,6 +634,7 @@ export class Viewer {
     };
     this.input.onmessage = (ev) => this.onNotice(ev.data);
     pc.ontrack = (ev) => {
+      if (this.screen.onTrack(ev)) return;
       // A remote tab is interactive: play each frame as soon as it is
       // decoded rather than buffering for smoothness (Chromium's
       // jitterBufferTarget; other browsers ignore it).
@@ -727,6 +746,8 @@ export class Viewer {
     }
     if (msg.type === 'viewport' && msg.width > 0 && msg.height > 0) this.setRemote(msg.width, msg.height);
     else if (msg.type === 'refused') {
+      // A question held back by the gate is not waiting for an answer.
+      this.screen.heldBack();
       if (msg.reason === 'control_never') {
         this.controlNever = true;
         this.asking = '';
@@ -739,6 +760,7 @@ export class Viewer {
       if (['blocked', 'no_control', 'control_never'].includes(msg.reason)) this.note(text);
       else this.toast(text);
     } else if (msg.type === 'control') this.onControlNotice(msg);
+    else if (msg.type === 'screenshare') this.screen.onNotice(msg);
     else if (msg.type === 'chat') this.chat.onNotice(msg);
     else if (msg.type === 'location') this.onLocation(msg);
     else if (msg.type === 'clipboard' && typeof msg.text === 'string') this.onClipboard(msg);
@@ -1230,6 +1252,7 @@ export class Viewer {
     this.renderControl();
     this.renderTools();
     this.chat?.render();
+    this.screen?.render();
   }
 
   // onRemoteFocus opens the phone's keyboard when a tap put the tab's focus
