@@ -78,6 +78,8 @@ type Lease struct {
 	world worldState // the isolated world script (world.go)
 	tabs  tabState   // the browser's tabs (tabs.go)
 
+	downloads downloadState // the page's downloads (downloads.go)
+
 	guard   *RequestGuard // set by begin, before any event (guard.go)
 	nav     *NavGuard     // set by begin, before any event (guard.go)
 	guardOn atomic.Bool
@@ -102,19 +104,20 @@ type Lease struct {
 
 func newLease(cfg Config, log *zap.Logger) *Lease {
 	return &Lease{
-		log:      log,
-		quality:  cfg.JPEGQuality,
-		frames:   make(chan media.Capture, 1),
-		ackWake:  make(chan struct{}, 1),
-		choosers: make(chan FileChooser, fileChoosers),
-		locWake:  make(chan struct{}, 1),
-		crashed:  make(chan struct{}),
-		viewSem:  make(chan struct{}, 1),
-		width:    cfg.Width,
-		height:   cfg.Height,
-		done:     make(chan struct{}),
-		closing:  make(chan struct{}),
-		world:    worldState{events: make(chan WorldEvent, worldEvents)},
+		log:       log,
+		quality:   cfg.JPEGQuality,
+		frames:    make(chan media.Capture, 1),
+		ackWake:   make(chan struct{}, 1),
+		choosers:  make(chan FileChooser, fileChoosers),
+		locWake:   make(chan struct{}, 1),
+		crashed:   make(chan struct{}),
+		viewSem:   make(chan struct{}, 1),
+		width:     cfg.Width,
+		height:    cfg.Height,
+		done:      make(chan struct{}),
+		closing:   make(chan struct{}),
+		world:     worldState{events: make(chan WorldEvent, worldEvents)},
+		downloads: downloadState{out: make(chan Download, downloadQueue)},
 	}
 }
 

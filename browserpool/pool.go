@@ -66,6 +66,10 @@ type LeaseOptions struct {
 	// TabRefused (when set) is called, on its own goroutine.
 	MaxTabs    int
 	TabRefused func()
+	// Downloads lets the page download files, into the browser's folder,
+	// for the owner to take from Lease.Downloads (downloads.go); without
+	// it they are denied, and still reported there.
+	Downloads bool
 }
 
 // PoolStats is a snapshot of the pool for metrics.
@@ -208,6 +212,9 @@ func (l *Lease) begin(ctx context.Context, w, h int, o LeaseOptions) error {
 	l.guard, l.nav = o.Guard, o.Nav
 	cctx, cancel := l.callCtx(ctx)
 	err := l.watchTabs(cctx, o)
+	if err == nil {
+		err = l.setDownloads(cctx, o.Downloads)
+	}
 	if err == nil {
 		err = l.enableFetch(cctx)
 	}

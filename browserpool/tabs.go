@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/inspector"
@@ -197,11 +198,13 @@ func (l *Lease) watchTabs(ctx context.Context, o LeaseOptions) error {
 }
 
 // onBrowserEvent runs on chromedp's browser reader for the browser's own
-// events: paused requests and the targets. No blocking, no CDP calls.
+// events: paused requests, downloads and the targets. No blocking, no CDP calls.
 func (l *Lease) onBrowserEvent(ev any) {
 	switch ev := ev.(type) {
 	case *fetch.EventRequestPaused:
 		l.onRequestPaused(ev)
+	case *browser.EventDownloadWillBegin, *browser.EventDownloadProgress:
+		l.onDownload(ev)
 	case *target.EventTargetCreated:
 		if i := ev.TargetInfo; i != nil && i.Type == "page" {
 			l.onTabCreated(i)

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -55,8 +56,10 @@ type fakeWorker struct {
 	inputs  []*webrtc.DataChannel   // "input" channels, newest last; guarded by mu
 	held    map[string]bool         // roles that get no frame, as the real worker's gate; guarded by mu
 	files   []fileMsg               // messages of "files" channels; guarded by mu
-	nets    []*cutNet               // each peer's sockets, newest last; guarded by mu
-	restart restartMode             // how ICE-restart offers are answered; guarded by mu
+	// filesDCs are the customers' "files" channels, newest last; guarded by mu
+	filesDCs []*webrtc.DataChannel
+	nets     []*cutNet   // each peer's sockets, newest last; guarded by mu
+	restart  restartMode // how ICE-restart offers are answered; guarded by mu
 	// The shared screen (docs/screenshare.md): what a customer's page
 	// sends on its second video m-line is decoded into screenPic; agents
 	// get screenFrame (a VP8 key frame) on theirs while it is set.
@@ -202,6 +205,30 @@ func (w *fakeWorker) screen() (*pmedia.Image, int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.screenPic, w.screenPics
+}
+
+// sendDownload sends a download on the newest customer's "files" channel,
+// as the worker does: header, bytes in pieces, end.
+func (w *fakeWorker) sendDownload(name, mime string, data []byte) error {
+	w.mu.Lock()
+	var dc *webrtc.DataChannel
+	if n := len(w.filesDCs); n > 0 {
+		dc = w.filesDCs[n-1]
+	}
+	w.mu.Unlock()
+	if dc == nil {
+		return errors.New("no files channel")
+	}
+	head, _ := json.Marshal(map[string]any{"type": "download", "name": name, "size": len(data), "mime": mime})
+	if err := dc.SendText(string(head)); err != nil {
+		return err
+	}
+	for off := 0; off < len(data); off += 7 {
+		if err := dc.Send(data[off:min(off+7, len(data))]); err != nil {
+			return err
+		}
+	}
+	return dc.SendText(`{"type":"download_done"}`)
 }
 
 // fileMsg is one message of a viewer's "files" channel.
@@ -462,6 +489,9 @@ func (w *fakeWorker) answer(ctx context.Context, role, sdp string, send, sendCan
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
 		label := dc.Label()
 		if label == "files" {
+			w.mu.Lock()
+			w.filesDCs = append(w.filesDCs, dc)
+			w.mu.Unlock()
 			dc.OnMessage(func(msg webrtc.DataChannelMessage) {
 				w.mu.Lock()
 				defer w.mu.Unlock()

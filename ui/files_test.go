@@ -146,3 +146,59 @@ func TestRemoteCursor(t *testing.T) {
 	waitJS(t, ctx, "a text cursor", `getComputedStyle(document.querySelector('.viewer-video')).cursor === 'text'`)
 	w.checkClean(t)
 }
+
+// TestDownloadOffered: a download the worker sends on the files channel is
+// offered to the customer, who saves it with a click; its bytes are the
+// page's; a refused one is told in the page's words.
+func TestDownloadOffered(t *testing.T) {
+	srv := newFakeServer(t)
+	w := srv.worker
+	ctx := customerLive(t, srv)
+	run(t, ctx, "watch blobs", chromedp.Evaluate[chromedp.Void](`(() => {
+		window.__blobs = [];
+		const make = URL.createObjectURL;
+		URL.createObjectURL = (b) => { window.__blobs.push(b); return make.call(URL, b); };
+	})()`))
+	body := []byte("請求書 4711: ¥12,000\n")
+	deadline := time.Now().Add(10 * time.Second)
+	for w.sendDownload("請求書-4711.txt", "text/plain", body) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the customer's files channel never opened")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitJS(t, ctx, "the offer", `!document.querySelector('.viewer-download').hidden`)
+	if got := eval[string](t, ctx, `document.querySelector('.viewer-download .viewer-chooser-title').textContent + '|' + document.querySelector('.viewer-download .viewer-chooser-detail').textContent`); got != "The page downloaded a file for you|請求書-4711.txt (1 KB). Only you receive it; the agent does not." {
+		t.Errorf("offer = %q", got)
+	}
+	if got := eval[string](t, ctx, `document.activeElement.className`); !strings.Contains(got, "viewer-download-save") {
+		t.Errorf("focus on %q, want the save button", got)
+	}
+	shot(t, ctx, "customer-download")
+	run(t, ctx, "save", chromedp.Click(chromedp.CSS(`.viewer-download-save`)))
+	waitJS(t, ctx, "saved", `document.querySelector('.viewer').dataset.saved === '請求書-4711.txt' && document.querySelector('.viewer-download').hidden`)
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.__blobs[0].text()`, chromedp.EvalAwaitPromise))
+	if err != nil || got != string(body) {
+		t.Errorf("saved bytes = %q, %v; want %q", got, err, body)
+	}
+	// A download that lost bytes on the way is never offered.
+	run(t, ctx, "forget the blobs", chromedp.Evaluate[chromedp.Void](`window.__blobs = []`))
+	w.mu.Lock()
+	dc := w.filesDCs[len(w.filesDCs)-1]
+	w.mu.Unlock()
+	if err := dc.SendText(`{"type":"download","name":"short.bin","size":10,"mime":""}`); err != nil {
+		t.Fatal(err)
+	}
+	if err := dc.Send([]byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	if err := dc.SendText(`{"type":"download_done"}`); err != nil {
+		t.Fatal(err)
+	}
+	send(t, w, 1, map[string]any{"type": "refused", "reason": "download_denied", "message": "worker text"})
+	waitJS(t, ctx, "denied toast", `document.querySelector('.viewer-toast').textContent.startsWith('The page started a download')`)
+	if !eval[bool](t, ctx, `document.querySelector('.viewer-download').hidden`) {
+		t.Error("a short download was offered")
+	}
+	w.checkClean(t)
+}

@@ -9,9 +9,11 @@
 package botviewer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -68,6 +70,7 @@ type Viewer struct {
 	notices   []string            // guarded by mu; DataChannel messages from the worker
 	files     *webrtc.DataChannel // guarded by mu; "files", once SendFiles opened it
 	filesOpen chan struct{}       // guarded by mu; closed when files is open
+	filesIn   []FileMessage       // guarded by mu; what the worker sent on "files"
 	err       error               // guarded by mu
 	closed    bool                // guarded by mu
 }
@@ -658,6 +661,11 @@ func (v *Viewer) filesChannel(ctx context.Context) (*webrtc.DataChannel, error) 
 		open = make(chan struct{})
 		v.files, v.filesOpen = dc, open
 		dc.OnOpen(func() { close(open) })
+		dc.OnMessage(func(m webrtc.DataChannelMessage) {
+			v.mu.Lock()
+			v.filesIn = append(v.filesIn, FileMessage{Text: m.IsString, Data: bytes.Clone(m.Data)})
+			v.mu.Unlock()
+		})
 	}
 	v.mu.Unlock()
 	select {
@@ -666,6 +674,27 @@ func (v *Viewer) filesChannel(ctx context.Context) (*webrtc.DataChannel, error) 
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// FileMessage is one message the worker sent on the "files" channel (a
+// download's header, bytes or end).
+type FileMessage struct {
+	Text bool
+	Data []byte
+}
+
+// OpenFiles opens the "files" channel, as a customer's page does when it
+// connects, so that the worker can send it downloads.
+func (v *Viewer) OpenFiles(ctx context.Context) error {
+	_, err := v.filesChannel(ctx)
+	return err
+}
+
+// FilesReceived returns what the worker sent on the "files" channel.
+func (v *Viewer) FilesReceived() []FileMessage {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return slices.Clone(v.filesIn)
 }
 
 // SendFileHeader announces one file of size bytes on the "files" channel

@@ -158,7 +158,7 @@ func (g *Gateway) lease(ctx context.Context, s tenant.Session) (string, error) {
 		IdleTimeout: co.IdleTimeout, MaxDuration: co.MaxSessionLength,
 		Mask: maskPolicy(co.Policy), Block: blockPolicy(co.Policy), Control: controlMode(co.Policy),
 		URLs: urlPolicy(co.Policy), AgentClipboard: co.Policy.AgentClipboard,
-		Screenshare: screenshareMode(co.Policy),
+		Screenshare: screenshareMode(co.Policy), Downloads: co.Policy.Downloads,
 	})
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.LeaseTimeout)
 	defer cancel()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -20,7 +21,7 @@ import (
 const (
 	LabelInput   = "input"   // ordered, reliable: clicks, keys, wheel, text, viewport
 	LabelPointer = "pointer" // unordered, maxRetransmits 0: pointer moves
-	LabelFiles   = "files"   // ordered, reliable: files a customer picked (PeerConfig.OnFile)
+	LabelFiles   = "files"   // ordered, reliable: files a customer picked (PeerConfig.OnFile), and downloads (SendFile)
 )
 
 // MaxFileMessage bounds one message of the "files" DataChannel.
@@ -128,6 +129,7 @@ type Peer struct {
 	sawInput    bool                // guarded by mu; an "input" channel arrived
 	sawPointer  bool                // guarded by mu; a "pointer" channel arrived
 	sawFiles    bool                // guarded by mu; a "files" channel arrived
+	files       *webrtc.DataChannel // guarded by mu; the open "files" channel
 	trackSender *webrtc.RTPSender   // guarded by mu; set by the first Answer
 	hasScreen   bool                // guarded by mu; the offer has the screen m-line of the viewer's role
 	screenRecv  *webrtc.RTPReceiver // guarded by mu; a customer's screen m-line
@@ -413,6 +415,70 @@ func (p *Peer) Send(msg []byte) error {
 	return nil
 }
 
+// File sizes of SendFile: its chunks, and how much may wait in the
+// channel's buffer before it waits for the viewer.
+const (
+	fileChunk    = 16 << 10
+	fileBuffered = 1 << 20
+)
+
+// SendFile sends a file on the viewer's "files" DataChannel: header (a
+// text message), then r's bytes in binary messages of 16 KB, waiting while
+// more than 1 MB is queued, then trailer (text). ErrNotOpen: the viewer
+// has no open "files" channel.
+func (p *Peer) SendFile(ctx context.Context, header []byte, r io.Reader, trailer []byte) error {
+	p.mu.Lock()
+	dc, closed := p.files, p.isClosed
+	p.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if dc == nil || dc.ReadyState() != webrtc.DataChannelStateOpen {
+		return ErrNotOpen
+	}
+	low := make(chan struct{}, 1)
+	dc.SetBufferedAmountLowThreshold(fileBuffered / 2)
+	dc.OnBufferedAmountLow(func() {
+		select {
+		case low <- struct{}{}:
+		default:
+		}
+	})
+	defer dc.OnBufferedAmountLow(nil)
+	if err := dc.SendText(string(header)); err != nil {
+		return fmt.Errorf("send file to viewer %s: %w", p.cfg.ViewerID, err)
+	}
+	buf := make([]byte, fileChunk)
+	for {
+		n, rerr := io.ReadFull(r, buf)
+		if n > 0 {
+			for dc.BufferedAmount() > fileBuffered {
+				select {
+				case <-low:
+				case <-time.After(100 * time.Millisecond): // the event can come before we wait
+				case <-ctx.Done():
+					return fmt.Errorf("send file to viewer %s: %w", p.cfg.ViewerID, ctx.Err())
+				case <-p.closed:
+					return ErrClosed
+				}
+			}
+			if err := dc.Send(buf[:n]); err != nil {
+				return fmt.Errorf("send file to viewer %s: %w", p.cfg.ViewerID, err)
+			}
+		}
+		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+			break
+		}
+		if rerr != nil {
+			return fmt.Errorf("read file for viewer %s: %w", p.cfg.ViewerID, rerr)
+		}
+	}
+	if err := dc.SendText(string(trailer)); err != nil {
+		return fmt.Errorf("send file to viewer %s: %w", p.cfg.ViewerID, err)
+	}
+	return nil
+}
+
 // InputOpen says whether the "input" DataChannel is open: Send delivers
 // now.
 func (p *Peer) InputOpen() bool {
@@ -554,6 +620,20 @@ func (p *Peer) onDataChannel(dc *webrtc.DataChannel) {
 		return
 	}
 	if label == LabelFiles {
+		dc.OnOpen(func() {
+			p.mu.Lock()
+			if !p.isClosed {
+				p.files = dc
+			}
+			p.mu.Unlock()
+		})
+		dc.OnClose(func() {
+			p.mu.Lock()
+			if p.files == dc {
+				p.files = nil
+			}
+			p.mu.Unlock()
+		})
 		dc.OnMessage(func(m webrtc.DataChannelMessage) {
 			if len(m.Data) > MaxFileMessage {
 				p.log.Debug("dropped oversized file message", zap.Int("bytes", len(m.Data)))

@@ -43,6 +43,9 @@ type Policy struct {
 	// Screenshare is whether agents may ask to see the customer's screen:
 	// "" or "ask" (the customer allows each request), "never".
 	Screenshare string `json:"screenshare,omitempty"`
+	// Downloads lets the page's downloads go to the customer's device
+	// (never to agents); off by default.
+	Downloads bool `json:"downloads,omitempty"`
 }
 
 // ScopedSelector is a CSS selector that applies on the pages whose URL

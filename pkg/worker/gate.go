@@ -110,18 +110,21 @@ func (s *session) mayInput(v signaling.Viewer, ev input.Event) (ok bool, reason 
 // refusalMessages are the notices' texts; viewers show their own
 // translation of the reason when they have one.
 var refusalMessages = map[string]string{
-	RefusedNoConsent:    "The customer has not agreed to share the tab yet.",
-	RefusedNotAdmitted:  "The customer has not been let in yet.",
-	RefusedBlocked:      "This element is blocked for agents.",
-	RefusedNoControl:    "Ask the customer for control first.",
-	RefusedControlNever: "Agents of this company only watch and point.",
-	RefusedRateLimited:  "Too many messages at once; wait a moment.",
-	RefusedBadURL:       "That is not a web address (http or https).",
-	RefusedFileTooLarge: "That file is too large for the page (at most 20 MB).",
-	RefusedFileBad:      "The file could not be handed to the page; try choosing it again.",
-	RefusedClipboard:    "The clipboard is not shared with agents in this session.",
-	RefusedShortcut:     "Browser shortcuts (save, print, developer tools…) do not work in the shared tab.",
-	RefusedTabLimit:     "The page opened more tabs than a session may have; the new tab was closed.",
+	RefusedNoConsent:        "The customer has not agreed to share the tab yet.",
+	RefusedNotAdmitted:      "The customer has not been let in yet.",
+	RefusedBlocked:          "This element is blocked for agents.",
+	RefusedNoControl:        "Ask the customer for control first.",
+	RefusedControlNever:     "Agents of this company only watch and point.",
+	RefusedRateLimited:      "Too many messages at once; wait a moment.",
+	RefusedBadURL:           "That is not a web address (http or https).",
+	RefusedFileTooLarge:     "That file is too large for the page (at most 20 MB).",
+	RefusedFileBad:          "The file could not be handed to the page; try choosing it again.",
+	RefusedClipboard:        "The clipboard is not shared with agents in this session.",
+	RefusedShortcut:         "Browser shortcuts (save, print, developer tools…) do not work in the shared tab.",
+	RefusedTabLimit:         "The page opened more tabs than a session may have; the new tab was closed.",
+	RefusedDownloadDenied:   "The page started a download; this company does not allow downloads in shared sessions.",
+	RefusedDownloadTooLarge: "The page's download was larger than 20 MB and was stopped.",
+	RefusedDownloadFailed:   "The page's download could not be completed.",
 }
 
 // refusal returns the notice to send v for a held-back event, or nil when v

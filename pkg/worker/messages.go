@@ -65,6 +65,9 @@ type LeaseRequest struct {
 	// Screenshare is whether agents may ask to see the customer's screen:
 	// ScreenshareAsk or ScreenshareNever (screenshare.go).
 	Screenshare string `json:"screenshare,omitempty"`
+	// Downloads lets the page's downloads go to the customers, never to
+	// agents (downloads.go); without it the browser denies them.
+	Downloads bool `json:"downloads,omitempty"`
 }
 
 // LeaseReply answers a LeaseRequest.
@@ -115,6 +118,7 @@ type Event struct {
 	Selector  string    `json:"selector,omitempty"`  // of a blocked input: what blocked it
 	Method    string    `json:"method,omitempty"`    // of a blocked input: how it would have activated it
 	URL       string    `json:"url,omitempty"`       // of a blocked navigation: scheme, host and path only
+	Size      int64     `json:"size,omitempty"`      // of a download: its bytes
 	At        time.Time `json:"at"`
 }
 

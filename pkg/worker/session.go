@@ -187,7 +187,7 @@ func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Lo
 	defer cancel()
 	opts := browserpool.LeaseOptions{StartURL: req.StartURL, Width: req.Width, Height: req.Height,
 		World:   &browserpool.World{Name: mask.World, Binding: mask.Binding, Source: script},
-		MaxTabs: w.cfg.MaxTabs, TabRefused: s.tabRefused}
+		MaxTabs: w.cfg.MaxTabs, TabRefused: s.tabRefused, Downloads: req.Downloads}
 	if len(req.Block.Requests) > 0 {
 		opts.Guard = &browserpool.RequestGuard{Patterns: req.Block.Requests, Blocked: s.requestBlocked}
 	}
@@ -222,6 +222,7 @@ func (s *session) run(parent context.Context) string {
 	g.Go(func() error { return s.annot.track(gctx) })
 	g.Go(func() error { return s.navLoop(gctx) })
 	g.Go(func() error { return s.fileLoop(gctx) })
+	g.Go(func() error { return s.downloadLoop(gctx) })
 	g.Go(func() error { return s.cursorLoop(gctx) })
 
 	tick := time.NewTicker(time.Second)

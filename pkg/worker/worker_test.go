@@ -109,6 +109,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	uploadRoutes(mux)
 	cursorRoutes(mux)
 	tabRoutes(mux)
+	downloadRoutes(mux)
 	h.page = httptest.NewServer(mux)
 	sub, err := b.Conn().Subscribe(SubjectEventsAll, func(m *nats.Msg) {
 		var ev Event

@@ -172,6 +172,14 @@ const TEMPLATE = `
     </div>
     <p class="viewer-chooser-progress" role="status" aria-live="polite"></p>
   </div>
+  <div class="viewer-chooser viewer-download" role="dialog" aria-modal="false" aria-labelledby="viewer-download-title" hidden>
+    <p class="viewer-chooser-title" id="viewer-download-title"></p>
+    <p class="viewer-chooser-detail"></p>
+    <div class="viewer-chooser-actions">
+      <button type="button" class="btn btn-primary btn-small viewer-download-save"></button>
+      <button type="button" class="btn btn-small viewer-download-dismiss"></button>
+    </div>
+  </div>
 </div>
 <div class="viewer-bar">
   <div class="viewer-control" hidden>
@@ -276,6 +284,9 @@ export class Viewer {
     this.copyBtn = q('.viewer-copy');
     this.chooser = q('.viewer-chooser');
     this.chooserInput = q('.viewer-chooser-input');
+    this.downloadEl = q('.viewer-download');
+    this.download = null; // a complete download waiting for the customer: {name, blob}
+    this.incoming = null; // the download arriving on the files channel
     this.hint = q('.viewer-hint');
     this.keyboardBtn = q('.viewer-keyboard');
     this.maskingEl = q('.viewer-masking');
@@ -325,6 +336,8 @@ export class Viewer {
     this.copyBtn.addEventListener('click', () => this.copyNow(), { signal: this.abort.signal });
     this.chooserInput.addEventListener('change', () => this.sendChosen(), { signal: this.abort.signal });
     q('.viewer-chooser-cancel').addEventListener('click', () => this.cancelChooser(), { signal: this.abort.signal });
+    q('.viewer-download-save').addEventListener('click', () => this.saveDownload(), { signal: this.abort.signal });
+    q('.viewer-download-dismiss').addEventListener('click', () => this.closeDownload(), { signal: this.abort.signal });
     this.capture = new RemoteInput({
       video: this.video,
       stage: this.stage,
@@ -628,7 +641,13 @@ export class Viewer {
     this.input = pc.createDataChannel('input');
     this.pointer = pc.createDataChannel('pointer', { ordered: false, maxRetransmits: 0 });
     // Files the customer picks for the page's file chooser (docs/files.md).
+    // Files the customer picks for the page's file chooser, and the page's
+    // downloads when the company allows them (docs/files.md).
     this.files = this.role === 'customer' ? pc.createDataChannel('files') : null;
+    if (this.files) {
+      this.files.binaryType = 'arraybuffer';
+      this.files.onmessage = (ev) => this.onDownloadMessage(ev.data);
+    }
     this.input.onopen = () => {
       this.capture.sendViewport(true);
     };
@@ -1253,6 +1272,7 @@ export class Viewer {
     this.renderTools();
     this.chat?.render();
     this.screen?.render();
+    this.renderDownload();
   }
 
   // onRemoteFocus opens the phone's keyboard when a tap put the tab's focus
@@ -1335,6 +1355,70 @@ export class Viewer {
     } catch {
       this.renderChooser(t('viewer.chooser.failed'));
     }
+  }
+
+  // ---- downloads (docs/files.md) ----
+
+  // onDownloadMessage takes a download from the files channel: its header,
+  // its bytes, its end. Only a complete one is offered; the customer saves
+  // it with a click (the page never saves anything by itself).
+  onDownloadMessage(data) {
+    if (typeof data !== 'string') {
+      const d = this.incoming;
+      if (!d) return;
+      d.parts.push(data);
+      d.got += data.byteLength;
+      if (d.got > d.size) this.incoming = null;
+      return;
+    }
+    let msg;
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (msg.type === 'download' && typeof msg.name === 'string' && Number.isSafeInteger(msg.size) && msg.size >= 0) {
+      this.incoming = { name: msg.name || 'download', size: msg.size, mime: typeof msg.mime === 'string' ? msg.mime : '', parts: [], got: 0 };
+    } else if (msg.type === 'download_done') {
+      const d = this.incoming;
+      this.incoming = null;
+      if (!d || d.got !== d.size) return;
+      this.download = { name: d.name, size: d.size, blob: new Blob(d.parts, { type: d.mime || 'application/octet-stream' }) };
+      this.downloadEl.hidden = false;
+      this.renderDownload();
+      this.downloadEl.querySelector('.viewer-download-save').focus({ preventScroll: true });
+    }
+  }
+
+  renderDownload() {
+    const d = this.download;
+    if (!d) return;
+    this.downloadEl.querySelector('.viewer-chooser-title').textContent = t('viewer.download.title');
+    this.downloadEl.querySelector('.viewer-chooser-detail').textContent = t('viewer.download.detail', { name: d.name, size: formatMB(d.size) });
+    this.downloadEl.querySelector('.viewer-download-save').textContent = t('viewer.download.save');
+    this.downloadEl.querySelector('.viewer-download-dismiss').textContent = t('viewer.download.dismiss');
+  }
+
+  saveDownload() {
+    const d = this.download;
+    if (!d) return;
+    const url = URL.createObjectURL(d.blob);
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = d.name;
+    a.rel = 'noopener';
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+    this.root.dataset.saved = d.name;
+    this.closeDownload();
+  }
+
+  closeDownload() {
+    this.download = null;
+    this.downloadEl.hidden = true;
+    this.video.focus({ preventScroll: true });
   }
 
   // ---- clipboard (docs/clipboard.md) ----
