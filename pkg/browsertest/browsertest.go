@@ -240,6 +240,10 @@ func newTabIn(t testing.TB, parent context.Context, w, h int64, mobile bool, lif
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("open tab: %v", err)
 	}
+	if c := chromedp.FromContext(ctx); c != nil && c.Target != nil {
+		tabErrors.Store(c.Target, errs)
+		t.Cleanup(func() { tabErrors.Delete(c.Target) })
+	}
 	if err := chromedp.Listen(ctx, errs.listen); err != nil {
 		t.Fatalf("listen: %v", err)
 	}
@@ -252,6 +256,20 @@ func newTabIn(t testing.TB, parent context.Context, w, h int64, mobile bool, lif
 	}
 	t.Cleanup(func() { errs.check(t) })
 	return ctx, errs
+}
+
+// tabErrors finds the PageErrors of a tab (its *chromedp.Target) for the
+// helpers that only get its context.
+var tabErrors sync.Map
+
+// errorsOf returns the PageErrors of the tab of ctx, or nil.
+func errorsOf(ctx context.Context) *PageErrors {
+	if c := chromedp.FromContext(ctx); c != nil && c.Target != nil {
+		if e, ok := tabErrors.Load(c.Target); ok {
+			return e.(*PageErrors)
+		}
+	}
+	return nil
 }
 
 // PageErrors collects exceptions, console errors and browser log errors
