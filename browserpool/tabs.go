@@ -118,33 +118,22 @@ func (l *Lease) addFirstTab(ctx context.Context, targetID string) *tab {
 }
 
 // isPage says whether id is one of the tabs' targets.
-func (l *Lease) isPage(id string) bool {
-	l.tabs.mu.Lock()
-	defer l.tabs.mu.Unlock()
-	for _, t := range l.tabs.list {
-		if t.target == id {
-			return true
-		}
-	}
-	return false
-}
+func (l *Lease) isPage(id string) bool { return l.tabByTarget(id) != nil }
 
 func (l *Lease) tabByTarget(id string) *tab {
-	l.tabs.mu.Lock()
-	defer l.tabs.mu.Unlock()
-	for _, t := range l.tabs.list {
-		if t.target == id {
-			return t
-		}
-	}
-	return nil
+	return l.findTab(func(t *tab) bool { return t.target == id })
 }
 
 func (l *Lease) tabByID(id string) *tab {
+	return l.findTab(func(t *tab) bool { return t.id == id })
+}
+
+// findTab returns the first tab that matches, or nil.
+func (l *Lease) findTab(match func(*tab) bool) *tab {
 	l.tabs.mu.Lock()
 	defer l.tabs.mu.Unlock()
 	for _, t := range l.tabs.list {
-		if t.id == id {
+		if match(t) {
 			return t
 		}
 	}

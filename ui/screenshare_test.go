@@ -257,18 +257,6 @@ func greenPNG(t *testing.T, w, h int) []byte {
 	return b.Bytes()
 }
 
-// panelGreen says whether the agent's screen panel plays a green picture.
-const panelGreen = `(() => {
-	const v = document.querySelector('.viewer-screen-video');
-	if (!v || !v.checkVisibility() || !v.videoWidth) return false;
-	const c = document.createElement('canvas');
-	c.width = v.videoWidth; c.height = v.videoHeight;
-	const g = c.getContext('2d');
-	g.drawImage(v, 0, 0);
-	const p = g.getImageData(c.width >> 1, c.height >> 1, 1, 1).data;
-	return p[1] > 180 && p[0] < 80 && p[2] < 80;
-})()`
-
 // TestAgentSeesScreen: the agent asks from the bar, sees the customer's
 // screen in a panel beside the tab, view only, and stops it; refusals and
 // the end are said; both languages.
@@ -294,7 +282,7 @@ func TestAgentSeesScreen(t *testing.T) {
 	// Shared: the panel plays the screen; the tab stays the tab.
 	send(t, w, 1, map[string]any{"type": "screenshare", "state": "sharing", "viewer_id": "v_test", "name": "Aiko Tanaka"})
 	waitScreenBar(t, ctx, "sharing|You see the customer's screen||true")
-	waitJS(t, ctx, "the screen in the panel", panelGreen)
+	waitJS(t, ctx, "the screen in the panel", browsertest.ScreenPanelGreenJS)
 	texts := eval[map[string]any](t, ctx, `({
 		title: document.querySelector('.viewer-screen-title').textContent,
 		label: document.querySelector('.viewer-screen-video').getAttribute('aria-label'),

@@ -260,12 +260,7 @@ func TestEndToEnd(t *testing.T) {
 	// the customer agreed: the console says it waits, and the agent's
 	// connected video gets not a single packet.
 	agent, _ := browsertest.NewTab(t, 1280, 900, false)
-	browsertest.Run(t, agent, "open console", chromedp.Navigate(s.URL+"/agent/"))
-	browsertest.Fill(t, agent, "#login-email", "agent@demo.test")
-	browsertest.Fill(t, agent, "#login-password", e2ePassword)
-	browsertest.Run(t, agent, "log in", chromedp.Click(`#login-form button[type="submit"]`))
-	browsertest.WaitJS(t, agent, "console", `!document.getElementById('console').hidden`)
-	browsertest.Run(t, agent, "open the session", chromedp.Navigate(sess["agent_url"].(string)))
+	agentOpens(t, s, agent, sess["agent_url"].(string))
 	browsertest.WaitJS(t, agent, "the customer arrived", `document.getElementById('arrival-text').textContent.includes('Chrome on Linux')`)
 	browsertest.WaitJS(t, agent, "waiting for the consent", `document.getElementById('arrival-status').textContent.startsWith('Waiting for the customer to agree') &&
 		window.tandemViewer?.pc?.connectionState === 'connected'`)
@@ -391,4 +386,16 @@ func waitTyped(t *testing.T, typed <-chan string, want string) {
 			t.Fatalf("the remote field has %q, want %q", last, want)
 		}
 	}
+}
+
+// agentOpens signs the demo agent in through the console in tab agent and
+// opens the session's agent URL there.
+func agentOpens(t *testing.T, s *server, agent context.Context, agentURL string) {
+	t.Helper()
+	browsertest.Run(t, agent, "open console", chromedp.Navigate(s.URL+"/agent/"))
+	browsertest.Fill(t, agent, "#login-email", "agent@demo.test")
+	browsertest.Fill(t, agent, "#login-password", e2ePassword)
+	browsertest.Run(t, agent, "log in", chromedp.Click(`#login-form button[type="submit"]`))
+	browsertest.WaitJS(t, agent, "console", `!document.getElementById('console').hidden`)
+	browsertest.Run(t, agent, "open the session", chromedp.Navigate(agentURL))
 }

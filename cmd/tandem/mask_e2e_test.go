@@ -80,12 +80,7 @@ func openLiveSessionIn(t *testing.T, s *server, startURL string, cust context.Co
 
 	// The console about as wide as the picture: no scaling up to composite.
 	agent, _ := browsertest.NewLongTab(t, 1024, 720, 20*time.Minute)
-	browsertest.Run(t, agent, "open console", chromedp.Navigate(s.URL+"/agent/"))
-	browsertest.Fill(t, agent, "#login-email", "agent@demo.test")
-	browsertest.Fill(t, agent, "#login-password", e2ePassword)
-	browsertest.Run(t, agent, "log in", chromedp.Click(`#login-form button[type="submit"]`))
-	browsertest.WaitJS(t, agent, "console", `!document.getElementById('console').hidden`)
-	browsertest.Run(t, agent, "open the session", chromedp.Navigate(sess["agent_url"].(string)))
+	agentOpens(t, s, agent, sess["agent_url"].(string))
 	browsertest.WaitJS(t, agent, "agent live", `document.querySelector('.viewer-stage')?.dataset.state === 'live'`)
 	return liveSession{id: id, cust: cust, agent: agent}
 }

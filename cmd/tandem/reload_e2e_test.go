@@ -118,12 +118,7 @@ func TestReloadRejoins(t *testing.T) {
 	waitColour(t, cust, "customer", "red")
 
 	agent, _ := browsertest.NewTab(t, 1280, 900, false)
-	browsertest.Run(t, agent, "open console", chromedp.Navigate(s.URL+"/agent/"))
-	browsertest.Fill(t, agent, "#login-email", "agent@demo.test")
-	browsertest.Fill(t, agent, "#login-password", e2ePassword)
-	browsertest.Run(t, agent, "log in", chromedp.Click(`#login-form button[type="submit"]`))
-	browsertest.WaitJS(t, agent, "console", `!document.getElementById('console').hidden`)
-	browsertest.Run(t, agent, "open the session", chromedp.Navigate(sess["agent_url"].(string)))
+	agentOpens(t, s, agent, sess["agent_url"].(string))
 	browsertest.WaitJS(t, agent, "agent live", `document.querySelector('.viewer-stage')?.dataset.state === 'live'`)
 	waitColour(t, agent, "agent", "red")
 	waitOneEach(t, s, "before the reloads")

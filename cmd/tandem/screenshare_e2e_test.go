@@ -22,18 +22,6 @@ import (
 // title, pkg/browsertest.NewCaptureTab); the agent's panel plays it;
 // the agent stops it and the customer's capture stops.
 
-// e2ePanelGreenJS says whether the agent's screen panel plays a green picture.
-const e2ePanelGreenJS = `(() => {
-  const v = document.querySelector('.viewer-screen-video');
-  if (!v || !v.checkVisibility() || !v.videoWidth) return false;
-  const c = document.createElement('canvas');
-  c.width = v.videoWidth; c.height = v.videoHeight;
-  const g = c.getContext('2d');
-  g.drawImage(v, 0, 0);
-  const p = g.getImageData(c.width >> 1, c.height >> 1, 1, 1).data;
-  return p[1] > 180 && p[0] < 80 && p[2] < 80;
-})()`
-
 func TestScreenshareInBrowsers(t *testing.T) {
 	screenPage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintf(w, `<!doctype html><title>%s</title><body style="margin:0;height:100vh;background:#0f0"></body>`, browsertest.CaptureTitle)
@@ -59,12 +47,7 @@ func TestScreenshareInBrowsers(t *testing.T) {
 	browsertest.WaitJS(t, cust, "customer live", `document.body.dataset.consent === 'sharing' && document.querySelector('.viewer-stage')?.dataset.state === 'live'`)
 
 	agent, _ := browsertest.NewLongTab(t, 1280, 800, 5*time.Minute)
-	browsertest.Run(t, agent, "open console", chromedp.Navigate(s.URL+"/agent/"))
-	browsertest.Fill(t, agent, "#login-email", "agent@demo.test")
-	browsertest.Fill(t, agent, "#login-password", e2ePassword)
-	browsertest.Run(t, agent, "log in", chromedp.Click(`#login-form button[type="submit"]`))
-	browsertest.WaitJS(t, agent, "console", `!document.getElementById('console').hidden`)
-	browsertest.Run(t, agent, "open the session", chromedp.Navigate(sess["agent_url"].(string)))
+	agentOpens(t, s, agent, sess["agent_url"].(string))
 	browsertest.WaitJS(t, agent, "agent live", `document.querySelector('.viewer-stage')?.dataset.state === 'live'`)
 
 	// The agent asks; the customer allows and picks (the picker answers).
@@ -74,7 +57,7 @@ func TestScreenshareInBrowsers(t *testing.T) {
 	browsertest.WaitJS(t, cust, "the prompt", `document.querySelector('.viewer-screen-ask').checkVisibility()`)
 	browsertest.Run(t, cust, "allow", chromedp.Click(".viewer-screen-allow"))
 	browsertest.WaitJS(t, cust, "sharing", `document.querySelector('.viewer').dataset.screen === 'sharing' && window.tandemViewer.screen.capture !== null`)
-	browsertest.WaitJS(t, agent, "the customer's screen in the panel", e2ePanelGreenJS)
+	browsertest.WaitJS(t, agent, "the customer's screen in the panel", browsertest.ScreenPanelGreenJS)
 	if browsertest.Eval[bool](t, cust, `!!document.querySelector('.viewer-screen-video')`) {
 		t.Errorf("the customer's page has a screen panel")
 	}

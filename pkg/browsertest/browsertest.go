@@ -524,3 +524,16 @@ func (s stopAfter) Run() int {
 	defer Stop()
 	return s.m.Run()
 }
+
+// ScreenPanelGreenJS says whether the agent's screen panel
+// (docs/screenshare.md) plays a green picture: the tests' shared screen.
+const ScreenPanelGreenJS = `(() => {
+  const v = document.querySelector('.viewer-screen-video');
+  if (!v || !v.checkVisibility() || !v.videoWidth) return false;
+  const c = document.createElement('canvas');
+  c.width = v.videoWidth; c.height = v.videoHeight;
+  const g = c.getContext('2d');
+  g.drawImage(v, 0, 0);
+  const p = g.getImageData(c.width >> 1, c.height >> 1, 1, 1).data;
+  return p[1] > 180 && p[0] < 80 && p[2] < 80;
+})()`
