@@ -21,12 +21,20 @@ const testAdminToken = "cli-test-operator-token-0123456789"
 // random port, with no warm browser (these tests start no session).
 func startAdminServe(t *testing.T) string {
 	t.Helper()
-	data, err := os.MkdirTemp("", "tandem-admin-")
+	return "http://" + startLightServe(t, serveConfig{AdminToken: testAdminToken})
+}
+
+// startLightServe runs `tandem serve` with cfg in-process on a random
+// port, with no warm browser and a data directory of its own, and returns
+// its address.
+func startLightServe(t *testing.T, cfg serveConfig) string {
+	t.Helper()
+	data, err := os.MkdirTemp("", "tandem-serve-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(data) })
-	cfg := serveConfig{Addr: "127.0.0.1:0", Data: data, LogLevel: "warn", ICELoopback: "auto", Warm: -1, AdminToken: testAdminToken}
+	cfg.Addr, cfg.Data, cfg.LogLevel, cfg.ICELoopback, cfg.Warm = "127.0.0.1:0", data, "warn", "auto", -1
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -37,8 +45,7 @@ func startAdminServe(t *testing.T) string {
 	go func() { done <- serve(ctx, cfg, log, io.Discard, ready) }()
 	var url string
 	select {
-	case addr := <-ready:
-		url = "http://" + addr
+	case url = <-ready:
 	case err := <-done:
 		cancel()
 		t.Fatalf("serve: %v", err)

@@ -54,6 +54,10 @@ func TestBadSettingsExitTwo(t *testing.T) {
 		{"bad log level", []string{"serve", "--log-level", "loud"}, nil, "--log-level"},
 		{"stray argument", []string{"serve", "extra"}, nil, "unexpected argument"},
 		{"unknown command", []string{"launch"}, nil, "unknown command"},
+		{"cert without key", []string{"serve", "--tls-cert", "c.pem"}, nil, "--tls-key"},
+		{"cert and acme", []string{"serve", "--tls-cert", "c.pem", "--tls-key", "k.pem", "--acme-domain", "a.example"}, nil, "exclude each other"},
+		{"acme email alone", []string{"serve", "--acme-email", "ops@a.example"}, nil, "need --acme-domain"},
+		{"acme domain with a path", []string{"serve", "--acme-domain", "a.example/x"}, nil, "not a host name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,25 +33,30 @@ import (
 
 // serveConfig is everything `tandem serve` takes.
 type serveConfig struct {
-	Addr         string
-	Data         string
-	BaseURL      string
-	Demo         bool
-	DemoPassword string
-	DemoAPIKey   string
-	EgressAllow  listFlag
-	NATSURL      string
-	SyncAlways   bool
-	LogLevel     string
-	LogFormat    string
-	Chromium     string
-	BrowserUser  string
-	Warm         int
-	MaxSessions  int
-	UDPPort      int
-	PublicIPs    listFlag
-	ICELoopback  string
-	AdminToken   string
+	Addr          string
+	Data          string
+	BaseURL       string
+	Demo          bool
+	DemoPassword  string
+	DemoAPIKey    string
+	EgressAllow   listFlag
+	NATSURL       string
+	SyncAlways    bool
+	LogLevel      string
+	LogFormat     string
+	Chromium      string
+	BrowserUser   string
+	Warm          int
+	MaxSessions   int
+	UDPPort       int
+	PublicIPs     listFlag
+	ICELoopback   string
+	AdminToken    string
+	TLSCert       string
+	TLSKey        string
+	ACMEDomains   listFlag
+	ACMEEmail     string
+	ACMEDirectory string
 
 	maskFaults *mask.Faults // tests: faults injected into the worker's mask path
 }
@@ -75,6 +82,11 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.Var(&cfg.PublicIPs, "public-ip", "comma-separated public IPs to advertise for media (NAT 1:1)")
 	fs.StringVar(&cfg.ICELoopback, "ice-loopback", "auto", "offer loopback ICE candidates: true, false, or auto (when --addr is loopback)")
 	fs.StringVar(&cfg.AdminToken, "admin-token", "", "operator token for /api/v1/admin/... and tandem admin (at least 16 characters); empty: those routes are off")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; with --tls-key")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the PEM private key of --tls-cert")
+	fs.Var(&cfg.ACMEDomains, "acme-domain", "comma-separated host names to get certificates for from an ACME CA (TLS-ALPN-01 on --addr, which must be reachable on port 443)")
+	fs.StringVar(&cfg.ACMEEmail, "acme-email", "", "contact address for the ACME account (with --acme-domain)")
+	fs.StringVar(&cfg.ACMEDirectory, "acme-directory", "", "ACME directory URL; empty: Let's Encrypt")
 	return fs
 }
 
@@ -99,7 +111,7 @@ func (c serveConfig) validate() error {
 	if c.DemoPassword != "" && len(c.DemoPassword) < 8 {
 		return fmt.Errorf("%w: --demo-password must have at least 8 characters", errUsage)
 	}
-	return nil
+	return c.validateTLS()
 }
 
 func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -158,12 +170,20 @@ func serve(ctx context.Context, cfg serveConfig, log *zap.Logger, stdout io.Writ
 		return fmt.Errorf("open audit log: %w", err)
 	}
 
+	tlsCfg, err := cfg.tlsConfig()
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	defer ln.Close()
 	addr := ln.Addr().String()
+	scheme := "http"
+	if tlsCfg != nil {
+		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
+	}
 	var creds demoCreds
 	if cfg.Demo {
 		if creds, err = seedDemo(ctx, store, cfg.DemoPassword, cfg.DemoAPIKey); err != nil {
@@ -193,7 +213,11 @@ func serve(ctx context.Context, cfg serveConfig, log *zap.Logger, stdout io.Writ
 	if cfg.Demo {
 		extra["/demo/"] = demo.Handler()
 	}
-	gw := gateway.New(gateway.Config{BaseURL: cfg.BaseURL, Pages: ui.Handler(), Extra: extra, Audit: auditLog, AdminToken: cfg.AdminToken}, store, b.Conn(), reg, log)
+	// Cookies are Secure when this process or a proxy in front of it
+	// (an https base URL) terminates TLS.
+	secure := tlsCfg != nil || strings.HasPrefix(cfg.BaseURL, "https://")
+	gw := gateway.New(gateway.Config{BaseURL: cfg.BaseURL, Pages: ui.Handler(), Extra: extra, Audit: auditLog,
+		AdminToken: cfg.AdminToken, SecureCookie: secure}, store, b.Conn(), reg, log)
 	srv := &http.Server{Handler: gw.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(log.Named("http"))}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -217,7 +241,7 @@ func serve(ctx context.Context, cfg serveConfig, log *zap.Logger, stdout io.Writ
 		return g.Wait()
 	}
 	log.Info("tandem is up", zap.String("addr", addr))
-	printWelcome(stdout, "http://"+addr, cfg.Demo, creds)
+	printWelcome(stdout, scheme+"://"+addr, cfg.Demo, creds)
 	if ready != nil {
 		ready <- addr
 	}

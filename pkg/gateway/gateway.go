@@ -91,6 +91,11 @@ func (g *Gateway) routes() *echo.Echo {
 		ContentTypeNosniff: "nosniff",
 		XFrameOptions:      "DENY",
 		ReferrerPolicy:     "no-referrer",
+		// Sent on HTTPS requests only (echo checks the request's TLS, or
+		// X-Forwarded-Proto from a proxy in front). Other hosts of the
+		// company's domain are none of ours.
+		HSTSMaxAge:            63072000,
+		HSTSExcludeSubdomains: true,
 	}))
 
 	e.GET("/healthz", g.healthz)
