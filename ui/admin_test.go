@@ -112,6 +112,7 @@ func TestAdminPage(t *testing.T) {
 		chromedp.SetValue(chromedp.ID("set-idle"), "5"),
 		chromedp.SetValue(chromedp.ID("set-pin-length"), "8"),
 		chromedp.SetValue(chromedp.ID("set-retention"), "30"),
+		chromedp.SetValue(chromedp.ID("set-max-sessions"), "12"),
 		chromedp.SetValue(chromedp.ID("set-origins"), "https://a.demo.test\n\n  https://b.demo.test  \n"),
 		chromedp.Click(chromedp.ID("set-must-admit")),
 		chromedp.Click(chromedp.ID("set-colour-on")),
@@ -125,7 +126,7 @@ func TestAdminPage(t *testing.T) {
 	if err := json.Unmarshal([]byte(calls[0].Body), &got); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]any{"pin_lifetime": 900.0, "idle_timeout": 300.0, "pin_length": 8.0, "audit_retention": 30 * 86400.0,
+	want := map[string]any{"pin_lifetime": 900.0, "idle_timeout": 300.0, "pin_length": 8.0, "audit_retention": 30 * 86400.0, "max_sessions": 12.0,
 		"agent_must_admit": true, "allowed_origins": []any{"https://a.demo.test", "https://b.demo.test"},
 		"branding": map[string]any{"colour": "#4338ca"}}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -55,6 +55,8 @@ type Gateway struct {
 
 	mu      sync.Mutex
 	workers map[string]worker.Status // guarded by mu; last heartbeat of each worker
+
+	quotaMu sync.Mutex // held while a session is counted against its company's quota and created
 }
 
 // New builds a Gateway. reg receives the gateway's metrics and is served at /metrics.

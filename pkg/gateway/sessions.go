@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -112,12 +113,35 @@ func (g *Gateway) createSession(c echo.Context) error {
 	if !urlPolicy(co.Policy).Check(start).OK {
 		return errorf(http.StatusForbidden, "url_not_allowed", "the company's URL policy does not allow this start page")
 	}
+	// The company's quota of sessions at once: counted and created under
+	// one lock, so that this gateway's concurrent requests cannot both
+	// take the last place.
+	g.quotaMu.Lock()
+	locked := true
+	unlock := func() {
+		if locked {
+			locked = false
+			g.quotaMu.Unlock()
+		}
+	}
+	defer unlock()
+	if co.MaxSessions > 0 {
+		live, err := g.liveSessions(ctx, co.Slug)
+		if err != nil {
+			return err
+		}
+		if live >= co.MaxSessions {
+			return errorf(http.StatusTooManyRequests, "session_quota",
+				fmt.Sprintf("the company already has %d sessions running, its limit; end one first", co.MaxSessions))
+		}
+	}
 	s, err := g.store.CreateSession(ctx, tenant.Session{
 		ID:        auth.NewID("s_"),
 		Company:   who.Company,
 		StartURL:  start,
 		CreatedBy: who.actor(),
 	})
+	unlock()
 	if err != nil {
 		return err
 	}
@@ -145,6 +169,21 @@ func (g *Gateway) createSession(c echo.Context) error {
 		Details: map[string]string{"expires_at": s.PINExpiresAt.UTC().Format(time.RFC3339Nano)}})
 	log.Info("session created", zap.String("worker_id", workerID))
 	return c.JSON(http.StatusCreated, g.toSessionJSON(c, s))
+}
+
+// liveSessions counts the company's sessions that have not ended.
+func (g *Gateway) liveSessions(ctx context.Context, company string) (int, error) {
+	all, err := g.store.ListSessions(ctx, company)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, s := range all {
+		if s.State != tenant.SessionEnded {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // lease asks a worker to host the session and returns its id.

@@ -23,6 +23,7 @@ type companyJSON struct {
 	MaxSessionLength int64         `json:"max_session_length"`
 	AgentMustAdmit   bool          `json:"agent_must_admit"`
 	AuditRetention   int64         `json:"audit_retention"`
+	MaxSessions      int           `json:"max_sessions"`
 	Policy           tenant.Policy `json:"policy"`
 	Disabled         bool          `json:"disabled"`
 	CreatedAt        time.Time     `json:"created_at"`
@@ -50,6 +51,7 @@ func toCompanyJSON(c tenant.Company) companyJSON {
 		MaxSessionLength: seconds(c.MaxSessionLength),
 		AgentMustAdmit:   c.AgentMustAdmit,
 		AuditRetention:   seconds(c.AuditRetention),
+		MaxSessions:      c.MaxSessions,
 		Policy:           c.Policy,
 		Disabled:         c.Disabled,
 		CreatedAt:        c.CreatedAt,
@@ -72,6 +74,7 @@ type settingsPatch struct {
 	MaxSessionLength *int64         `json:"max_session_length"`
 	AgentMustAdmit   *bool          `json:"agent_must_admit"`
 	AuditRetention   *int64         `json:"audit_retention"`
+	MaxSessions      *int           `json:"max_sessions"`
 	Policy           *tenant.Policy `json:"policy"` // replaced whole
 }
 
@@ -143,6 +146,9 @@ func (p settingsPatch) apply() (func(*tenant.Company), error) {
 		}
 		if p.AgentMustAdmit != nil {
 			c.AgentMustAdmit = *p.AgentMustAdmit
+		}
+		if p.MaxSessions != nil {
+			c.MaxSessions = *p.MaxSessions
 		}
 		if p.Policy != nil {
 			c.Policy = *p.Policy

@@ -26,6 +26,7 @@ type Company struct {
 	MaxSessionLength time.Duration `json:"max_session_length,omitempty"` // end a session this long after it started; 0: the server's default
 	AgentMustAdmit   bool          `json:"agent_must_admit,omitempty"`   // a customer who entered the PIN waits until an agent admits them
 	AuditRetention   time.Duration `json:"audit_retention,omitempty"`    // how long audit events are kept; 0: the server's default
+	MaxSessions      int           `json:"max_sessions,omitempty"`       // sessions not ended at once; 0: no limit
 	Policy           Policy        `json:"policy,omitzero"`              // masking, blocking and URL rules
 	CreatedAt        time.Time     `json:"created_at"`
 	Disabled         bool          `json:"disabled,omitempty"` // a disabled company's agents, keys and logins stop working and it gets no new sessions
@@ -49,6 +50,7 @@ const (
 	minAuditRetention = 24 * time.Hour
 	maxAuditRetention = 10 * 365 * 24 * time.Hour
 	maxOrigins        = 50
+	MaxSessionsLimit  = 10000 // the highest concurrent-session quota a company can have
 	maxLogoURL        = 2048
 )
 
@@ -80,6 +82,9 @@ func (c *Company) validate() error {
 		if d.v != 0 && (d.v < d.min || d.v > d.max) {
 			return fmt.Errorf("%w: %s %s (want 0 for the default, or %s to %s)", ErrInvalid, d.what, d.v, d.min, d.max)
 		}
+	}
+	if c.MaxSessions < 0 || c.MaxSessions > MaxSessionsLimit {
+		return fmt.Errorf("%w: max sessions %d (want 0 for no limit, or 1 to %d)", ErrInvalid, c.MaxSessions, MaxSessionsLimit)
 	}
 	if len(c.AllowedOrigins) > maxOrigins {
 		return fmt.Errorf("%w: more than %d allowed origins", ErrInvalid, maxOrigins)

@@ -337,6 +337,7 @@ const f = {
   idle: $('set-idle'),
   maxLength: $('set-max-length'),
   retention: $('set-retention'),
+  maxSessions: $('set-max-sessions'),
   mustAdmit: $('set-must-admit'),
   origins: $('set-origins'),
   brandName: $('set-brand-name'),
@@ -372,6 +373,7 @@ function fillSettings(c) {
   el.companyName.textContent = c.name || '';
   f.name.value = c.name || '';
   f.pinLength.value = c.pin_length ? String(c.pin_length) : '';
+  f.maxSessions.value = c.max_sessions ? String(c.max_sessions) : '';
   for (const [key, field, unit] of DURATIONS) f[field].value = unitText(c[key], unit);
   f.mustAdmit.checked = !!c.agent_must_admit;
   f.origins.value = (c.allowed_origins || []).join('\n');
@@ -406,6 +408,9 @@ function settingsPatch() {
   const pinLength = readNumber(f.pinLength);
   if (Number.isNaN(pinLength)) return { error: 'admin.settings.notNumber', field: f.pinLength };
   if (pinLength !== (c.pin_length || 0)) out.pin_length = pinLength;
+  const maxSessions = readNumber(f.maxSessions);
+  if (Number.isNaN(maxSessions) || !Number.isInteger(maxSessions)) return { error: 'admin.settings.notNumber', field: f.maxSessions };
+  if (maxSessions !== (c.max_sessions || 0)) out.max_sessions = maxSessions;
   for (const [key, field, unit] of DURATIONS) {
     const n = readNumber(f[field]);
     if (Number.isNaN(n)) return { error: 'admin.settings.notNumber', field: f[field] };
