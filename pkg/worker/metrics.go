@@ -57,6 +57,8 @@ var (
 	descDropped  = prometheus.NewDesc("tandem_frames_dropped_total", "Frames replaced by a newer one before encoding, by role.", []string{"role"}, nil)
 	descBytes    = prometheus.NewDesc("tandem_video_bytes_total", "VP8 bytes sent, by role (once per role, whatever the viewer count).", []string{"role"}, nil)
 	descEncodeS  = prometheus.NewDesc("tandem_encode_seconds_total", "Time spent in the VP8 encoder, by role.", []string{"role"}, nil)
+	descBrowserC = prometheus.NewDesc("tandem_session_browser_cpu_seconds_total", "CPU time of each live session's browser processes.", []string{"company_id", "session_id"}, nil)
+	descBrowserM = prometheus.NewDesc("tandem_session_browser_memory_bytes", "Memory (PSS) of each live session's browser processes.", []string{"company_id", "session_id"}, nil)
 	descWarm     = prometheus.NewDesc("tandem_browsers_warm", "Started browsers waiting for a session.", nil, nil)
 	descStarts   = prometheus.NewDesc("tandem_browser_starts_total", "Browser starts, by kind (warm, cold, failed).", []string{"kind"}, nil)
 	descStartS   = prometheus.NewDesc("tandem_browser_last_start_seconds", "How long the latest browser start took.", nil, nil)
@@ -74,6 +76,7 @@ var (
 func (w *Worker) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSessions, descCapacity, descViewers, descCaptured, descDecodeEr,
 		descInputDr, descInputRf, descEncoded, descKeys, descDropped, descBytes, descEncodeS, descWarm, descStarts, descStartS,
+		descBrowserC, descBrowserM,
 		descMaskF, descMaskOK, descMaskHeld, descMaskPull, descMaskP, descMaskRf, descMaskS, descScreen} {
 		ch <- d
 	}
@@ -125,6 +128,11 @@ func (w *Worker) Collect(ch chan<- prometheus.Metric) {
 	counter(descMaskP, float64(sum.mask.Pauses))
 	counter(descMaskRf, float64(sum.mask.Refused))
 	counter(descMaskS, sum.mask.MaskTime.Seconds())
+	for _, s := range live {
+		u := s.lease.Usage()
+		counter(descBrowserC, u.CPU.Seconds(), s.req.Company, s.req.SessionID)
+		gauge(descBrowserM, float64(u.Memory), s.req.Company, s.req.SessionID)
+	}
 	counter(descScreen, float64(sum.screenRelay), "relayed")
 	counter(descScreen, float64(sum.screenDrop), "dropped")
 	st := w.pool.Stats()

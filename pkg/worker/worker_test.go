@@ -265,6 +265,9 @@ func TestSessionStreamsAndTakesInput(t *testing.T) {
 		`tandem_key_frames_total{customer}`:     1,
 		`tandem_viewers{customer}`:              1,
 		`tandem_video_bytes_total{agent}`:       1000,
+		// The session's own browser: some CPU, and the memory of a Chromium.
+		`tandem_session_browser_cpu_seconds_total{acme}{s_stream}`: 0.01,
+		`tandem_session_browser_memory_bytes{acme}{s_stream}`:      20 << 20,
 	} {
 		if got[name] < min {
 			t.Errorf("metric %s = %v, want at least %v", name, got[name], min)
