@@ -44,7 +44,7 @@ type launchSpec struct {
 // makeProfile creates a fresh directory for one browser, owned by the
 // browser user: profile/ is the user data dir, home/ is HOME, tmp/ is TMPDIR.
 func (p *Pool) makeProfile() (root string, err error) {
-	root, err = os.MkdirTemp(p.cfg.TempDir, "tandem-browser-")
+	root, err = os.MkdirTemp(p.cfg.TempDir, profilePrefix)
 	if err != nil {
 		return "", fmt.Errorf("create profile dir: %w", err)
 	}
@@ -170,6 +170,9 @@ func (p *Pool) start(ctx context.Context, warm bool) (l *Lease, err error) {
 	}()
 	if l.dir, err = p.makeProfile(); err != nil {
 		return l, err
+	}
+	if l.lock, err = lockProfile(l.dir); err != nil {
+		return l, fmt.Errorf("lock profile dir: %w", err)
 	}
 	l.userDataDir = filepath.Join(l.dir, "profile")
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -41,7 +42,8 @@ type Lease struct {
 	quality int
 
 	// Set while the browser starts, read-only once start returns.
-	dir         string // per-browser root: profile/, home/, tmp/
+	dir         string   // per-browser root: profile/, home/, tmp/
+	lock        *os.File // holds dir's lock for the lease's life (sweep.go)
 	userDataDir string
 	cmd         *exec.Cmd
 	bctx        context.Context // the chromedp session handle, not a request context
@@ -200,6 +202,9 @@ func (l *Lease) shutdown() error {
 		if err := removeAllRetry(l.dir, removeLimit); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if l.lock != nil {
+		_ = l.lock.Close()
 	}
 	if l.pool != nil {
 		l.pool.release(l)

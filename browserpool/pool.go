@@ -102,6 +102,7 @@ func New(cfg Config, log *zap.Logger) (*Pool, error) {
 	if err := checkTempDir(cfg.TempDir, u); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
+	sweep(cfg.TempDir, log.Named("browserpool"))
 	flags, disable, err := parseExtraFlags(cfg.ExtraFlags)
 	if err != nil {
 		return nil, err
