@@ -27,6 +27,7 @@ type Config struct {
 	JPEGQuality  int           // screencast JPEG quality, 1 to 100; 0 means 60
 	StartTimeout time.Duration // limit on starting one browser; 0 means 15s
 	ProxyServer  string        // optional --proxy-server for egress control; "" means none
+	MaxMemory    int64         // a browser whose processes use more (PSS, bytes) is killed (ErrMemoryLimit); 0 means 2 GiB, negative no limit
 	ExtraFlags   []string      // more Chromium flags, "--name" or "--name=value"; flags that weaken isolation are refused
 }
 
@@ -37,6 +38,7 @@ const (
 	defaultHeight       = 720
 	defaultJPEGQuality  = 60
 	defaultStartTimeout = 15 * time.Second
+	defaultMaxMemory    = 2 << 30
 	defaultUser         = "tandem-browser"
 	fallbackUser        = "nobody"
 )
@@ -95,6 +97,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Width == 0 {
 		c.Width = defaultWidth
+	}
+	switch {
+	case c.MaxMemory == 0:
+		c.MaxMemory = defaultMaxMemory
+	case c.MaxMemory < 0:
+		c.MaxMemory = 0
 	}
 	if c.Height == 0 {
 		c.Height = defaultHeight

@@ -26,6 +26,9 @@ var (
 	ErrBrowserLost = errors.New("browserpool: browser lost")
 	// ErrPageCrashed is a lease's Err when the tab's renderer crashed.
 	ErrPageCrashed = errors.New("browserpool: page crashed")
+	// ErrMemoryLimit is a lease's Err when its browser used more memory
+	// than Config.MaxMemory and was killed.
+	ErrMemoryLimit = errors.New("browserpool: browser over its memory limit")
 	// ErrURLNotAllowed is returned for a navigation to a scheme other than
 	// http, https, data or about:blank.
 	ErrURLNotAllowed = errors.New("browserpool: url not allowed")

@@ -37,9 +37,10 @@ const (
 //
 // All methods are safe for concurrent use.
 type Lease struct {
-	log     *zap.Logger
-	pool    *Pool // nil in unit tests
-	quality int
+	log       *zap.Logger
+	pool      *Pool // nil in unit tests
+	quality   int
+	maxMemory int64 // bytes of PSS; 0: no limit
 
 	// Set while the browser starts, read-only once start returns.
 	dir         string   // per-browser root: profile/, home/, tmp/
@@ -63,6 +64,7 @@ type Lease struct {
 	awaitFirst atomic.Bool  // the next frame is the first of a restart
 	lastFrame  atomic.Int64 // unix nanoseconds of the newest frame
 	restarts   atomic.Int64 // restarts by the watchdog
+	memoryAt   atomic.Int64 // unix nanoseconds of the watchdog's last memory reading
 	// Tests: testDropAcks leaves frames unacknowledged (Chromium then
 	// sends no more); testHoldWatchdog keeps the watchdog still.
 	testDropAcks     atomic.Bool
@@ -108,6 +110,7 @@ func newLease(cfg Config, log *zap.Logger) *Lease {
 	return &Lease{
 		log:       log,
 		quality:   cfg.JPEGQuality,
+		maxMemory: cfg.MaxMemory,
 		frames:    make(chan media.Capture, 1),
 		ackWake:   make(chan struct{}, 1),
 		choosers:  make(chan FileChooser, fileChoosers),

@@ -2,6 +2,8 @@ package browserpool
 
 import (
 	"context"
+	"fmt"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -24,6 +26,9 @@ func (l *Lease) watchdog() {
 		case <-l.bctx.Done():
 			return
 		case now := <-tick.C:
+			if l.overMemory(now) {
+				return
+			}
 			last := time.Unix(0, l.lastFrame.Load())
 			if now.Sub(last) < stallAfter || l.testHoldWatchdog.Load() {
 				continue
@@ -49,6 +54,30 @@ func (l *Lease) watchdog() {
 			l.restarts.Add(1)
 		}
 	}
+}
+
+// memoryEvery is how often the watchdog reads the browser's memory.
+const memoryEvery = 2 * time.Second
+
+// overMemory kills the browser when its processes use more memory than
+// the limit, and reports whether it did. Done then says ErrMemoryLimit.
+func (l *Lease) overMemory(now time.Time) bool {
+	if l.maxMemory <= 0 || now.Sub(time.Unix(0, l.memoryAt.Load())) < memoryEvery {
+		return false
+	}
+	l.memoryAt.Store(now.UnixNano())
+	u := l.Usage()
+	if u.Memory <= l.maxMemory {
+		return false
+	}
+	err := fmt.Errorf("%w: %d MiB of %d", ErrMemoryLimit, u.Memory>>20, l.maxMemory>>20)
+	if l.finish(err) {
+		l.log.Warn("browser killed: over its memory limit", zap.Int64("pss_bytes", u.Memory), zap.Int64("limit_bytes", l.maxMemory))
+	}
+	if pgid := l.PID(); pgid > 0 {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	}
+	return true
 }
 
 // Restarts is how many times the watchdog restarted a silent screencast.

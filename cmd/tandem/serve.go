@@ -47,6 +47,7 @@ type serveConfig struct {
 	Chromium      string
 	BrowserUser   string
 	Warm          int
+	BrowserMemory int
 	MaxSessions   int
 	UDPPort       int
 	PublicIPs     listFlag
@@ -77,6 +78,7 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.StringVar(&cfg.Chromium, "chromium", "", "Chromium binary; empty: Debian's headless shell or chromium")
 	fs.StringVar(&cfg.BrowserUser, "browser-user", "", "unprivileged user that runs Chromium when Tandem runs as root")
 	fs.IntVar(&cfg.Warm, "warm", 0, "browsers kept started and ready (0: 1, negative: none)")
+	fs.IntVar(&cfg.BrowserMemory, "browser-memory", 0, "MiB of memory (PSS) a session's browser may use before it is killed (0: 2048, negative: no limit)")
 	fs.IntVar(&cfg.MaxSessions, "max-sessions", 0, "sessions this worker hosts at once (0: 4)")
 	fs.IntVar(&cfg.UDPPort, "udp-port", 0, "single UDP port for all WebRTC media (0: ephemeral ports)")
 	fs.Var(&cfg.PublicIPs, "public-ip", "comma-separated public IPs to advertise for media (NAT 1:1)")
@@ -191,7 +193,8 @@ func serve(ctx context.Context, cfg serveConfig, log *zap.Logger, stdout io.Writ
 		}
 	}
 
-	pool, err := browserpool.New(browserpool.Config{Chromium: cfg.Chromium, User: cfg.BrowserUser, Warm: cfg.Warm}, log)
+	pool, err := browserpool.New(browserpool.Config{Chromium: cfg.Chromium, User: cfg.BrowserUser, Warm: cfg.Warm,
+		MaxMemory: int64(cfg.BrowserMemory) << 20}, log)
 	if err != nil {
 		return fmt.Errorf("browser pool: %w", err)
 	}
