@@ -33,31 +33,32 @@ import (
 
 // serveConfig is everything `tandem serve` takes.
 type serveConfig struct {
-	Addr          string
-	Data          string
-	BaseURL       string
-	Demo          bool
-	DemoPassword  string
-	DemoAPIKey    string
-	EgressAllow   listFlag
-	NATSURL       string
-	SyncAlways    bool
-	LogLevel      string
-	LogFormat     string
-	Chromium      string
-	BrowserUser   string
-	Warm          int
-	BrowserMemory int
-	MaxSessions   int
-	UDPPort       int
-	PublicIPs     listFlag
-	ICELoopback   string
-	AdminToken    string
-	TLSCert       string
-	TLSKey        string
-	ACMEDomains   listFlag
-	ACMEEmail     string
-	ACMEDirectory string
+	Addr           string
+	Data           string
+	BaseURL        string
+	Demo           bool
+	DemoPassword   string
+	DemoAPIKey     string
+	EgressAllow    listFlag
+	NATSURL        string
+	SyncAlways     bool
+	LogLevel       string
+	LogFormat      string
+	Chromium       string
+	BrowserUser    string
+	Warm           int
+	BrowserMemory  int
+	MaxSessions    int
+	MaxCPUPressure float64
+	UDPPort        int
+	PublicIPs      listFlag
+	ICELoopback    string
+	AdminToken     string
+	TLSCert        string
+	TLSKey         string
+	ACMEDomains    listFlag
+	ACMEEmail      string
+	ACMEDirectory  string
 
 	maskFaults *mask.Faults // tests: faults injected into the worker's mask path
 }
@@ -80,6 +81,7 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.IntVar(&cfg.Warm, "warm", 0, "browsers kept started and ready (0: 1, negative: none)")
 	fs.IntVar(&cfg.BrowserMemory, "browser-memory", 0, "MiB of memory (PSS) a session's browser may use before it is killed (0: 2048, negative: no limit)")
 	fs.IntVar(&cfg.MaxSessions, "max-sessions", 0, "sessions this worker hosts at once (0: 4)")
+	fs.Float64Var(&cfg.MaxCPUPressure, "max-cpu-pressure", 0, "refuse new sessions while tasks waited for a CPU more than this percent of the last 10 s (Linux PSI; 0: no check)")
 	fs.IntVar(&cfg.UDPPort, "udp-port", 0, "single UDP port for all WebRTC media (0: ephemeral ports)")
 	fs.Var(&cfg.PublicIPs, "public-ip", "comma-separated public IPs to advertise for media (NAT 1:1)")
 	fs.StringVar(&cfg.ICELoopback, "ice-loopback", "auto", "offer loopback ICE candidates: true, false, or auto (when --addr is loopback)")
@@ -103,6 +105,9 @@ func (c serveConfig) validate() error {
 	case "auto", "true", "false":
 	default:
 		return fmt.Errorf("%w: --ice-loopback must be true, false or auto", errUsage)
+	}
+	if c.MaxCPUPressure < 0 || c.MaxCPUPressure > 100 {
+		return fmt.Errorf("%w: --max-cpu-pressure must be 0 to 100", errUsage)
 	}
 	if c.UDPPort < 0 || c.UDPPort > 65535 {
 		return fmt.Errorf("%w: --udp-port %d out of range", errUsage, c.UDPPort)
@@ -205,7 +210,7 @@ func serve(ctx context.Context, cfg serveConfig, log *zap.Logger, stdout io.Writ
 		return fmt.Errorf("webrtc: %w", err)
 	}
 	defer api.Close() //nolint:errcheck
-	wk, err := worker.New(worker.Config{MaxSessions: cfg.MaxSessions, MaskFaults: cfg.maskFaults}, b.Conn(), pool, api, log)
+	wk, err := worker.New(worker.Config{MaxSessions: cfg.MaxSessions, MaxCPUPressure: cfg.MaxCPUPressure, MaskFaults: cfg.maskFaults}, b.Conn(), pool, api, log)
 	if err != nil {
 		return err
 	}

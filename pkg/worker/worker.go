@@ -28,13 +28,23 @@ type Config struct {
 	LeaveGrace   time.Duration // after the last customer left, wait this long for a rejoin; 0 → 30s
 	StartTimeout time.Duration // leasing and opening the start URL; 0 → 20s
 	MaxTabs      int           // tabs a session's browser may have open; 0 → browserpool.DefaultMaxTabs
-	MaskFaults   *mask.Faults  // tests: faults injected into the mask path; nil in production
+	// MinMemory is the memory (MemAvailable) below which the worker takes
+	// no new session; 0 → 256 MiB, negative → no check (pressure.go).
+	MinMemory int64
+	// MaxCPUPressure, when above 0, is the share (percent) of the last
+	// 10 s that tasks waited for a CPU above which the worker takes no new
+	// session (Linux PSI); 0 → no check.
+	MaxCPUPressure float64
+	MaskFaults     *mask.Faults // tests: faults injected into the mask path; nil in production
 }
 
 // Validate reports settings that cannot work.
 func (c Config) Validate() error {
 	if c.ID != "" && !bus.ValidToken(c.ID) {
 		return fmt.Errorf("worker: id %q must be 1 to 64 of [A-Za-z0-9_-]", c.ID)
+	}
+	if c.MaxCPUPressure < 0 || c.MaxCPUPressure > 100 {
+		return errors.New("worker: MaxCPUPressure must be 0 to 100")
 	}
 	if c.MaxSessions < 0 || c.MaxTabs < 0 || c.BitrateKbps < 0 || c.IdleTimeout < 0 || c.MaxDuration < 0 || c.LeaveGrace < 0 {
 		return errors.New("worker: negative setting")
@@ -48,6 +58,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxSessions == 0 {
 		c.MaxSessions = 4
+	}
+	switch {
+	case c.MinMemory == 0:
+		c.MinMemory = defaultMinMemory
+	case c.MinMemory < 0:
+		c.MinMemory = 0
 	}
 	if c.BitrateKbps == 0 {
 		c.BitrateKbps = 1500
@@ -217,6 +233,12 @@ func (w *Worker) handleLease(ctx context.Context, m *nats.Msg) {
 	case w.sessions[key] != nil:
 		w.mu.Unlock()
 		reply(m, LeaseReply{Error: "invalid_request", Message: "session already hosted"})
+		return
+	}
+	if why := w.pressure(); why != "" {
+		w.mu.Unlock()
+		w.log.Warn("session refused", zap.String("why", why))
+		reply(m, LeaseReply{Error: "no_capacity", Message: why})
 		return
 	}
 	w.reserved++
