@@ -216,6 +216,7 @@ func (p *Pool) start(ctx context.Context, warm bool) (l *Lease, err error) {
 		p.coldStarts++
 	}
 	p.lastStart = latency
+	p.startTimes.add(warm, latency)
 	p.mu.Unlock()
 	l.log.Info("browser started", zap.Bool("warm", warm), zap.Duration("latency", latency))
 	return l, nil

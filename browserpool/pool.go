@@ -41,6 +41,7 @@ type Pool struct {
 	coldStarts   uint64              // guarded by mu
 	failedStarts uint64              // guarded by mu
 	lastStart    time.Duration       // guarded by mu
+	startTimes   StartTimes          // guarded by mu
 
 	closeOnce sync.Once
 	closeErr  error
@@ -72,6 +73,31 @@ type LeaseOptions struct {
 	Downloads bool
 }
 
+// StartBuckets are the upper bounds, in seconds, of StartTimes' buckets.
+var StartBuckets = [...]float64{0.25, 0.5, 1, 2, 4, 8, 16}
+
+// StartTimes is a histogram of browser start times, by kind.
+type StartTimes struct {
+	// Counts[kind][i] counts the starts of at most StartBuckets[i]
+	// seconds (not cumulative); the last is those over every bound.
+	// kind 0 is warm, 1 cold.
+	Counts [2][len(StartBuckets) + 1]uint64
+	Sum    [2]time.Duration
+}
+
+func (h *StartTimes) add(warm bool, d time.Duration) {
+	k := 1
+	if warm {
+		k = 0
+	}
+	i := 0
+	for i < len(StartBuckets) && d.Seconds() > StartBuckets[i] {
+		i++
+	}
+	h.Counts[k][i]++
+	h.Sum[k] += d
+}
+
 // PoolStats is a snapshot of the pool for metrics.
 type PoolStats struct {
 	Warm         int           // started, unleased browsers ready now
@@ -80,6 +106,7 @@ type PoolStats struct {
 	ColdStarts   uint64        // browsers started because no warm one was ready
 	FailedStarts uint64        // starts that failed
 	LastStart    time.Duration // how long the latest successful start took
+	StartTimes   StartTimes    // how long successful starts took, warm and cold
 }
 
 // New validates cfg, finds the Chromium binary and the browser user, and
@@ -369,6 +396,7 @@ func (p *Pool) Stats() PoolStats {
 		ColdStarts:   p.coldStarts,
 		FailedStarts: p.failedStarts,
 		LastStart:    p.lastStart,
+		StartTimes:   p.startTimes,
 	}
 }
 

@@ -3,6 +3,7 @@ package worker
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tandem-cobrowse/tandem/browserpool"
 	"github.com/tandem-cobrowse/tandem/pkg/media"
 )
 
@@ -59,6 +60,7 @@ var (
 	descEncodeS  = prometheus.NewDesc("tandem_encode_seconds_total", "Time spent in the VP8 encoder, by role.", []string{"role"}, nil)
 	descBrowserC = prometheus.NewDesc("tandem_session_browser_cpu_seconds_total", "CPU time of each live session's browser processes.", []string{"company_id", "session_id"}, nil)
 	descBrowserM = prometheus.NewDesc("tandem_session_browser_memory_bytes", "Memory (PSS) of each live session's browser processes.", []string{"company_id", "session_id"}, nil)
+	descStartH   = prometheus.NewDesc("tandem_browser_start_seconds", "How long browser starts took, by kind (warm: ahead of demand, cold: for a waiting session).", []string{"kind"}, nil)
 	descWarm     = prometheus.NewDesc("tandem_browsers_warm", "Started browsers waiting for a session.", nil, nil)
 	descStarts   = prometheus.NewDesc("tandem_browser_starts_total", "Browser starts, by kind (warm, cold, failed).", []string{"kind"}, nil)
 	descStartS   = prometheus.NewDesc("tandem_browser_last_start_seconds", "How long the latest browser start took.", nil, nil)
@@ -76,7 +78,7 @@ var (
 func (w *Worker) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSessions, descCapacity, descViewers, descCaptured, descDecodeEr,
 		descInputDr, descInputRf, descEncoded, descKeys, descDropped, descBytes, descEncodeS, descWarm, descStarts, descStartS,
-		descBrowserC, descBrowserM,
+		descBrowserC, descBrowserM, descStartH,
 		descMaskF, descMaskOK, descMaskHeld, descMaskPull, descMaskP, descMaskRf, descMaskS, descScreen} {
 		ch <- d
 	}
@@ -141,6 +143,16 @@ func (w *Worker) Collect(ch chan<- prometheus.Metric) {
 	counter(descStarts, float64(st.ColdStarts), "cold")
 	counter(descStarts, float64(st.FailedStarts), "failed")
 	gauge(descStartS, st.LastStart.Seconds())
+	for k, kind := range []string{"warm", "cold"} {
+		buckets := map[float64]uint64{}
+		var n uint64
+		for i, bound := range browserpool.StartBuckets {
+			n += st.StartTimes.Counts[k][i]
+			buckets[bound] = n
+		}
+		n += st.StartTimes.Counts[k][len(browserpool.StartBuckets)]
+		ch <- prometheus.MustNewConstHistogram(descStartH, n, st.StartTimes.Sum[k].Seconds(), buckets, kind)
+	}
 }
 
 // addTo adds the session's counters to sum.

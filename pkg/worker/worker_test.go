@@ -273,6 +273,9 @@ func TestSessionStreamsAndTakesInput(t *testing.T) {
 			t.Errorf("metric %s = %v, want at least %v", name, got[name], min)
 		}
 	}
+	if n := got[`tandem_browser_start_seconds{warm}_count`] + got[`tandem_browser_start_seconds{cold}_count`]; n < 1 {
+		t.Errorf("the start-time histogram counts %v starts, want the session's browser", n)
+	}
 }
 
 // gather scrapes the worker's collector into name{label} → value.
@@ -296,6 +299,8 @@ func gather(t *testing.T, w *Worker) map[string]float64 {
 				out[name] = m.GetGauge().GetValue()
 			case m.Counter != nil:
 				out[name] = m.GetCounter().GetValue()
+			case m.Histogram != nil:
+				out[name+"_count"] = float64(m.GetHistogram().GetSampleCount())
 			}
 		}
 	}
