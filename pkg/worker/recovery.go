@@ -114,8 +114,9 @@ func (r *restarts) allow(now time.Time) bool {
 }
 
 // recover replaces the session's dead browser (on run's goroutine): it
-// stops the loops, tells the viewers, closes the dead browser, leases a
-// fresh one and starts the loops on it. It returns the running loops; if
+// stops the loops, tells the viewers, closes the dead browser (on a
+// goroutine that closeParts waits for), leases a fresh one and starts the
+// loops on it. It returns the running loops; if
 // the browser is not replaced (too many restarts, restarts off, or the
 // session ended meanwhile) the session is ended and it returns the loops
 // for run to stop.
@@ -142,9 +143,13 @@ func (s *session) recover(ctx context.Context, loops *browserLoops, budget *rest
 	s.tellRoles(n, n)
 	w, h, d := old.View()
 	target := s.reopenURL()
-	if err := old.Close(); err != nil {
-		s.log.Warn("close the dead browser", zap.Error(err))
-	}
+	// Killing and removing the dead browser waits for the kernel and the
+	// disk, not the CPU: the new one need not wait for it.
+	s.closing.Go(func() {
+		if err := old.Close(); err != nil {
+			s.log.Warn("close the dead browser", zap.Error(err))
+		}
+	})
 
 	// The session may end while the new browser starts.
 	rctx, cancel := context.WithCancel(ctx)

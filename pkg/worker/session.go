@@ -80,6 +80,7 @@ type session struct {
 	// in a fresh one when it dies. Read it through lease().
 	browser atomic.Pointer[browserpool.Lease]
 	opts    browserpool.LeaseOptions // how the browser was leased; set by startSession
+	closing sync.WaitGroup           // dead browsers being closed (recovery.go); closeParts waits
 	host    *signaling.Host
 	dec     *media.Decoder
 	pool    *media.FramePool
@@ -326,6 +327,7 @@ func (s *session) closeParts() {
 	if s.host != nil {
 		_ = s.host.Close()
 	}
+	s.closing.Wait()
 	if l := s.lease(); l != nil {
 		if err := l.Close(); err != nil {
 			s.log.Warn("close browser", zap.Error(err))
