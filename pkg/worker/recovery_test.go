@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tandem-cobrowse/tandem/pkg/botviewer"
+	"github.com/tandem-cobrowse/tandem/pkg/input"
 	"github.com/tandem-cobrowse/tandem/pkg/protocol"
 )
 
@@ -261,13 +262,24 @@ func TestRecoverKilledBrowser(t *testing.T) {
 }
 
 // A renderer crash (its process killed; the browser lives) is recovered
-// the same way.
+// the same way, at the size the customer's window gave the tab.
 func TestRecoverCrashedRenderer(t *testing.T) {
 	h := newHarness(t, Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
 	defer cancel()
 	customer, agent := onRecoverPage(ctx, t, h, "s_crash")
 	s := h.sessionOf(t, "acme", "s_crash")
+	if err := customer.Send(ctx, input.Event{Kind: input.KindViewport, Width: 800, Height: 600}); err != nil {
+		t.Fatal(err)
+	}
+	sized := func(p botviewer.Picture) bool {
+		return p.Width == 800 && p.Height == 600 && botviewer.IsBlue(centre(p))
+	}
+	for _, v := range []*botviewer.Viewer{customer, agent} {
+		if _, err := v.WaitPicture(ctx, sized); err != nil {
+			t.Fatalf("no 800x600 picture after the customer's resize: %v", err)
+		}
+	}
 	old := s.lease()
 
 	var leaks atomic.Int64
@@ -281,8 +293,13 @@ func TestRecoverCrashedRenderer(t *testing.T) {
 		t.Fatal("the lease never noticed the renderer's crash")
 	}
 	detected := time.Since(killed)
-	_, custAt := restartedPicture(ctx, t, customer, "customer")
-	_, agentAt := restartedPicture(ctx, t, agent, "agent")
+	pc, custAt := restartedPicture(ctx, t, customer, "customer")
+	pa, agentAt := restartedPicture(ctx, t, agent, "agent")
+	for _, p := range []botviewer.Picture{pc, pa} {
+		if p.Width != 800 || p.Height != 600 {
+			t.Errorf("a picture of the new browser is %dx%d, want the customer's 800x600", p.Width, p.Height)
+		}
+	}
 	t.Logf("renderer crash: detected after %v; the customer saw the page again after %v, the agent after %v",
 		detected, custAt.Sub(killed), agentAt.Sub(killed))
 	waitBrowserNotices(ctx, t, customer, "customer", RestartCrashed)
