@@ -324,6 +324,10 @@ func (l *Lease) onTabEvent(t *tab, ev any) {
 			l.goTab(func() { l.removeTab(t) })
 			return
 		}
+		// The first tab's crash ends the lease also while a popup is in
+		// front: the session lives as long as that tab does.
+		l.crashOnce.Do(func() { close(l.crashed) })
+		return
 	case *page.EventFrameNavigated:
 		if ev.Frame != nil && ev.Frame.ParentID == "" {
 			l.tabs.mu.Lock()

@@ -11,6 +11,7 @@ go build -o bin/tandem ./cmd/tandem
 {
 	go test -run '^$' -bench . -benchtime 100x ./pkg/media/
 	go test -run '^$' -bench . -benchtime 500x ./pkg/mask/
+	go test -run '^$' -bench 'Detect' -benchtime 5x ./browserpool/
 	TANDEM_BENCH_BIN="$PWD/bin/tandem" go test -run '^$' -bench 'ClickToVisible' -benchtime 100x ./cmd/tandem/
 	TANDEM_BENCH_BIN="$PWD/bin/tandem" go test -run '^$' -bench 'Pointer' -benchtime 3x ./cmd/tandem/
 	TANDEM_BENCH_BIN="$PWD/bin/tandem" go test -run '^$' -bench 'SessionCPU' -benchtime 3x ./cmd/tandem/

@@ -342,14 +342,14 @@ func TestKeysUsedExist(t *testing.T) {
 	for _, s := range []string{"waiting", "active", "ended", "unknown"} {
 		need["state."+s] = "session states"
 	}
-	for _, r := range []string{"agent_ended", "customer_left", "idle", "max_length", "pin_expired", "browser_lost", "error", "left", "unknown"} {
+	for _, r := range []string{"agent_ended", "customer_left", "idle", "max_length", "pin_expired", "browser_lost", "browser_failed", "error", "left", "unknown"} {
 		need["reason."+r] = "end reasons"
 	}
 	for _, s := range []string{"connecting", "live", "reconnecting", "failed", "ended"} {
 		need["viewer.state."+s] = "viewer states"
 	}
 	for _, s := range []string{"session.created", "session.ended", "pin.issued", "pin.redeemed", "pin.failed",
-		"customer.joined", "customer.left", "agent.joined", "agent.left", "consent.given", "customer.admitted"} {
+		"customer.joined", "customer.left", "agent.joined", "agent.left", "consent.given", "customer.admitted", "browser.restarted"} {
 		need["audit.type."+s] = "audit event types"
 	}
 	for _, k := range []string{"agent.list.consent", "agent.list.admit", "viewer.waiting.consent", "viewer.waiting.admit",

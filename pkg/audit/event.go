@@ -49,6 +49,7 @@ const (
 	TypeNavigationBlocked = "navigation.blocked"  // by the system: the URL policy refused a document; details: url (no query), where (top, frame), rule
 	TypeScreenshareStart  = "screenshare.started" // by the customer: agents see the customer's shared screen; details: viewer_id of the agent that asked
 	TypeScreenshareEnd    = "screenshare.ended"   // the share ended; details: reason, viewer_id
+	TypeBrowserRestarted  = "browser.restarted"   // by the system: the session's browser died and a fresh one reopened its page; details: reason (crashed, lost), url (no query)
 )
 
 // Actors without an ID.

@@ -162,6 +162,13 @@ func (g *Gateway) handleEvent(ctx context.Context, ev worker.Event) {
 		}
 		g.record(ctx, audit.Event{Company: ev.Company, Session: ev.SessionID, Time: ev.At, Actor: audit.ActorSystem,
 			Type: audit.TypeNavigationBlocked, Details: details})
+	case worker.EventBrowserRestarted:
+		details := map[string]string{"reason": clip(ev.Reason, 32)}
+		if ev.URL != "" {
+			details["url"] = clip(ev.URL, 512)
+		}
+		g.record(ctx, audit.Event{Company: ev.Company, Session: ev.SessionID, Time: ev.At, Actor: audit.ActorSystem,
+			Type: audit.TypeBrowserRestarted, Details: details})
 	case worker.EventInputRefused:
 		actor := audit.ActorSystem
 		if id, ok := agentOfViewer(ev.ViewerID); ok {

@@ -235,6 +235,11 @@ type Notice struct {
 	Text string `json:"text,omitempty"`
 }
 
+// TypeBrowser is the notice that the session's browser died and restarts
+// (State "restarting", Reason "crashed" or "lost"; the picture stops), and
+// that the fresh one's picture came ("restored").
+const TypeBrowser = "browser"
+
 // TypeFileChooser is the notice that the page asks for files (State
 // "open", to customers; "customer", to agents) or no longer does
 // ("closed").

@@ -699,7 +699,7 @@ func (a *annotator) pick(ctx context.Context, p pickReq) trackResult {
 	cctx, cancel := context.WithTimeout(ctx, pageTimeout)
 	defer cancel()
 	r := trackResult{pick: p.id}
-	_, ans, err := a.s.lease.EvalWorld(cctx, mask.Top, annotate.PickExpression(p.id, p.x, p.y))
+	_, ans, err := a.s.lease().EvalWorld(cctx, mask.Top, annotate.PickExpression(p.id, p.x, p.y))
 	if err != nil {
 		a.log.Debug("pick an element", zap.Error(err))
 		return r
@@ -720,7 +720,7 @@ func (a *annotator) measure(ctx context.Context) (trackResult, bool) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, pageTimeout)
 	defer cancel()
-	_, ans, err := a.s.lease.EvalWorld(cctx, mask.Top, annotate.RectsExpression(ids))
+	_, ans, err := a.s.lease().EvalWorld(cctx, mask.Top, annotate.RectsExpression(ids))
 	if err != nil {
 		if !errors.Is(err, browserpool.ErrNoWorld) && ctx.Err() == nil {
 			a.log.Debug("measure highlights", zap.Error(err))

@@ -129,7 +129,7 @@ func (h *harness) sessionOf(t *testing.T, company, id string) *session {
 func evalPage(ctx context.Context, t *testing.T, s *session, expr string) string {
 	t.Helper()
 	for {
-		_, ans, err := s.lease.EvalWorld(ctx, mask.Top, expr)
+		_, ans, err := s.lease().EvalWorld(ctx, mask.Top, expr)
 		if err == nil {
 			return ans
 		}

@@ -188,7 +188,7 @@ func (s *session) blockCheckAll(ctx context.Context, kind string, in queuedInput
 // dispatch sends an event to the page and keeps track of what is held; it
 // reports whether the page got the event.
 func (s *session) dispatch(ctx context.Context, in queuedInput) bool {
-	if err := s.lease.Dispatch(ctx, in.ev.ForHost()); err != nil {
+	if err := s.lease().Dispatch(ctx, in.ev.ForHost()); err != nil {
 		if ctx.Err() == nil {
 			s.log.Debug("dispatch input", zap.Error(err), zap.String("role", in.role))
 		}
@@ -205,7 +205,7 @@ func (s *session) blockCheck(ctx context.Context, kind string, ev input.Event) b
 	defer cancel()
 	frame, x, y := mask.Top, ev.X, ev.Y
 	for range maxFrameHops {
-		_, ans, err := s.lease.EvalWorld(cctx, frame, block.CheckExpression(kind, x, y, ev.Key, ev.Modifiers))
+		_, ans, err := s.lease().EvalWorld(cctx, frame, block.CheckExpression(kind, x, y, ev.Key, ev.Modifiers))
 		if err != nil {
 			return block.Verdict{Selector: "page not ready", Method: kind}
 		}
@@ -221,7 +221,7 @@ func (s *session) blockCheck(ctx context.Context, kind string, ev input.Event) b
 // armGuards arms the guard in the top document and every cross-origin frame
 // that has the world; false when the top document's could not be armed.
 func (s *session) armGuards(ctx context.Context) ([]string, bool) {
-	frames := append([]string{mask.Top}, s.lease.WorldFrames()...)
+	frames := append([]string{mask.Top}, s.lease().WorldFrames()...)
 	ok := make([]bool, len(frames))
 	s.evalFrames(ctx, frames, block.ArmExpression, func(i int, ans string, err error) {
 		ok[i] = err == nil && ans == "armed"
@@ -261,7 +261,7 @@ func (s *session) evalFrames(ctx context.Context, frames []string, expr string, 
 	var wg sync.WaitGroup
 	for i, f := range frames {
 		wg.Go(func() {
-			_, ans, err := s.lease.EvalWorld(cctx, f, expr)
+			_, ans, err := s.lease().EvalWorld(cctx, f, expr)
 			done(i, ans, err)
 		})
 	}

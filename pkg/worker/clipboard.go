@@ -105,7 +105,7 @@ func (s *session) selection(ctx context.Context, in queuedInput) string {
 	if k := clipboardKey(in.ev); (k != "copy" && k != "cut") || !s.mayClipboard(in.role) {
 		return ""
 	}
-	_, text, err := s.lease.EvalWorld(ctx, mask.Top, selectionJS)
+	_, text, err := s.lease().EvalWorld(ctx, mask.Top, selectionJS)
 	if err != nil {
 		return ""
 	}

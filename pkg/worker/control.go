@@ -133,7 +133,7 @@ func (s *session) setController(from, agent, why string) {
 	delete(s.control.requests, agent)
 	s.control.ver++
 	s.mu.Unlock()
-	s.lease.GuardRequests(agent != "")
+	s.lease().GuardRequests(agent != "")
 	select {
 	case s.inputs <- queuedInput{releaseHeld: true}:
 	default:

@@ -97,7 +97,7 @@ func (s *session) cursorLoop(ctx context.Context) error {
 		s.cursor.mu.Unlock()
 		for id, p := range moved {
 			cctx, cancel := context.WithTimeout(ctx, time.Second)
-			_, c, err := s.lease.EvalWorld(cctx, mask.Top, fmt.Sprintf(cursorJS, p[0], p[1]))
+			_, c, err := s.lease().EvalWorld(cctx, mask.Top, fmt.Sprintf(cursorJS, p[0], p[1]))
 			cancel()
 			if err != nil {
 				continue

@@ -44,7 +44,7 @@ func TestPhoneCustomerGetsAPhoneTab(t *testing.T) {
 		}
 		// The page sees the device before the lease has restarted its
 		// capture at the new size: wait for that too.
-		for w, hh, d := s.lease.View(); w != c.ev.Width || hh != c.ev.Height || d.Mobile != c.ev.Mobile; w, hh, d = s.lease.View() {
+		for w, hh, d := s.lease().View(); w != c.ev.Width || hh != c.ev.Height || d.Mobile != c.ev.Mobile; w, hh, d = s.lease().View() {
 			if time.Now().After(deadline) {
 				t.Fatalf("lease view %dx%d %+v after %+v", w, hh, d, c.ev)
 			}

@@ -20,10 +20,16 @@
 // Lifecycle: New builds a Worker; Run serves until its context ends, then ends
 // every hosted session and returns after all their goroutines have returned.
 // A session ends when a gateway asks (tandem.worker.<id>.end), when its
-// browser dies, when nobody watched it for IdleTimeout, when no customer came
-// before its PIN expired, or at MaxDuration; the worker then tells the
-// viewers, publishes an "ended" event on tandem.session.<company>.<id>.event
-// and destroys the browser.
+// browser died more often than Config.MaxRestarts allows, when nobody
+// watched it for IdleTimeout, when no customer came before its PIN expired,
+// or at MaxDuration; the worker then tells the viewers, publishes an "ended"
+// event on tandem.session.<company>.<id>.event and destroys the browser.
+//
+// A browser that dies mid-session is replaced (recovery.go,
+// docs/recovery.md): the session's run goroutine stops the loops that use
+// the browser (they run under a context of their own), leases a fresh one
+// on the same page, swaps it in and starts them again; the encoders and
+// the viewers' peers stay.
 //
 // All exported methods are safe for concurrent use.
 package worker

@@ -49,7 +49,7 @@ func (s *session) downloadLoop(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case d := <-s.lease.Downloads():
+		case d := <-s.lease().Downloads():
 			s.deliver(ctx, d)
 		}
 	}

@@ -96,7 +96,7 @@ func (s *session) fileLoop(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case fc := <-s.lease.FileChoosers():
+		case fc := <-s.lease().FileChoosers():
 			s.files.mu.Lock()
 			s.files.chooser = &fc
 			s.files.ver++
@@ -113,7 +113,7 @@ func (s *session) fileLoop(ctx context.Context) error {
 			}
 			s.files.chooser = nil
 			s.files.mu.Unlock()
-			if err := s.lease.SetFiles(ctx, *fc, up.paths); err != nil && ctx.Err() == nil {
+			if err := s.lease().SetFiles(ctx, *fc, up.paths); err != nil && ctx.Err() == nil {
 				s.log.Info("set the chosen files", zap.Error(err)) // the input went away meanwhile
 			}
 			s.tellRoles(protocol.Notice{Type: protocol.TypeFileChooser, State: ChooserClosed}, protocol.Notice{})
@@ -227,7 +227,7 @@ func (u *uploads) take(s *session, v signaling.Viewer, data []byte, binary bool)
 		if !ok {
 			return RefusedFileBad, fmt.Errorf("file name %q", m.Name)
 		}
-		path, f, err := s.lease.CreateUpload(name)
+		path, f, err := s.lease().CreateUpload(name)
 		if err != nil {
 			return RefusedFileBad, err
 		}

@@ -61,6 +61,10 @@ type masker struct {
 
 	capturing  atomic.Bool // a recapture is under way
 	recaptured time.Time   // owned by run: when the last recapture was asked
+	// keyNext asks the agents' encoder for a key frame with the next
+	// masked frame: the first of a restored browser (reset).
+	keyNext atomic.Bool
+	helpers sync.WaitGroup // flushes and recaptures; run waits for them
 
 	mu        sync.Mutex
 	stats     maskStats         // guarded by mu
@@ -88,7 +92,7 @@ type flushResult struct {
 func newMasker(s *session, enc *mask.Encoder) *masker {
 	return &masker{
 		s:         s,
-		tr:        mask.NewTracker(mask.Config{Faults: s.w.cfg.MaskFaults, FrameOrigins: s.req.Mask.FrameOrigins}),
+		tr:        newTracker(s),
 		enc:       enc,
 		pool:      s.pool,
 		log:       s.log.Named("mask"),
@@ -101,6 +105,32 @@ func newMasker(s *session, enc *mask.Encoder) *masker {
 		sentLoc:   make(map[string]int64),
 		sentScr:   make(map[string]int64),
 	}
+}
+
+func newTracker(s *session) *mask.Tracker {
+	return mask.NewTracker(mask.Config{Faults: s.w.cfg.MaskFaults, FrameOrigins: s.req.Mask.FrameOrigins})
+}
+
+// reset starts the masker over for a fresh browser (recovery.go), while
+// run is stopped: a new tracker, which holds every frame until the new
+// browser's world reported (its contexts may reuse the dead one's ids, and
+// its layouts are not the dead one's); frames and flush answers of the
+// dead browser are dropped. The agents' encoder keeps repeating the last
+// safe picture meanwhile.
+func (m *masker) reset() {
+	m.tr = newTracker(m.s)
+	for drained := false; !drained; {
+		select {
+		case f := <-m.frames:
+			f.Release()
+		case <-m.flushed:
+		default:
+			drained = true
+		}
+	}
+	m.flying.Store(false)
+	m.recaptured = time.Time{}
+	m.keyNext.Store(true)
 }
 
 // offer hands a decoded frame to the masker, which takes its own reference.
@@ -133,6 +163,7 @@ func (m *masker) run(ctx context.Context) error {
 	var pending *media.Frame
 	var since time.Time
 	defer func() {
+		m.helpers.Wait() // their contexts end with ctx
 		if pending != nil {
 			pending.Release()
 		}
@@ -147,7 +178,7 @@ func (m *masker) run(ctx context.Context) error {
 	}()
 	tick := time.NewTicker(maskTick)
 	defer tick.Stop()
-	events := m.s.lease.WorldEvents()
+	events := m.s.lease().WorldEvents()
 	for {
 		select {
 		case <-ctx.Done():
@@ -179,7 +210,7 @@ func (m *masker) run(ctx context.Context) error {
 			}
 			m.flush(ctx) // keep asking: the page may be back, or settled
 		}
-		if at := m.s.lease.WorldLoss(); !at.IsZero() {
+		if at := m.s.lease().WorldLoss(); !at.IsZero() {
 			m.tr.Lost(at)
 		}
 		if pending == nil {
@@ -200,14 +231,14 @@ func (m *masker) recapture(ctx context.Context, now time.Time) {
 		return
 	}
 	m.recaptured = now
-	go func() {
+	m.helpers.Go(func() {
 		defer m.capturing.Store(false)
 		rctx, cancel := context.WithTimeout(ctx, flushTimeout)
 		defer cancel()
-		if err := m.s.lease.Recapture(rctx); err != nil {
+		if err := m.s.lease().Recapture(rctx); err != nil {
 			m.log.Debug("recapture", zap.Error(err))
 		}
-	}()
+	})
 }
 
 func (m *masker) lastReason() string {
@@ -239,6 +270,9 @@ func (m *masker) try(ctx context.Context, f *media.Frame) bool {
 		}
 		m.enc.Offer(safe)
 		safe.Release()
+		if m.keyNext.Swap(false) {
+			m.enc.RequestKeyFrame()
+		}
 	}
 	took := time.Since(start)
 	m.mu.Lock()
@@ -312,15 +346,15 @@ func (m *masker) flush(ctx context.Context) {
 		return
 	}
 	m.count(func(st *maskStats) { st.Flushes++ })
-	frames := append([]string{mask.Top}, m.s.lease.WorldFrames()...)
-	go func() {
+	frames := append([]string{mask.Top}, m.s.lease().WorldFrames()...)
+	m.helpers.Go(func() {
 		fctx, cancel := context.WithTimeout(ctx, flushTimeout)
 		defer cancel()
 		results := make([]flushResult, len(frames))
 		var wg sync.WaitGroup
 		for i, frame := range frames {
 			wg.Go(func() {
-				_, payload, err := m.s.lease.EvalWorld(fctx, frame, mask.FlushExpression)
+				_, payload, err := m.s.lease().EvalWorld(fctx, frame, mask.FlushExpression)
 				results[i] = flushResult{frame: frame, payload: payload, err: err}
 			})
 		}
@@ -330,7 +364,7 @@ func (m *masker) flush(ctx context.Context) {
 		case <-ctx.Done():
 			m.flying.Store(false)
 		}
-	}()
+	})
 }
 
 func (m *masker) onFlush(results []flushResult) {
@@ -391,7 +425,7 @@ func (m *masker) notify() {
 		extra []byte // sent right after msg, or nil
 	}
 	var agents, customers, sized, ctl, loc, scr []out
-	rw, rh := m.s.lease.Viewport()
+	rw, rh := m.s.lease().Viewport()
 	view := protocol.Encode(protocol.Notice{Type: "viewport", Width: rw, Height: rh})
 	m.s.mu.Lock()
 	ctlVer, ctlMsg, ctlAsk := m.s.controlNoticeLocked()
@@ -520,7 +554,7 @@ func masksNotice(rects []image.Rectangle, w, h int) protocol.Notice {
 func (m *masker) guard(ctx context.Context, kind string) (refuse bool) {
 	gctx, cancel := context.WithTimeout(ctx, flushTimeout)
 	defer cancel()
-	_, ans, err := m.s.lease.EvalWorld(gctx, mask.Top, mask.GuardExpression(kind))
+	_, ans, err := m.s.lease().EvalWorld(gctx, mask.Top, mask.GuardExpression(kind))
 	if err != nil {
 		return kind != "down"
 	}

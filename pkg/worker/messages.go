@@ -106,7 +106,7 @@ type GateReply struct {
 
 // Event is a session event published by the hosting worker.
 type Event struct {
-	Type      string    `json:"type"` // "viewers", "ended", EventViewerJoined, EventViewerLeft
+	Type      string    `json:"type"` // "viewers", "ended", EventViewerJoined, EventViewerLeft, EventBrowserRestarted, …
 	Company   string    `json:"company"`
 	SessionID string    `json:"session_id"`
 	Reason    string    `json:"reason,omitempty"`
@@ -117,7 +117,7 @@ type Event struct {
 	Name      string    `json:"name,omitempty"`      // of a viewer event: the viewer's display name
 	Selector  string    `json:"selector,omitempty"`  // of a blocked input: what blocked it
 	Method    string    `json:"method,omitempty"`    // of a blocked input: how it would have activated it
-	URL       string    `json:"url,omitempty"`       // of a blocked navigation: scheme, host and path only
+	URL       string    `json:"url,omitempty"`       // of a blocked navigation or a restarted browser's page: scheme, host and path only
 	Size      int64     `json:"size,omitempty"`      // of a download: its bytes
 	At        time.Time `json:"at"`
 }
@@ -149,14 +149,16 @@ type Status struct {
 
 // Reasons a session ends.
 const (
-	ReasonAgentEnded   = "agent_ended"
-	ReasonCustomerLeft = "customer_left"
-	ReasonIdle         = "idle"
-	ReasonMaxLength    = "max_length"
-	ReasonPINExpired   = "pin_expired"
-	ReasonBrowserLost  = "browser_lost"
-	ReasonError        = "error"
-	ReasonShutdown     = "worker_shutdown"
+	ReasonAgentEnded    = "agent_ended"
+	ReasonCustomerLeft  = "customer_left"
+	ReasonIdle          = "idle"
+	ReasonMaxLength     = "max_length"
+	ReasonPINExpired    = "pin_expired"
+	ReasonBrowserLost   = "browser_lost"   // the browser died and Config.MaxRestarts says not to replace it
+	ReasonBrowserFailed = "browser_failed" // the browser died more often than Config.MaxRestarts allows (recovery.go)
+	ReasonMemoryLimit   = "memory_limit"   // the browser used more memory than the pool allows (browserpool.ErrMemoryLimit)
+	ReasonError         = "error"
+	ReasonShutdown      = "worker_shutdown"
 )
 
 // Reasons of a {"type":"refused"} notice for input the gate held back.

@@ -71,6 +71,7 @@ var (
 	descMaskP    = prometheus.NewDesc("tandem_mask_pauses_total", "Times agents were told masking paused.", nil, nil)
 	descMaskRf   = prometheus.NewDesc("tandem_mask_refused_total", "Agent events refused in masked content.", nil, nil)
 	descMaskS    = prometheus.NewDesc("tandem_mask_seconds_total", "Time spent planning and painting masks.", nil, nil)
+	descRestart  = prometheus.NewDesc("tandem_browser_restarts_total", "Sessions' dead browsers, by result (restarted; failed: the session ended as browser_failed).", []string{"result"}, nil)
 	descScreen   = prometheus.NewDesc("tandem_screenshare_packets_total", "RTP packets of customers' shared screens, by result (relayed to agents, or dropped: no share on).", []string{"result"}, nil)
 )
 
@@ -79,7 +80,7 @@ func (w *Worker) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSessions, descCapacity, descViewers, descCaptured, descDecodeEr,
 		descInputDr, descInputRf, descEncoded, descKeys, descDropped, descBytes, descEncodeS, descWarm, descStarts, descStartS,
 		descBrowserC, descBrowserM, descStartH,
-		descMaskF, descMaskOK, descMaskHeld, descMaskPull, descMaskP, descMaskRf, descMaskS, descScreen} {
+		descMaskF, descMaskOK, descMaskHeld, descMaskPull, descMaskP, descMaskRf, descMaskS, descScreen, descRestart} {
 		ch <- d
 	}
 }
@@ -131,12 +132,14 @@ func (w *Worker) Collect(ch chan<- prometheus.Metric) {
 	counter(descMaskRf, float64(sum.mask.Refused))
 	counter(descMaskS, sum.mask.MaskTime.Seconds())
 	for _, s := range live {
-		u := s.lease.Usage()
+		u := s.lease().Usage()
 		counter(descBrowserC, u.CPU.Seconds(), s.req.Company, s.req.SessionID)
 		gauge(descBrowserM, float64(u.Memory), s.req.Company, s.req.SessionID)
 	}
 	counter(descScreen, float64(sum.screenRelay), "relayed")
 	counter(descScreen, float64(sum.screenDrop), "dropped")
+	counter(descRestart, float64(w.restarted.Load()), "restarted")
+	counter(descRestart, float64(w.restartFailed.Load()), "failed")
 	st := w.pool.Stats()
 	gauge(descWarm, float64(st.Warm))
 	counter(descStarts, float64(st.WarmStarts), "warm")

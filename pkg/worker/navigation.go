@@ -148,7 +148,7 @@ func (s *session) navLoop(ctx context.Context) error {
 		case in := <-s.navs:
 			s.navigate(ctx, in)
 			read()
-		case <-s.lease.LocationChanged():
+		case <-s.lease().LocationChanged():
 			read()
 		case <-soon.C:
 			s.refreshLocation(ctx)
@@ -173,17 +173,17 @@ func (s *session) navigate(ctx context.Context, in queuedInput) {
 			}
 			return
 		}
-		err = s.lease.Open(ctx, u)
+		err = s.lease().Open(ctx, u)
 	case protocol.NavigateBack:
-		err = s.lease.GoHistory(ctx, -1)
+		err = s.lease().GoHistory(ctx, -1)
 	case protocol.NavigateForward:
-		err = s.lease.GoHistory(ctx, 1)
+		err = s.lease().GoHistory(ctx, 1)
 	case protocol.NavigateReload:
-		err = s.lease.Reload(ctx)
+		err = s.lease().Reload(ctx)
 	case protocol.NavigateTab:
-		err = s.lease.SwitchTab(ctx, n.Tab)
+		err = s.lease().SwitchTab(ctx, n.Tab)
 	case protocol.NavigateClose:
-		err = s.lease.CloseTab(ctx, n.Tab)
+		err = s.lease().CloseTab(ctx, n.Tab)
 	}
 	if err != nil && ctx.Err() == nil {
 		s.log.Debug("navigate", zap.String("action", in.nav.Action), zap.Error(err)) // a block page or a slow page: the location tells
@@ -207,7 +207,7 @@ func typedURL(text string) (string, bool) {
 // refreshLocation asks the tab where it is and tells the viewers when that
 // changed.
 func (s *session) refreshLocation(ctx context.Context) {
-	loc, err := s.lease.Location(ctx)
+	loc, err := s.lease().Location(ctx)
 	if err != nil {
 		return
 	}

@@ -73,22 +73,26 @@ type roleEncoder interface {
 // session is one hosted co-browse session: a leased browser, its media
 // pipeline and its viewers. run owns its goroutines; end asks it to stop.
 type session struct {
-	w      *Worker
-	req    LeaseRequest
-	log    *zap.Logger
-	lease  *browserpool.Lease
-	host   *signaling.Host
-	dec    *media.Decoder
-	pool   *media.FramePool
-	enc    map[string]roleEncoder // both roles, for what they share
-	cust   *media.RoleEncoder     // the customers': raw frames
-	agent  *mask.Encoder          // the agents': only frames masked by pkg/mask
-	mask   *masker
-	annot  *annotator       // annotations and chat (annotate.go)
-	navs   chan queuedInput // address bar navigations for navLoop (navigation.go)
-	files  uploads          // the page's file chooser and the customer's files (files.go)
-	cursor cursors          // the page's cursor under each viewer's pointer (cursor.go)
-	track  map[string]*webrtc.TrackLocalStaticRTP
+	w   *Worker
+	req LeaseRequest
+	log *zap.Logger
+	// browser is the session's current lease; recover (recovery.go) swaps
+	// in a fresh one when it dies. Read it through lease().
+	browser atomic.Pointer[browserpool.Lease]
+	opts    browserpool.LeaseOptions // how the browser was leased; set by startSession
+	closing sync.WaitGroup           // dead browsers being closed (recovery.go); closeParts waits
+	host    *signaling.Host
+	dec     *media.Decoder
+	pool    *media.FramePool
+	enc     map[string]roleEncoder // both roles, for what they share
+	cust    *media.RoleEncoder     // the customers': raw frames
+	agent   *mask.Encoder          // the agents': only frames masked by pkg/mask
+	mask    *masker
+	annot   *annotator       // annotations and chat (annotate.go)
+	navs    chan queuedInput // address bar navigations for navLoop (navigation.go)
+	files   uploads          // the page's file chooser and the customer's files (files.go)
+	cursor  cursors          // the page's cursor under each viewer's pointer (cursor.go)
+	track   map[string]*webrtc.TrackLocalStaticRTP
 	// screenTrack carries the customer's shared screen to the agents
 	// (screenshare.go).
 	screenTrack *webrtc.TrackLocalStaticRTP
@@ -194,10 +198,12 @@ func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Lo
 	if !req.URLs.Empty() {
 		opts.Nav = s.navGuard()
 	}
-	s.lease, err = w.pool.Lease(lctx, opts)
+	s.opts = opts
+	l, err := w.pool.Lease(lctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("lease browser for session %s: %w", req.SessionID, err)
 	}
+	s.browser.Store(l)
 	s.host, err = signaling.NewHost(w.nc, req.Company, req.SessionID, s, log)
 	if err != nil {
 		return nil, fmt.Errorf("signaling host: %w", err)
@@ -207,7 +213,8 @@ func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Lo
 }
 
 // run hosts the session until it ends and returns the reason. Every goroutine
-// it starts has returned, and every part is closed, when it returns.
+// it starts has returned, and every part is closed, when it returns. A
+// browser that dies is replaced (recovery.go).
 func (s *session) run(parent context.Context) string {
 	ctx, cancel := context.WithCancel(parent)
 	g, gctx := errgroup.WithContext(ctx)
@@ -215,26 +222,21 @@ func (s *session) run(parent context.Context) string {
 		enc := s.enc[role]
 		g.Go(func() error { return enc.Run(gctx) })
 	}
-	g.Go(func() error { return s.captureLoop(gctx) })
-	g.Go(func() error { return s.mask.run(gctx) })
-	g.Go(func() error { return s.inputLoop(gctx) })
 	g.Go(func() error { return s.annot.run(gctx) })
-	g.Go(func() error { return s.annot.track(gctx) })
-	g.Go(func() error { return s.navLoop(gctx) })
-	g.Go(func() error { return s.fileLoop(gctx) })
-	g.Go(func() error { return s.downloadLoop(gctx) })
-	g.Go(func() error { return s.cursorLoop(gctx) })
+	loops := s.startLoops(gctx, false)
+	budget := &restarts{max: s.w.cfg.MaxRestarts}
 
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-loop:
 	for {
 		select {
 		case <-parent.Done():
 			s.end(ReasonShutdown)
-		case <-s.lease.Done():
-			s.log.Warn("browser lost", zap.Error(s.lease.Err()))
-			s.end(ReasonBrowserLost)
+		case <-s.lease().Done():
+			loops = s.recover(gctx, loops, budget)
+		case <-loops.done:
+			s.log.Warn("session part failed", zap.Error(loops.err))
+			s.end(ReasonError)
 		case <-gctx.Done():
 			s.end(ReasonError)
 		case now := <-tick.C:
@@ -242,7 +244,9 @@ loop:
 				s.end(r)
 			}
 		case <-s.ended:
-			break loop
+		}
+		if s.isEnded() {
+			break
 		}
 	}
 	s.mu.Lock()
@@ -252,6 +256,9 @@ loop:
 	if err := s.host.End(reason); err != nil {
 		s.log.Warn("tell viewers the session ended", zap.Error(err))
 	}
+	if err := loops.stop(); err != nil && !errors.Is(err, context.Canceled) {
+		s.log.Warn("session part failed", zap.Error(err))
+	}
 	cancel()
 	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
 		s.log.Warn("session part failed", zap.Error(err))
@@ -259,6 +266,21 @@ loop:
 	s.closeParts()
 	return reason
 }
+
+// isEnded reports whether end was called.
+func (s *session) isEnded() bool {
+	select {
+	case <-s.ended:
+		return true
+	default:
+		return false
+	}
+}
+
+// lease is the session's current browser: one that may have died, until
+// run has swapped in its replacement (recovery.go). Goroutines outside the
+// browser's loops may get a dead one; its calls fail.
+func (s *session) lease() *browserpool.Lease { return s.browser.Load() }
 
 // timeout says why the session should end now, or "".
 func (s *session) timeout(now time.Time) string {
@@ -305,8 +327,9 @@ func (s *session) closeParts() {
 	if s.host != nil {
 		_ = s.host.Close()
 	}
-	if s.lease != nil {
-		if err := s.lease.Close(); err != nil {
+	s.closing.Wait()
+	if l := s.lease(); l != nil {
+		if err := l.Close(); err != nil {
 			s.log.Warn("close browser", zap.Error(err))
 		}
 	}
@@ -318,8 +341,9 @@ func (s *session) closeParts() {
 // captureLoop decodes each screencast frame once and offers it to the
 // encoder of every role whose gate is open (gate.go); an encoder with no
 // viewer only keeps it. The newest frame is held, for a gate that opens.
-func (s *session) captureLoop(ctx context.Context) error {
-	frames := s.lease.Frames()
+// On a restored browser, its first frame tells the viewers (recovery.go).
+func (s *session) captureLoop(ctx context.Context, restored bool) error {
+	frames := s.lease().Frames()
 	var latest *media.Frame
 	defer func() {
 		if latest != nil {
@@ -349,6 +373,10 @@ func (s *session) captureLoop(ctx context.Context) error {
 			f.Meta, f.Received, f.Seq = c.Meta, c.Received, c.Seq
 			s.annot.frame(c.Meta)
 			s.offer(f)
+			if restored {
+				restored = false
+				s.restored()
+			}
 			if latest != nil {
 				latest.Release()
 			}
@@ -407,11 +435,11 @@ func (s *session) inputLoop(ctx context.Context) error {
 func (s *session) resize(ctx context.Context, ev input.Event) {
 	w, h := input.ClampViewport(ev.Width, ev.Height)
 	d := browserpool.Device{Mobile: ev.Mobile, Scale: ev.DPR}
-	if cw, ch, cd := s.lease.View(); cw == w && ch == h && cd == d.Clamped() {
+	if cw, ch, cd := s.lease().View(); cw == w && ch == h && cd == d.Clamped() {
 		return
 	}
-	_, _, was := s.lease.View()
-	if err := s.lease.SetView(ctx, w, h, d); err != nil {
+	_, _, was := s.lease().View()
+	if err := s.lease().SetView(ctx, w, h, d); err != nil {
 		s.log.Warn("resize viewport", zap.Error(err))
 		return
 	}
@@ -419,7 +447,7 @@ func (s *session) resize(ctx context.Context, ev input.Event) {
 	if was.Mobile != d.Mobile {
 		// Sites choose a phone or a desktop layout (and touch handling)
 		// when they load: load the page again for the new device.
-		if err := s.lease.Reload(ctx); err != nil {
+		if err := s.lease().Reload(ctx); err != nil {
 			s.log.Info("reload for the new device", zap.Error(err))
 		}
 	}

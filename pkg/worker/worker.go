@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -35,7 +36,11 @@ type Config struct {
 	// 10 s that tasks waited for a CPU above which the worker takes no new
 	// session (Linux PSI); 0 → no check.
 	MaxCPUPressure float64
-	MaskFaults     *mask.Faults // tests: faults injected into the mask path; nil in production
+	// MaxRestarts is how many times a session's dead browser is replaced
+	// within 10 minutes before the session ends as browser_failed; 0 → 3;
+	// negative: never, a dead browser ends the session as browser_lost.
+	MaxRestarts int
+	MaskFaults  *mask.Faults // tests: faults injected into the mask path; nil in production
 }
 
 // Validate reports settings that cannot work.
@@ -80,6 +85,9 @@ func (c Config) withDefaults() Config {
 	if c.StartTimeout == 0 {
 		c.StartTimeout = 20 * time.Second
 	}
+	if c.MaxRestarts == 0 {
+		c.MaxRestarts = 3
+	}
 	return c
 }
 
@@ -104,6 +112,9 @@ type Worker struct {
 	done     totals              // guarded by mu; counters of ended sessions
 	wg       sync.WaitGroup      // session goroutines
 	ready    chan struct{}       // closed once Run listens
+
+	restarted     atomic.Uint64 // sessions' dead browsers replaced (recovery.go)
+	restartFailed atomic.Uint64 // sessions ended because their browser kept dying
 }
 
 // New builds a Worker. It starts nothing until Run.

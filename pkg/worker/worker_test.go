@@ -110,6 +110,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	cursorRoutes(mux)
 	tabRoutes(mux)
 	downloadRoutes(mux)
+	recoverRoutes(mux)
 	h.page = httptest.NewServer(mux)
 	sub, err := b.Conn().Subscribe(SubjectEventsAll, func(m *nats.Msg) {
 		var ev Event

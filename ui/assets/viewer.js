@@ -32,6 +32,11 @@
 // roles draw with the bar's tools on their own canvas over the video and
 // write in the chat panel; neither needs control.
 //
+// Browser restarts (docs/recovery.md): while the worker replaces a crashed
+// browser ("browser" notices, state "restarting" then "restored") both
+// roles see a banner over the held picture; the stage carries
+// data-browser="restarting" meanwhile.
+//
 // The state is on the root element and on the video's container
 // (.viewer-stage) as data-state: connecting, live, reconnecting, failed or
 // ended. A lost connection is "reconnecting" until live again: first an
@@ -152,6 +157,9 @@ const TEMPLATE = `
       <p class="viewer-masking-reason"></p>
     </div>
   </div>
+  <div class="viewer-browser" role="status" aria-live="polite" hidden>
+    <p class="viewer-browser-title"></p>
+  </div>
   <div class="viewer-pointers" aria-hidden="true"></div>
   <div class="viewer-ask" role="status" aria-live="assertive" hidden>
     <p class="viewer-ask-text"></p>
@@ -251,6 +259,7 @@ export class Viewer {
     this.masksSeen = false; // customer: the worker masks (it sent a "masks" notice)
     this.outlines = role === 'customer' && outlinesWanted();
     this.masking = ''; // agent: "paused" or "active", as the worker last said; '' before it did
+    this.restarting = false; // the worker is replacing a crashed browser
     this.maskingReason = '';
     // Control, as the worker last told: who controls besides the customer
     // (controller "customer" or "agent", with that agent's id and name),
@@ -292,6 +301,8 @@ export class Viewer {
     this.maskingEl = q('.viewer-masking');
     this.maskingTitle = q('.viewer-masking-title');
     this.maskingReasonEl = q('.viewer-masking-reason');
+    this.browserEl = q('.viewer-browser');
+    this.browserTitle = q('.viewer-browser-title');
     this.masksSwitch = q('.viewer-masks');
     this.masksToggle = q('.viewer-masks-toggle');
     this.masksLabel = q('.viewer-masks-label');
@@ -540,6 +551,7 @@ export class Viewer {
     this.masks = null;
     this.masking = this.maskingReason = '';
     delete this.stage.dataset.masking;
+    this.restarting = false;
     this.drawOverlay();
     this.renderMasking();
     // So is control: a new connection is told again. A leaving agent lost it.
@@ -803,6 +815,12 @@ export class Viewer {
       this.masking = msg.state;
       this.maskingReason = msg.state === 'paused' && typeof msg.reason === 'string' ? msg.reason : '';
       this.stage.dataset.masking = msg.state;
+      this.renderMasking();
+    } else if (msg.type === 'browser') {
+      if (msg.state !== 'restarting' && msg.state !== 'restored') return;
+      const was = this.restarting;
+      this.restarting = msg.state === 'restarting';
+      if (was && !this.restarting) this.toast(t('viewer.browser.restored'));
       this.renderMasking();
     }
   }
@@ -1210,11 +1228,17 @@ export class Viewer {
   }
 
   // renderMasking shows the agent's "masking paused" banner, in the
-  // current language, while the worker holds the picture.
+  // current language, while the worker holds the picture; and either
+  // role's "restarting" banner, which stands in for it meanwhile.
   renderMasking() {
-    if (!this.maskingEl) return;
     const s = this.state;
-    this.maskingEl.hidden = this.masking !== 'paused' || s === 'ended' || s === 'failed';
+    const restarting = this.restarting && s !== 'ended' && s !== 'failed';
+    this.browserEl.hidden = !restarting;
+    this.browserTitle.textContent = t('viewer.browser.restarting');
+    if (restarting) this.stage.dataset.browser = 'restarting';
+    else delete this.stage.dataset.browser;
+    if (!this.maskingEl) return;
+    this.maskingEl.hidden = this.masking !== 'paused' || s === 'ended' || s === 'failed' || restarting;
     this.maskingTitle.textContent = t('viewer.masking.paused');
     const key = `viewer.masking.reason.${this.maskingReason}`;
     const why = this.maskingReason && t(key) !== key ? t(key) : '';
