@@ -56,7 +56,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestConfigDefaults(t *testing.T) {
 	got := Config{}.withDefaults()
-	want := Config{TempDir: got.TempDir, Warm: 1, Width: 1280, Height: 720, JPEGQuality: 60, StartTimeout: 15 * time.Second}
+	want := Config{TempDir: got.TempDir, Warm: 1, Width: 1280, Height: 720, JPEGQuality: 60, StartTimeout: 15 * time.Second, MaxMemory: 2 << 30}
 	if diff := cmp.Diff(want, got); diff != "" || got.TempDir == "" {
 		t.Errorf("withDefaults() mismatch (-want +got):\n%s", diff)
 	}
