@@ -27,6 +27,7 @@ var (
 	// ErrPageCrashed is a lease's Err when the tab's renderer crashed.
 	ErrPageCrashed = errors.New("browserpool: page crashed")
 	// ErrURLNotAllowed is returned for a navigation to a scheme other than
-	// http, https, data or about:blank.
+	// http, https, data or about:blank, or to a URL Config.EgressCheck
+	// refuses.
 	ErrURLNotAllowed = errors.New("browserpool: url not allowed")
 )
