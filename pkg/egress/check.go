@@ -240,16 +240,18 @@ func parseIPv4(parts []string) (netip.Addr, bool) {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), true
 }
 
-// refusedNames are refused before any lookup: they name this machine or a
-// cloud metadata service wherever they resolve.
-func refusedName(name string) (string, bool) {
-	switch {
-	case name == "localhost" || strings.HasSuffix(name, ".localhost"):
-		return "loopback name", true
-	case name == "metadata.google.internal" || name == "metadata" || name == "instance-data" || strings.HasSuffix(name, ".internal"):
-		return "metadata or internal name", true
-	}
-	return "", false
+// loopbackName says whether name is localhost or under .localhost, which
+// browsers resolve to loopback themselves, never through DNS; so does the
+// checker.
+func loopbackName(name string) bool {
+	return name == "localhost" || strings.HasSuffix(name, ".localhost")
+}
+
+// refusedName says whether name is refused before any lookup: a cloud
+// metadata service's name, or a name under .internal (reserved for private
+// use), wherever it resolves.
+func refusedName(name string) bool {
+	return name == "metadata" || name == "instance-data" || strings.HasSuffix(name, ".internal")
 }
 
 // allowRule is one parsed entry of Config.Allow.
@@ -358,10 +360,11 @@ func (t target) dialAddrs() []string {
 }
 
 // check resolves host once and decides. The host may be in any encoding a
-// URL allows; a name is resolved with the checker's resolver and every
-// address it has must pass, so that a name with one internal address is
-// refused whole. Exceptions: an origin rule matching host and port
-// (before the host is judged), a CIDR rule containing the address.
+// URL allows; a name is resolved with the checker's resolver (localhost
+// names to 127.0.0.1 and ::1 without one). Only the addresses that pass
+// are kept, to be dialed; none passing is a refusal. Exceptions: an origin
+// rule matching host and port (before the host is judged), a CIDR rule
+// containing the address.
 func (c *Checker) check(ctx context.Context, host string, port uint16) (target, error) {
 	a, name, err := ParseHost(host)
 	if err != nil {
@@ -373,12 +376,14 @@ func (c *Checker) check(ctx context.Context, host string, port uint16) (target, 
 	}
 	byOrigin := c.originAllowed(a.Unmap(), name, port)
 	var addrs []netip.Addr
-	if a.IsValid() {
+	switch {
+	case a.IsValid():
 		addrs = []netip.Addr{a}
-	} else {
-		if reason, bad := refusedName(name); bad && !byOrigin {
-			return target{}, refused(shown, reason)
-		}
+	case loopbackName(name):
+		addrs = []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()}
+	case refusedName(name) && !byOrigin:
+		return target{}, refused(shown, "metadata or internal name")
+	default:
 		r := c.resolver
 		if r == nil {
 			r = net.DefaultResolver
@@ -386,25 +391,31 @@ func (c *Checker) check(ctx context.Context, host string, port uint16) (target, 
 		if addrs, err = r.LookupNetIP(ctx, "ip", name); err != nil {
 			return target{}, refused(shown, "cannot resolve")
 		}
-		if len(addrs) == 0 {
-			return target{}, refused(shown, "no address")
-		}
 	}
-	for i, ad := range addrs {
+	var (
+		ok     []netip.Addr
+		reason = "no address"
+	)
+	for _, ad := range addrs {
 		if ad.Zone() != "" {
-			return target{}, refused(shown, "scoped address")
+			reason = "scoped address"
+			continue
 		}
 		if !byOrigin {
-			if reason, bad := Internal(ad); bad && !c.cidrAllowed(ad) {
+			if why, bad := Internal(ad); bad && !c.cidrAllowed(ad) {
+				reason = why
 				if name != "" {
-					reason = fmt.Sprintf("resolves to %s (%s)", ad, reason)
+					reason = fmt.Sprintf("resolves to %s (%s)", ad, why)
 				}
-				return target{}, refused(shown, reason)
+				continue
 			}
 		}
-		addrs[i] = ad.Unmap()
+		ok = append(ok, ad.Unmap())
 	}
-	return target{host: shown, addrs: addrs, port: port}, nil
+	if len(ok) == 0 {
+		return target{}, refused(shown, reason)
+	}
+	return target{host: shown, addrs: ok, port: port}, nil
 }
 
 func (c *Checker) originAllowed(a netip.Addr, name string, port uint16) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -182,6 +183,7 @@ func TestCheckURL(t *testing.T) {
 		"http://127.0.0.1:9999/",       // origin rule
 		"http://2130706433:9999/",      // same origin, other spelling
 		"wss://[::1]/",                 // origin rule, port 443 either way
+		"http://mixed.test/",           // only its public address will be dialed
 	}
 	refusedURLs := []string{
 		"http://127.0.0.1/", "http://127.0.0.1:9998/", "http://2130706433/", "http://0177.0.0.1/",
@@ -192,7 +194,7 @@ func TestCheckURL(t *testing.T) {
 		"http://169.254.169.254/latest/meta-data/", "http://0xa9fea9fe/", "http://metadata.google.internal/",
 		"http://10.0.0.1/", "http://172.16.5.5/", "http://192.168.1.1/", "http://100.64.1.1/",
 		"http://loop.test/", "http://mapped.test/", "http://meta.test/", "http://ula.test/",
-		"http://mixed.test/", "http://intranet.test/", "http://intranet.test:8081/",
+		"http://intranet.test/", "http://intranet.test:8081/",
 		"http://unknown.test/", "http://１２７.０.０.１/",
 		"file:///etc/passwd", "chrome://version", "javascript:alert(1)", "view-source:http://public.test/",
 		"devtools://devtools/bundled/inspector.html", "data:text/html,hi", "ftp://public.test/",
@@ -213,6 +215,42 @@ func TestCheckURL(t *testing.T) {
 				t.Fatalf("CheckURL(%q) = %v, want ErrRefused", u, err)
 			}
 		})
+	}
+}
+
+// Only the addresses that pass are dialed: a name with a public and a
+// private address keeps the public one; localhost names resolve to
+// loopback without DNS, and a loopback CIDR lets their IPv4 one through.
+func TestCheckKeepsOnlyPassingAddresses(t *testing.T) {
+	res := newStub(map[string][]string{"mixed.test": {"10.0.0.5,93.184.216.34,::1"}, "localhost": {"93.184.216.34"}})
+	c, err := NewChecker([]string{"127.0.0.1/32"}, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tests := []struct {
+		host string
+		want []string
+	}{
+		{"mixed.test", []string{"93.184.216.34:80"}},
+		{"localhost", []string{"127.0.0.1:80"}},
+		{"shop.localhost", []string{"127.0.0.1:80"}},
+	}
+	for _, tt := range tests {
+		tg, err := c.check(ctx, tt.host, 80)
+		if err != nil {
+			t.Fatalf("check(%q): %v", tt.host, err)
+		}
+		if got := tg.dialAddrs(); !slices.Equal(got, tt.want) {
+			t.Errorf("check(%q) dials %q, want %q", tt.host, got, tt.want)
+		}
+	}
+	if n := res.count("localhost"); n != 0 {
+		t.Errorf("localhost looked up %d times, want 0", n)
+	}
+	var strict Checker
+	if _, err := strict.check(ctx, "localhost", 80); !errors.Is(err, ErrRefused) {
+		t.Errorf("check(localhost) without allowance = %v, want ErrRefused", err)
 	}
 }
 

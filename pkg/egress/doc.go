@@ -6,12 +6,12 @@
 // Every plain HTTP request (absolute URI) and every CONNECT tunnel (https,
 // ws, wss) is checked on its own: the proxy parses the host as a browser
 // does (ParseHost: decimal, octal, hex and short IPv4 forms, bracketed IPv6,
-// trailing dots, case), resolves a name itself, once, refuses it when any of
-// its addresses is internal (Internal: loopback, private, link-local and
-// metadata, CGNAT, ULA, multicast, reserved, and IPv4 embedded in IPv6 as
-// mapped, NAT64 or 6to4 addresses), and then dials only the addresses it
-// checked, never the name again, so DNS rebinding between check and connect
-// cannot reach loopback. The proxy never follows a redirect: the browser
+// trailing dots, case), resolves a name itself, once, keeps only the
+// addresses that are not internal (Internal: loopback, private, link-local
+// and metadata, CGNAT, ULA, multicast, reserved, and IPv4 embedded in IPv6
+// as mapped, NAT64 or 6to4 addresses), refuses the request when none is
+// left, and dials only the addresses it kept, never the name again, so DNS
+// rebinding between check and connect cannot reach loopback. The proxy never follows a redirect: the browser
 // follows it with a new request, checked again. Config.Allow names the
 // exceptions (origins and CIDRs). Refusals answer 403, are counted (Stats,
 // and the Proxy is a prometheus.Collector) and logged with the host only.
