@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 )
 
 // Config says what the proxy lets through and how long it waits.
@@ -70,6 +71,8 @@ type Proxy struct {
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	allowed, refusedN, busy atomic.Uint64
+	logLimit                *rate.Limiter // refusal log lines: a page can ask for thousands
+	unlogged                atomic.Uint64 // refusals not logged since the last line
 
 	mu      sync.Mutex
 	tunnels map[net.Conn]struct{} // hijacked client conns; guarded by mu
@@ -108,13 +111,14 @@ func New(cfg Config, log *zap.Logger) (*Proxy, error) {
 	}
 	d := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
 	p := &Proxy{
-		cfg:     cfg,
-		checker: checker,
-		log:     log.Named("egress"),
-		ln:      ln,
-		slots:   make(chan struct{}, cfg.MaxConns),
-		dial:    d.DialContext,
-		tunnels: make(map[net.Conn]struct{}),
+		cfg:      cfg,
+		checker:  checker,
+		log:      log.Named("egress"),
+		ln:       ln,
+		slots:    make(chan struct{}, cfg.MaxConns),
+		dial:     d.DialContext,
+		tunnels:  make(map[net.Conn]struct{}),
+		logLimit: rate.NewLimiter(rate.Every(100*time.Millisecond), 20),
 	}
 	p.tr = &http.Transport{
 		Proxy:                 nil, // never the environment's proxy
@@ -398,7 +402,12 @@ func (p *Proxy) refuse(w http.ResponseWriter, kind, hostport string, err error) 
 	if errors.As(err, &re) {
 		reason = re.Reason
 	}
-	p.log.Info("egress refused", zap.String("kind", kind), zap.String("dest", hostport), zap.String("reason", reason))
+	if !p.logLimit.Allow() {
+		p.unlogged.Add(1)
+	} else {
+		p.log.Info("egress refused", zap.String("kind", kind), zap.String("dest", hostport), zap.String("reason", reason),
+			zap.Uint64("not_logged_before", p.unlogged.Swap(0)))
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Error(w, "tandem egress: this address is not reachable from the hosted browser", http.StatusForbidden)
 }
