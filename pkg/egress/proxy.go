@@ -30,7 +30,7 @@ type Config struct {
 	Allow       []string
 	Addr        string        // listen address; "" means 127.0.0.1:0 (a random loopback port)
 	DialTimeout time.Duration // limit on connecting to a destination; 0 means 10s
-	IdleTimeout time.Duration // a tunnel or request with no byte either way for this long is closed; 0 means 5m
+	IdleTimeout time.Duration // a tunnel with no byte either way for this long is closed, and a forwarded request waits this long at most for its response headers; 0 means 5m
 	MaxConns    int           // tunnels and forwarded requests at once; 0 means 256; beyond it the proxy answers 503
 	Resolver    Resolver      // nil means a net.Resolver of the proxy's own
 }
