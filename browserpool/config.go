@@ -1,6 +1,7 @@
 package browserpool
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -26,9 +27,14 @@ type Config struct {
 	Height       int           // default viewport height in CSS pixels; 0 means 720
 	JPEGQuality  int           // screencast JPEG quality, 1 to 100; 0 means 60
 	StartTimeout time.Duration // limit on starting one browser; 0 means 15s
-	ProxyServer  string        // optional --proxy-server for egress control; "" means none
+	ProxyServer  string        // optional --proxy-server for egress control (pkg/egress), which then sees loopback requests too; "" means none
 	MaxMemory    int64         // a browser whose processes use more (PSS, bytes) is killed (ErrMemoryLimit); 0 means 2 GiB, negative no limit
 	ExtraFlags   []string      // more Chromium flags, "--name" or "--name=value"; flags that weaken isolation are refused
+	// EgressCheck, when set, refuses a start URL or an address-bar URL
+	// (Lease.Navigate, Lease.Open) before the browser loads it, with
+	// ErrURLNotAllowed: the egress proxy would refuse it anyway, but the
+	// session then fails at once instead of showing the proxy's refusal.
+	EgressCheck func(ctx context.Context, url string) error
 }
 
 // Defaults of Config.
@@ -52,8 +58,9 @@ var chromiumCandidates = []string{
 }
 
 // forbiddenFlags weaken the sandbox or site isolation, or take over what the
-// pool owns (the profile, the CDP transport, headless mode, the viewport and
-// the proxy, which has its own field).
+// pool owns (the profile, the CDP transport, headless mode, the viewport,
+// the proxy, which has its own field, and everything that would let
+// requests or WebRTC go around it).
 var forbiddenFlags = []string{
 	"no-sandbox",
 	"disable-setuid-sandbox",
@@ -72,6 +79,12 @@ var forbiddenFlags = []string{
 	"headless",
 	"window-size",
 	"proxy-server",
+	"proxy-bypass-list",
+	"proxy-pac-url",
+	"proxy-auto-detect",
+	"no-proxy-server",
+	"winhttp-proxy-resolver",
+	"force-webrtc-ip-handling-policy",
 }
 
 // forbiddenFeatures are features that --disable-features must not name,

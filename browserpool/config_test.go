@@ -38,6 +38,10 @@ func TestConfigValidate(t *testing.T) {
 		{"debugging-port", Config{ExtraFlags: []string{"--remote-debugging-port=9222"}}, ErrForbiddenFlag},
 		{"user-data-dir", Config{ExtraFlags: []string{"--user-data-dir=/tmp/x"}}, ErrForbiddenFlag},
 		{"not-a-flag", Config{ExtraFlags: []string{"no-sandbox"}}, ErrForbiddenFlag},
+		{"proxy-bypass", Config{ExtraFlags: []string{"--proxy-bypass-list=*"}}, ErrForbiddenFlag},
+		{"no-proxy", Config{ExtraFlags: []string{"--no-proxy-server"}}, ErrForbiddenFlag},
+		{"pac", Config{ExtraFlags: []string{"--proxy-pac-url=http://x/p.pac"}}, ErrForbiddenFlag},
+		{"webrtc-policy", Config{ExtraFlags: []string{"--force-webrtc-ip-handling-policy=default"}}, ErrForbiddenFlag},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

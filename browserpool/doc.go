@@ -13,7 +13,11 @@
 // runs as root, Chromium runs as an unprivileged user (Config.User) with no
 // supplementary groups. The browser gets a minimal environment, not Tandem's.
 // CDP runs over a pipe (--remote-debugging-pipe); no port is opened. Downloads
-// are denied; autofill, the password manager and translate are off.
+// are denied; autofill, the password manager and translate are off. With
+// Config.ProxyServer (pkg/egress), every request goes through that proxy,
+// loopback ones included (--proxy-bypass-list=<-loopback>); WebRTC never
+// sends UDP around it nor shows local addresses
+// (--force-webrtc-ip-handling-policy=disable_non_proxied_udp).
 //
 // # Lifecycle
 //

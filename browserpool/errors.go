@@ -30,6 +30,7 @@ var (
 	// than Config.MaxMemory and was killed.
 	ErrMemoryLimit = errors.New("browserpool: browser over its memory limit")
 	// ErrURLNotAllowed is returned for a navigation to a scheme other than
-	// http, https, data or about:blank.
+	// http, https, data or about:blank, or to a URL Config.EgressCheck
+	// refuses.
 	ErrURLNotAllowed = errors.New("browserpool: url not allowed")
 )

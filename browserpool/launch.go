@@ -21,9 +21,12 @@ import (
 
 // preferences is written as the profile's Default/Preferences: autofill, the
 // password manager and translate are off, so that no native popup can show a
-// stored value to an agent.
+// stored value to an agent; WebRTC sends no UDP outside the proxy and shows
+// no local address (the flag --force-webrtc-ip-handling-policy says the same
+// to browsers that ignore this preference).
 const preferences = `{
   "autofill": {"enabled": false, "profile_enabled": false, "credit_card_enabled": false},
+  "webrtc": {"ip_handling_policy": "disable_non_proxied_udp", "multiple_routes_enabled": false, "nonproxied_udp_enabled": false},
   "credentials_enable_service": false,
   "credentials_enable_autosignin": false,
   "profile": {"password_manager_enabled": false},
@@ -113,6 +116,10 @@ func (p *Pool) allocatorOptions(l *Lease) []chromedp.ExecAllocatorOption {
 		// which is also how the mask reaches cross-origin frames.
 		chromedp.Flag("site-per-process", true),
 		chromedp.Flag("disable-threaded-animation", true),
+		// WebRTC would otherwise send UDP (STUN, media) to any address a
+		// page names, around the egress proxy, and tell the page the
+		// machine's local addresses (SECURITY.md P6).
+		chromedp.Flag("force-webrtc-ip-handling-policy", "disable_non_proxied_udp"),
 		chromedp.WindowSize(p.cfg.Width, p.cfg.Height),
 		// The browser gets only this environment, never Tandem's (which
 		// may hold secrets in TANDEM_* variables).
@@ -139,7 +146,10 @@ func (p *Pool) allocatorOptions(l *Lease) []chromedp.ExecAllocatorOption {
 		opts = append(opts, chromedp.Flag("headless", "new"))
 	}
 	if p.cfg.ProxyServer != "" {
-		opts = append(opts, chromedp.ProxyServer(p.cfg.ProxyServer))
+		// Chromium sends localhost, 127/8, [::1] and link-local hosts
+		// around any proxy unless told <-loopback>: the egress check must
+		// see them too (net/docs/proxy.md, "implicit bypass rules").
+		opts = append(opts, chromedp.ProxyServer(p.cfg.ProxyServer), chromedp.Flag("proxy-bypass-list", "<-loopback>"))
 	}
 	for _, f := range p.spec.flags {
 		opts = append(opts, chromedp.Flag(f.name, f.value))

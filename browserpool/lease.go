@@ -526,15 +526,20 @@ func checkURL(raw string) error {
 }
 
 // Navigate opens url in the tab and waits for it to load or ctx to end. Only
-// http(s), data: and about:blank are allowed (ErrURLNotAllowed).
+// http(s), data: and about:blank are allowed, and only what
+// Config.EgressCheck allows (ErrURLNotAllowed).
 func (l *Lease) Navigate(ctx context.Context, url string) error {
 	return l.load(ctx, "navigate", url, func(cctx context.Context) error { return chromedp.Do(cctx, chromedp.Navigate(url)) })
 }
 
 // load checks url and runs do, with the lease's call context, to load it.
 func (l *Lease) load(ctx context.Context, what, url string, do func(context.Context) error) error {
-	if err := checkURL(url); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+	check := checkURL(url)
+	if check == nil && l.pool != nil {
+		check = l.pool.checkURL(ctx, url)
+	}
+	if check != nil {
+		return fmt.Errorf("%s: %w", what, check)
 	}
 	if err := l.live(what); err != nil {
 		return err

@@ -184,7 +184,7 @@ func withQuit(ctx context.Context, quit <-chan struct{}) (context.Context, conte
 // or the failure to load o.StartURL (the browser is then destroyed).
 func (p *Pool) Lease(ctx context.Context, o LeaseOptions) (*Lease, error) {
 	if o.StartURL != "" {
-		if err := checkURL(o.StartURL); err != nil {
+		if err := p.checkURL(ctx, o.StartURL); err != nil {
 			return nil, fmt.Errorf("lease browser: %w", err)
 		}
 	}
@@ -263,6 +263,21 @@ func (l *Lease) begin(ctx context.Context, w, h int, o LeaseOptions) error {
 	}
 	if o.StartURL != "" {
 		return l.Navigate(ctx, o.StartURL)
+	}
+	return nil
+}
+
+// checkURL is checkURL, then Config.EgressCheck for URLs that leave the
+// browser (not data: or about:blank).
+func (p *Pool) checkURL(ctx context.Context, raw string) error {
+	if err := checkURL(raw); err != nil {
+		return err
+	}
+	if p.cfg.EgressCheck == nil || !strings.HasPrefix(strings.ToLower(raw), "http") {
+		return nil
+	}
+	if err := p.cfg.EgressCheck(ctx, raw); err != nil {
+		return fmt.Errorf("%w: %w", ErrURLNotAllowed, err)
 	}
 	return nil
 }

@@ -100,7 +100,7 @@ func startBenchServer(b *testing.B) *benchServer {
 		b.Fatal(err)
 	}
 	cmd := exec.Command(bin, "serve", "--demo", "--addr", addr, "--data", data, "--demo-password", "bench-password",
-		"--demo-api-key", benchKey, "--warm", "-1", "--log-level", "warn")
+		"--demo-api-key", benchKey, "--warm", "-1", "--log-level", "warn", "--egress-allow", testEgressAllow)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard // the viewers report what goes wrong
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

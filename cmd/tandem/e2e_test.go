@@ -127,9 +127,24 @@ func startServe(t *testing.T) (*server, *httptest.Server) {
 	return s, page
 }
 
+// testEgressAllow lets the hosted browser reach the tests' own pages, which
+// are httptest servers on loopback; the egress proxy stays on, so every
+// end-to-end test goes through it.
+const testEgressAllow = "127.0.0.1/32"
+
 // serveFor runs serve in-process for s, with faults injected into the
 // worker's mask path (nil: none), until the test ends.
 func serveFor(t *testing.T, s *server, faults *mask.Faults) {
+	t.Helper()
+	serveWith(t, s, func(c *serveConfig) {
+		c.maskFaults = faults
+		c.EgressAllow = listFlag{testEgressAllow}
+	})
+}
+
+// serveWith runs `serve --demo` in-process for s, with the settings edit
+// makes, until the test ends.
+func serveWith(t *testing.T, s *server, edit func(*serveConfig)) {
 	t.Helper()
 	data, err := os.MkdirTemp("", "tandem-e2e-")
 	if err != nil {
@@ -137,7 +152,11 @@ func serveFor(t *testing.T, s *server, faults *mask.Faults) {
 	}
 	t.Cleanup(func() { os.RemoveAll(data) })
 	cfg := serveConfig{Addr: "127.0.0.1:0", Data: data, Demo: true, DemoPassword: e2ePassword, DemoAPIKey: e2eKey,
-		LogLevel: "warn", ICELoopback: "auto", maskFaults: faults}
+		LogLevel: "warn", ICELoopback: "auto"}
+	edit(&cfg)
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	ready := make(chan string, 1)

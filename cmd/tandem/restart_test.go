@@ -20,7 +20,8 @@ import (
 // for serve to return.
 func runServe(t *testing.T, data string) (string, func()) {
 	t.Helper()
-	cfg := serveConfig{Addr: "127.0.0.1:0", Data: data, LogLevel: "warn", ICELoopback: "auto", Warm: -1, AdminToken: testAdminToken}
+	cfg := serveConfig{Addr: "127.0.0.1:0", Data: data, LogLevel: "warn", ICELoopback: "auto", Warm: -1, AdminToken: testAdminToken,
+		EgressAllow: listFlag{testEgressAllow}}
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
@@ -23,6 +25,7 @@ import (
 	"github.com/tandem-cobrowse/tandem/pkg/audit"
 	"github.com/tandem-cobrowse/tandem/pkg/bus"
 	"github.com/tandem-cobrowse/tandem/pkg/demo"
+	"github.com/tandem-cobrowse/tandem/pkg/egress"
 	"github.com/tandem-cobrowse/tandem/pkg/gateway"
 	"github.com/tandem-cobrowse/tandem/pkg/mask"
 	"github.com/tandem-cobrowse/tandem/pkg/rtc"
@@ -71,7 +74,7 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.BoolVar(&cfg.Demo, "demo", false, "seed the demo company, agent, API key and serve the demo shop at /demo/")
 	fs.StringVar(&cfg.DemoPassword, "demo-password", "", "password of agent@demo.test (with --demo); empty: generate and print")
 	fs.StringVar(&cfg.DemoAPIKey, "demo-api-key", "", "API key of the demo company (with --demo); empty: generate and print")
-	fs.Var(&cfg.EgressAllow, "egress-allow", "comma-separated origins or CIDRs the hosted browser may reach although loopback or private")
+	fs.Var(&cfg.EgressAllow, "egress-allow", "comma-separated origins or CIDRs the hosted browser may reach although loopback or private (e.g. http://10.0.0.5:8080,192.168.0.0/16; 127.0.0.0/8 for local development)")
 	fs.StringVar(&cfg.NATSURL, "nats-url", "", "external NATS cluster URLs; empty: run an embedded NATS server")
 	fs.BoolVar(&cfg.SyncAlways, "nats-sync-always", false, "embedded NATS: fsync every JetStream write")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -114,6 +117,9 @@ func (c serveConfig) validate() error {
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < minAdminToken {
 		return fmt.Errorf("%w: --admin-token must have at least %d characters", errUsage, minAdminToken)
+	}
+	if _, err := egress.NewChecker(c.EgressAllow, nil); err != nil {
+		return fmt.Errorf("%w: --egress-allow: %v", errUsage, err)
 	}
 	if c.DemoPassword != "" && len(c.DemoPassword) < 8 {
 		return fmt.Errorf("%w: --demo-password must have at least 8 characters", errUsage)
@@ -198,8 +204,20 @@ func serve(ctx context.Context, cfg serveConfig, log *zap.Logger, stdout io.Writ
 		}
 	}
 
+	// Every request of the hosted browsers leaves through the egress proxy
+	// (SECURITY.md P6). It is closed after the pool (defers run in
+	// reverse), so no browser outlives it.
+	allow := append([]string(nil), cfg.EgressAllow...)
+	if cfg.Demo {
+		allow = append(allow, demoOrigins(addr, cfg.BaseURL)...)
+	}
+	px, err := egress.New(egress.Config{Allow: allow}, log)
+	if err != nil {
+		return fmt.Errorf("egress proxy: %w", err)
+	}
+	defer px.Close() //nolint:errcheck
 	pool, err := browserpool.New(browserpool.Config{Chromium: cfg.Chromium, User: cfg.BrowserUser, Warm: cfg.Warm,
-		MaxMemory: int64(cfg.BrowserMemory) << 20}, log)
+		ProxyServer: px.URL(), EgressCheck: px.Checker().CheckURL, MaxMemory: int64(cfg.BrowserMemory) << 20}, log)
 	if err != nil {
 		return fmt.Errorf("browser pool: %w", err)
 	}
@@ -216,7 +234,7 @@ func serve(ctx context.Context, cfg serveConfig, log *zap.Logger, stdout io.Writ
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), wk)
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), wk, px)
 	extra := map[string]http.Handler{}
 	if cfg.Demo {
 		extra["/demo/"] = demo.Handler()
@@ -229,6 +247,7 @@ func serve(ctx context.Context, cfg serveConfig, log *zap.Logger, stdout io.Writ
 	srv := &http.Server{Handler: gw.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(log.Named("http"))}
 
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return px.Run(gctx) })
 	g.Go(func() error { return wk.Run(gctx) })
 	g.Go(func() error { return gw.Run(gctx) })
 	g.Go(func() error {
@@ -254,6 +273,43 @@ func serve(ctx context.Context, cfg serveConfig, log *zap.Logger, stdout io.Writ
 		ready <- addr
 	}
 	return g.Wait()
+}
+
+// demoOrigins are the origins at which the hosted browser reaches the demo
+// shop that this process serves (the agent console proposes
+// <its own origin>/demo/): the listen address, the loopback names when it
+// is loopback or all interfaces, every interface address when it is all
+// interfaces, and --base-url.
+func demoOrigins(addr, baseURL string) []string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil
+	}
+	hosts := []string{host}
+	ip, _ := netip.ParseAddr(host)
+	if host == "localhost" || ip.IsLoopback() || ip.IsUnspecified() {
+		hosts = append(hosts, "localhost", "127.0.0.1", "::1")
+	}
+	if ip.IsUnspecified() {
+		if addrs, err := net.InterfaceAddrs(); err == nil {
+			for _, a := range addrs {
+				if p, err := netip.ParsePrefix(a.String()); err == nil && !p.Addr().IsLinkLocalUnicast() {
+					hosts = append(hosts, p.Addr().String())
+				}
+			}
+		}
+	}
+	var out []string
+	for _, h := range hosts {
+		if a, err := netip.ParseAddr(h); err == nil && a.IsUnspecified() {
+			continue
+		}
+		out = append(out, "http://"+net.JoinHostPort(h, port))
+	}
+	if u, err := url.Parse(baseURL); err == nil && u.Host != "" && (u.Scheme == "http" || u.Scheme == "https") {
+		out = append(out, u.Scheme+"://"+u.Host)
+	}
+	return out
 }
 
 func isLoopbackAddr(addr string) bool {

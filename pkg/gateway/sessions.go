@@ -216,6 +216,8 @@ func (g *Gateway) lease(ctx context.Context, s tenant.Session) (string, error) {
 		return rep.WorkerID, nil
 	case "no_capacity", "browser_failed":
 		return "", errorf(http.StatusServiceUnavailable, "no_capacity", "no browser is free right now; try again in a minute")
+	case "url_not_allowed":
+		return "", errorf(http.StatusForbidden, "url_not_allowed", "the hosted browser may not open this start page (a loopback, private or metadata address)")
 	default:
 		return "", errors.New("worker refused the session: " + rep.Message)
 	}

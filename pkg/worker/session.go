@@ -147,9 +147,12 @@ func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Lo
 		admitted: !req.MustAdmit,
 	}
 	s.emptySince = s.started
+	// "return nil, err" sets the result s to nil before this runs: close
+	// the half-built session through its own variable.
+	built := s
 	defer func() {
 		if err != nil {
-			s.closeParts()
+			built.closeParts()
 		}
 	}()
 	if s.dec, err = media.NewDecoder(); err != nil {

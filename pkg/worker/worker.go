@@ -263,6 +263,13 @@ func (w *Worker) handleLease(ctx context.Context, m *nats.Msg) {
 		w.sessions[key] = s
 	}
 	w.mu.Unlock()
+	if errors.Is(err, browserpool.ErrURLNotAllowed) {
+		// The egress check (or the scheme check) refused the start page:
+		// nothing is wrong with the browser.
+		log.Info("start page refused", zap.Error(err))
+		reply(m, LeaseReply{Error: "url_not_allowed", Message: "the hosted browser may not open this start page"})
+		return
+	}
 	if err != nil {
 		log.Warn("session start failed", zap.Error(err))
 		reply(m, LeaseReply{Error: "browser_failed", Message: "the browser for this session could not be started"})

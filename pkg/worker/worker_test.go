@@ -436,6 +436,21 @@ func TestLeaseRefusals(t *testing.T) {
 	}
 }
 
+// A start page the pool refuses (a scheme here; the egress check in serve)
+// is answered url_not_allowed, and the worker goes on hosting sessions.
+func TestLeaseRefusesStartPage(t *testing.T) {
+	h := newHarness(t, Config{})
+	for i, u := range []string{"file:///etc/passwd", "chrome://version", "view-source:http://example.com/"} {
+		rep := h.leaseWith(t, LeaseRequest{Company: "acme", SessionID: fmt.Sprintf("s_bad%d", i), StartURL: u})
+		if rep.Error != "url_not_allowed" {
+			t.Errorf("lease at %s = %+v, want url_not_allowed", u, rep)
+		}
+	}
+	if rep := h.lease(t, "acme", "s_good"); rep.Error != "" {
+		t.Fatalf("lease after refused start pages = %+v, want a session", rep)
+	}
+}
+
 func TestCompanyLimitsEndSessions(t *testing.T) {
 	h := newHarness(t, Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
