@@ -53,6 +53,8 @@ type serveConfig struct {
 	BrowserMemory  int
 	MaxSessions    int
 	MaxCPUPressure float64
+	MaxTabs        int
+	MaxRestarts    int
 	UDPPort        int
 	PublicIPs      listFlag
 	ICELoopback    string
@@ -84,6 +86,8 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.IntVar(&cfg.Warm, "warm", 0, "browsers kept started and ready (0: 1, negative: none)")
 	fs.IntVar(&cfg.BrowserMemory, "browser-memory", 0, "MiB of memory (PSS) a session's browser may use before it is killed (0: 2048, negative: no limit)")
 	fs.IntVar(&cfg.MaxSessions, "max-sessions", 0, "sessions this worker hosts at once (0: 4)")
+	fs.IntVar(&cfg.MaxTabs, "max-tabs", 0, "tabs a session's browser may have open; a page's tab beyond them is closed (0: 5)")
+	fs.IntVar(&cfg.MaxRestarts, "max-restarts", 0, "times a session's dead browser is replaced within 10 minutes before the session ends (0: 3, negative: never)")
 	fs.Float64Var(&cfg.MaxCPUPressure, "max-cpu-pressure", 0, "refuse new sessions while tasks waited for a CPU more than this percent of the last 10 s (Linux PSI; 0: no check)")
 	fs.IntVar(&cfg.UDPPort, "udp-port", 0, "single UDP port for all WebRTC media (0: ephemeral ports)")
 	fs.Var(&cfg.PublicIPs, "public-ip", "comma-separated public IPs to advertise for media (NAT 1:1)")
@@ -108,6 +112,9 @@ func (c serveConfig) validate() error {
 	case "auto", "true", "false":
 	default:
 		return fmt.Errorf("%w: --ice-loopback must be true, false or auto", errUsage)
+	}
+	if c.MaxTabs < 0 {
+		return fmt.Errorf("%w: --max-tabs must not be negative", errUsage)
 	}
 	if c.MaxCPUPressure < 0 || c.MaxCPUPressure > 100 {
 		return fmt.Errorf("%w: --max-cpu-pressure must be 0 to 100", errUsage)
@@ -228,7 +235,8 @@ func serve(ctx context.Context, cfg serveConfig, log *zap.Logger, stdout io.Writ
 		return fmt.Errorf("webrtc: %w", err)
 	}
 	defer api.Close() //nolint:errcheck
-	wk, err := worker.New(worker.Config{MaxSessions: cfg.MaxSessions, MaxCPUPressure: cfg.MaxCPUPressure, MaskFaults: cfg.maskFaults}, b.Conn(), pool, api, log)
+	wk, err := worker.New(worker.Config{MaxSessions: cfg.MaxSessions, MaxCPUPressure: cfg.MaxCPUPressure,
+		MaxTabs: cfg.MaxTabs, MaxRestarts: cfg.MaxRestarts, MaskFaults: cfg.maskFaults}, b.Conn(), pool, api, log)
 	if err != nil {
 		return err
 	}
