@@ -129,6 +129,17 @@ func Handler() http.Handler {
 	mux.HandleFunc("POST /demo/api/buy", s.buy)
 	mux.HandleFunc("GET /demo/api/stats", s.stats)
 	mux.HandleFunc("GET /demo/static/", s.asset)
+	// A help page that opens in a new tab and a receipt to download: what
+	// a visitor tries tabs and downloads with (docs/tabs.md, docs/files.md).
+	mux.HandleFunc("GET /demo/help", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(helpPage))
+	})
+	mux.HandleFunc("GET /demo/receipt.txt", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="komorebi-receipt.txt"`)
+		_, _ = w.Write([]byte("Komorebi Goods / 木漏れ日雑貨店\nSample receipt: nothing was sold.\n"))
+	})
 	mux.HandleFunc("/", s.notFound)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for k, v := range headers {
@@ -238,3 +249,11 @@ func (s *shop) notFound(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, http.StatusNotFound, "notfound.html", pageData{Title: "Not found"})
 }
+
+// helpPage is the demo's help page, opened in a tab of its own.
+const helpPage = `<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Help · ヘルプ — Komorebi Goods</title>
+<link rel="stylesheet" href="/demo/static/shop.css"></head><body><main class="wrap">
+<h1>Help</h1><p>This page opened in a new tab. Switch back to the shop with the tab strip above the picture, or close this tab.</p>
+<h1 lang="ja">ヘルプ</h1><p lang="ja">このページは新しいタブで開きました。画面上のタブからショップに戻るか、このタブを閉じてください。</p>
+</main></body></html>`

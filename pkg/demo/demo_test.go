@@ -179,3 +179,20 @@ func TestReferencedAssetsExist(t *testing.T) {
 		}
 	}
 }
+
+// Every page links a help page that opens in a new tab and a receipt to
+// download, for trying tabs and downloads in a session.
+func TestHelpTabAndReceipt(t *testing.T) {
+	h := Handler()
+	if _, body := do(t, h, "GET", "/demo/", ""); !strings.Contains(body, `href="/demo/help" target="_blank"`) || !strings.Contains(body, `href="/demo/receipt.txt"`) {
+		t.Errorf("the shop links no help tab or receipt")
+	}
+	res, body := do(t, h, "GET", "/demo/help", "")
+	if res.StatusCode != 200 || !strings.Contains(body, "new tab") || !strings.Contains(body, "新しいタブ") {
+		t.Errorf("help = %d %q", res.StatusCode, body)
+	}
+	res, body = do(t, h, "GET", "/demo/receipt.txt", "")
+	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Disposition"), "attachment") || !strings.Contains(body, "Sample receipt") {
+		t.Errorf("receipt = %d %q %q", res.StatusCode, res.Header.Get("Content-Disposition"), body)
+	}
+}
