@@ -132,7 +132,7 @@ func (g *Gateway) createSession(c echo.Context) error {
 		}
 		if live >= co.MaxSessions {
 			return errorf(http.StatusTooManyRequests, "session_quota",
-				fmt.Sprintf("the company already has %d sessions running, its limit; end one first", co.MaxSessions))
+				fmt.Sprintf("the company runs as many sessions as it may at once (%d); end one first", co.MaxSessions))
 		}
 	}
 	s, err := g.store.CreateSession(ctx, tenant.Session{
