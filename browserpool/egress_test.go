@@ -242,25 +242,11 @@ wait:
 // with a 302 to URL.
 func newRedirectingReporter(t *testing.T, page string) *reporter {
 	t.Helper()
-	r := &reporter{values: make(chan string, 64)}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprint(w, page)
+	return reporterWith(t, page, func(mux *http.ServeMux) {
+		mux.HandleFunc("/redirect", func(w http.ResponseWriter, req *http.Request) {
+			http.Redirect(w, req, req.URL.Query().Get("to"), http.StatusFound)
+		})
 	})
-	mux.HandleFunc("/redirect", func(w http.ResponseWriter, req *http.Request) {
-		http.Redirect(w, req, req.URL.Query().Get("to"), http.StatusFound)
-	})
-	mux.HandleFunc("/report", func(w http.ResponseWriter, req *http.Request) {
-		select {
-		case r.values <- req.URL.Query().Get("v"):
-		default:
-		}
-		w.WriteHeader(http.StatusNoContent)
-	})
-	r.Server = httptest.NewServer(mux)
-	t.Cleanup(r.Close)
-	return r
 }
 
 // A start URL (or an address-bar URL) pointing at loopback in any spelling

@@ -169,6 +169,12 @@ type reporter struct {
 
 func newReporter(t *testing.T, page string) *reporter {
 	t.Helper()
+	return reporterWith(t, page, nil)
+}
+
+// reporterWith is newReporter with more routes added by extra.
+func reporterWith(t *testing.T, page string, extra func(*http.ServeMux)) *reporter {
+	t.Helper()
 	r := &reporter{values: make(chan string, 64)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
@@ -182,6 +188,9 @@ func newReporter(t *testing.T, page string) *reporter {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+	if extra != nil {
+		extra(mux)
+	}
 	r.Server = httptest.NewServer(mux)
 	t.Cleanup(r.Close)
 	return r
