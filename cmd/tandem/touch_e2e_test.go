@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -135,33 +136,61 @@ func TestPhoneCustomerTouchesInBrowsers(t *testing.T) {
 	}
 
 	// A drag up scrolls the page.
-	x, y := clientOf(t, cust, testshop.Point{X: 200, Y: 600})
-	for i, typ := range []input.DispatchTouchEventType{input.DispatchTouchEventTypeTouchStart,
-		input.DispatchTouchEventTypeTouchMove, input.DispatchTouchEventTypeTouchMove, input.DispatchTouchEventTypeTouchMove,
-		input.DispatchTouchEventTypeTouchEnd} {
-		pts := []*input.TouchPoint{{X: x, Y: y - float64(i)*80}}
-		if typ == input.DispatchTouchEventTypeTouchEnd {
-			pts = []*input.TouchPoint{}
-		}
-		if _, err := chromedp.Call(cust, input.DispatchTouchEvent, input.DispatchTouchEventParams{Type: typ, TouchPoints: pts}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitHit("a scroll down", func(h string) bool { return strings.HasPrefix(h, "scroll,") && h != "scroll,0" })
-	// Back to the top, for the agent's points.
-	x, y = clientOf(t, cust, testshop.Point{X: 200, Y: 100})
-	for i, typ := range []input.DispatchTouchEventType{input.DispatchTouchEventTypeTouchStart,
-		input.DispatchTouchEventTypeTouchMove, input.DispatchTouchEventTypeTouchMove, input.DispatchTouchEventTypeTouchMove,
-		input.DispatchTouchEventTypeTouchMove, input.DispatchTouchEventTypeTouchMove, input.DispatchTouchEventTypeTouchEnd} {
-		pts := []*input.TouchPoint{{X: x, Y: y + float64(i)*100}}
-		if typ == input.DispatchTouchEventTypeTouchEnd {
-			pts = []*input.TouchPoint{}
-		}
-		if _, err := chromedp.Call(cust, input.DispatchTouchEvent, input.DispatchTouchEventParams{Type: typ, TouchPoints: pts}); err != nil {
-			t.Fatal(err)
+	drag := func(from testshop.Point, dy float64, moves int) {
+		t.Helper()
+		x, y := clientOf(t, cust, from)
+		for i := 0; i <= moves+1; i++ {
+			typ, pts := input.DispatchTouchEventTypeTouchMove, []*input.TouchPoint{{X: x, Y: y + float64(i)*dy}}
+			switch i {
+			case 0:
+				typ = input.DispatchTouchEventTypeTouchStart
+			case moves + 1:
+				typ, pts = input.DispatchTouchEventTypeTouchEnd, []*input.TouchPoint{}
+			}
+			if _, err := chromedp.Call(cust, input.DispatchTouchEvent, input.DispatchTouchEventParams{Type: typ, TouchPoints: pts}); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-	waitHit("the scroll back", func(h string) bool { return h == "scroll,0" })
+	scrolled := func(h string) (int, bool) {
+		v, ok := strings.CutPrefix(h, "scroll,")
+		n, err := strconv.Atoi(v)
+		return n, ok && err == nil
+	}
+	// settled is where the page's scrolling came to rest: the last offset
+	// reported until the page is quiet for a moment.
+	settled := func(first string) int {
+		t.Helper()
+		at, _ := scrolled(first)
+		for more := noHit(700 * time.Millisecond); len(more) > 0; more = noHit(700 * time.Millisecond) {
+			for _, h := range more {
+				n, ok := scrolled(h)
+				if !ok {
+					t.Fatalf("the page reported %q while scrolling", h)
+				}
+				at = n
+			}
+		}
+		return at
+	}
+	drag(testshop.Point{X: 200, Y: 600}, -80, 3)
+	at := settled(waitHit("a scroll down", func(h string) bool { n, ok := scrolled(h); return ok && n > 0 }))
+	// Back to the top, for the agent's points. A drag's fling goes as far
+	// as the finger's speed takes it, and that speed comes from when the
+	// events arrived, so the way back may take more than one drag: each
+	// must scroll up.
+	for drags := 0; at > 0; drags++ {
+		if drags == 5 {
+			t.Fatalf("five drags down left the page scrolled to %d", at)
+		}
+		drag(testshop.Point{X: 200, Y: 100}, 100, 5)
+		n := settled(waitHit("the scroll back", func(h string) bool { _, ok := scrolled(h); return ok }))
+		t.Logf("a drag down scrolled from %d to %d", at, n)
+		if n >= at {
+			t.Fatalf("a drag down scrolled from %d to %d", at, n)
+		}
+		at = n
+	}
 
 	// The agent gets control; its console sends the mouse.
 	browsertest.Run(t, ls.agent, "request control", chromedp.Click(".viewer-control-button"))
@@ -172,7 +201,7 @@ func TestPhoneCustomerTouchesInBrowsers(t *testing.T) {
 	seen := blockedEvents(t, s, ls.id)
 	// The phone's picture is tall in the console: bring it into view.
 	browsertest.Eval[bool](t, ls.agent, `(document.querySelector('video').scrollIntoView({ block: 'center' }), true)`)
-	x, y = clientOf(t, ls.agent, touchBuy)
+	x, y := clientOf(t, ls.agent, touchBuy)
 	browsertest.Run(t, ls.agent, "the agent taps Buy now", chromedp.TapXY(x, y))
 	if n := waitBlockedEvents(t, s, ls.id, seen+1); n-seen != 1 {
 		t.Errorf("%d blocked events for the agent's tap, want 1", n-seen)
