@@ -121,6 +121,17 @@ func (r *Relay) Bridge(ctx context.Context, conn viewerConn, v Viewer) error {
 	}
 }
 
+// End sends v an "ended" message with reason down its subject, as the
+// session's worker would: the bridge that carries v (on any gateway)
+// writes it and stops. Gateways use it when the worker itself is gone.
+func (r *Relay) End(v Viewer, reason string) error {
+	if err := v.Validate(); err != nil {
+		return err
+	}
+	return r.nc.Publish(downSubject(v.Company, v.Session, v.ID),
+		protocol.Encode(protocol.Signal{Type: protocol.TypeEnded, Reason: reason}))
+}
+
 // bye tells the worker that the viewer left.
 func (r *Relay) bye(up string, log *zap.Logger) {
 	if err := r.nc.Publish(up, protocol.Encode(protocol.Signal{Type: protocol.TypeBye})); err != nil {

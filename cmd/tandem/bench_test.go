@@ -183,7 +183,7 @@ func waitNotice(b *testing.B, ctx context.Context, v *botviewer.Viewer, want str
 	}
 }
 
-func (s *benchServer) post(b *testing.B, jar http.CookieJar, path, body, key string, out any) {
+func (s *benchServer) post(b testing.TB, jar http.CookieJar, path, body, key string, out any) {
 	b.Helper()
 	req, _ := http.NewRequest("POST", s.url+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -207,7 +207,7 @@ func (s *benchServer) post(b *testing.B, jar http.CookieJar, path, body, key str
 	}
 }
 
-func (s *benchServer) dial(b *testing.B, ctx context.Context, jar http.CookieJar, id, role string) *botviewer.Viewer {
+func (s *benchServer) dial(b testing.TB, ctx context.Context, jar http.CookieJar, id, role string) *botviewer.Viewer {
 	b.Helper()
 	u, _ := url.Parse(s.url)
 	hdr := http.Header{"Origin": {s.url}}

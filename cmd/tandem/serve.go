@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,12 +12,16 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/sync/errgroup"
@@ -34,7 +39,8 @@ import (
 	"github.com/tandem-cobrowse/tandem/ui"
 )
 
-// serveConfig is everything `tandem serve` takes.
+// serveConfig is everything `tandem serve` takes; `tandem gateway` and
+// `tandem worker` take their parts of it (the flag groups below).
 type serveConfig struct {
 	Addr           string
 	Data           string
@@ -44,6 +50,11 @@ type serveConfig struct {
 	DemoAPIKey     string
 	EgressAllow    listFlag
 	NATSURL        string
+	NATSCreds      string
+	NATSTLSCA      string
+	NATSTLSCert    string
+	NATSTLSKey     string
+	NATSReplicas   int
 	SyncAlways     bool
 	LogLevel       string
 	LogFormat      string
@@ -58,6 +69,9 @@ type serveConfig struct {
 	UDPPort        int
 	PublicIPs      listFlag
 	ICELoopback    string
+	WorkerID       string
+	DrainTimeout   time.Duration
+	MetricsAddr    string
 	AdminToken     string
 	TLSCert        string
 	TLSKey         string
@@ -65,22 +79,54 @@ type serveConfig struct {
 	ACMEEmail      string
 	ACMEDirectory  string
 
-	maskFaults *mask.Faults // tests: faults injected into the worker's mask path
+	maskFaults *mask.Faults    // tests: faults injected into the worker's mask path
+	drain      <-chan struct{} // closed on the first SIGTERM: drain the worker, then stop (main.go)
 }
 
-func serveFlags(cfg *serveConfig) *flag.FlagSet {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+// The flag groups: what every command has (logs, NATS), the gateway's and
+// the worker's. serve has them all, plus the embedded NATS server's.
+
+func logFlags(fs *flag.FlagSet, cfg *serveConfig) {
+	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&cfg.LogFormat, "log-format", "console", "console or json")
+}
+
+func natsFlags(fs *flag.FlagSet, cfg *serveConfig, embedded bool) {
+	if embedded {
+		fs.StringVar(&cfg.NATSURL, "nats-url", "", "external NATS cluster URLs, comma-separated; empty: run an embedded NATS server")
+		fs.StringVar(&cfg.Data, "data", "./data", "data directory (embedded NATS JetStream store)")
+		fs.BoolVar(&cfg.SyncAlways, "nats-sync-always", false, "embedded NATS: fsync every JetStream write")
+	} else {
+		fs.StringVar(&cfg.NATSURL, "nats-url", "", "NATS cluster URLs, comma-separated, e.g. nats://n1:4222,nats://n2:4222 (required)")
+	}
+	fs.StringVar(&cfg.NATSCreds, "nats-creds", "", "NATS credentials file (JWT and NKey) for --nats-url")
+	fs.StringVar(&cfg.NATSTLSCA, "nats-tls-ca", "", "PEM CA file to verify the NATS servers (TLS on)")
+	fs.StringVar(&cfg.NATSTLSCert, "nats-tls-cert", "", "PEM client certificate for NATS (mutual TLS); with --nats-tls-key")
+	fs.StringVar(&cfg.NATSTLSKey, "nats-tls-key", "", "the PEM private key of --nats-tls-cert")
+}
+
+// stateFlags are those of the processes that keep Tandem's state (serve
+// and gateway).
+func stateFlags(fs *flag.FlagSet, cfg *serveConfig) {
+	fs.IntVar(&cfg.NATSReplicas, "nats-replicas", 0, "JetStream replicas of Tandem's state (0: 3 when the cluster has 3 or more servers, else 1)")
+}
+
+func gatewayFlags(fs *flag.FlagSet, cfg *serveConfig) {
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "HTTP listen address")
-	fs.StringVar(&cfg.Data, "data", "./data", "data directory (embedded NATS JetStream store)")
 	fs.StringVar(&cfg.BaseURL, "base-url", "", "public URL of this service for links; empty: from each request")
 	fs.BoolVar(&cfg.Demo, "demo", false, "seed the demo company, agent, API key and serve the demo shop at /demo/")
 	fs.StringVar(&cfg.DemoPassword, "demo-password", "", "password of agent@demo.test (with --demo); empty: generate and print")
 	fs.StringVar(&cfg.DemoAPIKey, "demo-api-key", "", "API key of the demo company (with --demo); empty: generate and print")
+	fs.StringVar(&cfg.AdminToken, "admin-token", "", "operator token for /api/v1/admin/... and tandem admin (at least 16 characters); empty: those routes are off")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; with --tls-key")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the PEM private key of --tls-cert")
+	fs.Var(&cfg.ACMEDomains, "acme-domain", "comma-separated host names to get certificates for from an ACME CA (TLS-ALPN-01 on --addr, which must be reachable on port 443)")
+	fs.StringVar(&cfg.ACMEEmail, "acme-email", "", "contact address for the ACME account (with --acme-domain)")
+	fs.StringVar(&cfg.ACMEDirectory, "acme-directory", "", "ACME directory URL; empty: Let's Encrypt")
+}
+
+func workerFlags(fs *flag.FlagSet, cfg *serveConfig, standalone bool) {
 	fs.Var(&cfg.EgressAllow, "egress-allow", "comma-separated origins or CIDRs the hosted browser may reach although loopback or private (e.g. http://10.0.0.5:8080,192.168.0.0/16; 127.0.0.0/8 for local development)")
-	fs.StringVar(&cfg.NATSURL, "nats-url", "", "external NATS cluster URLs; empty: run an embedded NATS server")
-	fs.BoolVar(&cfg.SyncAlways, "nats-sync-always", false, "embedded NATS: fsync every JetStream write")
-	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar(&cfg.LogFormat, "log-format", "console", "console or json")
 	fs.StringVar(&cfg.Chromium, "chromium", "", "Chromium binary; empty: Debian's headless shell or chromium")
 	fs.StringVar(&cfg.BrowserUser, "browser-user", "", "unprivileged user that runs Chromium when Tandem runs as root")
 	fs.IntVar(&cfg.Warm, "warm", 0, "browsers kept started and ready (0: 1, negative: none)")
@@ -91,23 +137,59 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.Float64Var(&cfg.MaxCPUPressure, "max-cpu-pressure", 0, "refuse new sessions while tasks waited for a CPU more than this percent of the last 10 s (Linux PSI; 0: no check)")
 	fs.IntVar(&cfg.UDPPort, "udp-port", 0, "single UDP port for all WebRTC media (0: ephemeral ports)")
 	fs.Var(&cfg.PublicIPs, "public-ip", "comma-separated public IPs to advertise for media (NAT 1:1)")
-	fs.StringVar(&cfg.ICELoopback, "ice-loopback", "auto", "offer loopback ICE candidates: true, false, or auto (when --addr is loopback)")
-	fs.StringVar(&cfg.AdminToken, "admin-token", "", "operator token for /api/v1/admin/... and tandem admin (at least 16 characters); empty: those routes are off")
-	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; with --tls-key")
-	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the PEM private key of --tls-cert")
-	fs.Var(&cfg.ACMEDomains, "acme-domain", "comma-separated host names to get certificates for from an ACME CA (TLS-ALPN-01 on --addr, which must be reachable on port 443)")
-	fs.StringVar(&cfg.ACMEEmail, "acme-email", "", "contact address for the ACME account (with --acme-domain)")
-	fs.StringVar(&cfg.ACMEDirectory, "acme-directory", "", "ACME directory URL; empty: Let's Encrypt")
+	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", 15*time.Minute, "on SIGTERM, wait this long for the live sessions to finish (no new ones start), then end them")
+	if standalone {
+		fs.StringVar(&cfg.ICELoopback, "ice-loopback", "false", "offer loopback ICE candidates (viewers on this machine only): true or false")
+		fs.StringVar(&cfg.WorkerID, "worker-id", "", "this worker's id in NATS subjects and logs, 1 to 64 of [A-Za-z0-9_-]; empty: random")
+		fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "127.0.0.1:9090", "listen address of /metrics, /healthz and /readyz; empty: none")
+	} else {
+		fs.StringVar(&cfg.ICELoopback, "ice-loopback", "auto", "offer loopback ICE candidates: true, false, or auto (when --addr is loopback)")
+	}
+}
+
+func serveFlags(cfg *serveConfig) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	gatewayFlags(fs, cfg)
+	natsFlags(fs, cfg, true)
+	stateFlags(fs, cfg)
+	logFlags(fs, cfg)
+	workerFlags(fs, cfg, false)
 	return fs
 }
 
-func (c serveConfig) validate() error {
+func gatewayCmdFlags(cfg *serveConfig) *flag.FlagSet {
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	gatewayFlags(fs, cfg)
+	natsFlags(fs, cfg, false)
+	stateFlags(fs, cfg)
+	logFlags(fs, cfg)
+	return fs
+}
+
+func workerCmdFlags(cfg *serveConfig) *flag.FlagSet {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	natsFlags(fs, cfg, false)
+	logFlags(fs, cfg)
+	workerFlags(fs, cfg, true)
+	return fs
+}
+
+// validateGateway checks the gateway's flags.
+func (c serveConfig) validateGateway() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("%w: --addr %q: %v", errUsage, c.Addr, err)
 	}
-	if c.Data == "" {
-		return fmt.Errorf("%w: --data must not be empty", errUsage)
+	if c.AdminToken != "" && len(c.AdminToken) < minAdminToken {
+		return fmt.Errorf("%w: --admin-token must have at least %d characters", errUsage, minAdminToken)
 	}
+	if c.DemoPassword != "" && len(c.DemoPassword) < 8 {
+		return fmt.Errorf("%w: --demo-password must have at least 8 characters", errUsage)
+	}
+	return c.validateTLS()
+}
+
+// validateWorker checks the worker's flags.
+func (c serveConfig) validateWorker() error {
 	switch c.ICELoopback {
 	case "auto", "true", "false":
 	default:
@@ -116,38 +198,139 @@ func (c serveConfig) validate() error {
 	if c.MaxTabs < 0 {
 		return fmt.Errorf("%w: --max-tabs must not be negative", errUsage)
 	}
+	if c.MaxSessions < 0 {
+		return fmt.Errorf("%w: --max-sessions must not be negative", errUsage)
+	}
 	if c.MaxCPUPressure < 0 || c.MaxCPUPressure > 100 {
 		return fmt.Errorf("%w: --max-cpu-pressure must be 0 to 100", errUsage)
 	}
 	if c.UDPPort < 0 || c.UDPPort > 65535 {
 		return fmt.Errorf("%w: --udp-port %d out of range", errUsage, c.UDPPort)
 	}
-	if c.AdminToken != "" && len(c.AdminToken) < minAdminToken {
-		return fmt.Errorf("%w: --admin-token must have at least %d characters", errUsage, minAdminToken)
+	if c.DrainTimeout < 0 {
+		return fmt.Errorf("%w: --drain-timeout must not be negative", errUsage)
+	}
+	if c.WorkerID != "" && !bus.ValidToken(c.WorkerID) {
+		return fmt.Errorf("%w: --worker-id %q must be 1 to 64 of [A-Za-z0-9_-]", errUsage, c.WorkerID)
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return fmt.Errorf("%w: --metrics-addr %q: %v", errUsage, c.MetricsAddr, err)
+		}
 	}
 	if _, err := egress.NewChecker(c.EgressAllow, nil); err != nil {
 		return fmt.Errorf("%w: --egress-allow: %v", errUsage, err)
 	}
-	if c.DemoPassword != "" && len(c.DemoPassword) < 8 {
-		return fmt.Errorf("%w: --demo-password must have at least 8 characters", errUsage)
-	}
-	return c.validateTLS()
+	return nil
 }
 
-func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// validateNATS checks the NATS flags; external says an external cluster
+// is required.
+func (c serveConfig) validateNATS(external bool) error {
+	switch {
+	case external && c.NATSURL == "":
+		return fmt.Errorf("%w: --nats-url is required (the NATS cluster's URLs)", errUsage)
+	case !external && c.Data == "":
+		return fmt.Errorf("%w: --data must not be empty", errUsage)
+	case c.NATSURL == "" && (c.NATSCreds != "" || c.NATSTLSCA != "" || c.NATSTLSCert != ""):
+		return fmt.Errorf("%w: --nats-creds and --nats-tls-* apply to --nats-url", errUsage)
+	case (c.NATSTLSCert == "") != (c.NATSTLSKey == ""):
+		return fmt.Errorf("%w: --nats-tls-cert and --nats-tls-key go together", errUsage)
+	case c.NATSReplicas < 0 || c.NATSReplicas > 5:
+		return fmt.Errorf("%w: --nats-replicas must be 0 to 5", errUsage)
+	}
+	for _, u := range strings.Split(c.NATSURL, ",") {
+		if u = strings.TrimSpace(u); u == "" {
+			continue
+		}
+		if p, err := url.Parse(u); err != nil || p.Host == "" || !slices.Contains([]string{"nats", "tls", "ws", "wss"}, p.Scheme) {
+			return fmt.Errorf("%w: --nats-url %q is not a nats://, tls://, ws:// or wss:// URL", errUsage, redactURL(u))
+		}
+	}
+	for _, f := range []struct{ flag, path string }{{"--nats-creds", c.NATSCreds}, {"--nats-tls-ca", c.NATSTLSCA},
+		{"--nats-tls-cert", c.NATSTLSCert}, {"--nats-tls-key", c.NATSTLSKey}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			return fmt.Errorf("%w: %s: %v", errUsage, f.flag, err)
+		}
+	}
+	return nil
+}
+
+// redactURL hides a password in a URL for messages.
+func redactURL(u string) string {
+	if p, err := url.Parse(u); err == nil {
+		return p.Redacted()
+	}
+	return "(not a URL)"
+}
+
+func (c serveConfig) validate() error {
+	if err := c.validateNATS(false); err != nil {
+		return err
+	}
+	if err := c.validateGateway(); err != nil {
+		return err
+	}
+	return c.validateWorker()
+}
+
+// startCommand parses flags, validates them and builds the logger: the
+// common start of serve, gateway and worker.
+func startCommand(fs *flag.FlagSet, cfg *serveConfig, args []string, validate func() error, stderr io.Writer) (*zap.Logger, error) {
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return nil, err
+	}
+	if err := validate(); err != nil {
+		return nil, err
+	}
+	return newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
+}
+
+func serveCommand(ctx context.Context, args []string, drain <-chan struct{}, stdout, stderr io.Writer) error {
 	var cfg serveConfig
-	if err := parseFlags(serveFlags(&cfg), args, stderr); err != nil {
-		return err
-	}
-	if err := cfg.validate(); err != nil {
-		return err
-	}
-	log, err := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
+	log, err := startCommand(serveFlags(&cfg), &cfg, args, func() error { return cfg.validate() }, stderr)
 	if err != nil {
 		return err
 	}
 	defer log.Sync() //nolint:errcheck
+	cfg.drain = drain
 	return serve(ctx, cfg, log, stdout, nil)
+}
+
+func gatewayCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg serveConfig
+	validate := func() error {
+		if err := cfg.validateNATS(true); err != nil {
+			return err
+		}
+		return cfg.validateGateway()
+	}
+	log, err := startCommand(gatewayCmdFlags(&cfg), &cfg, args, validate, stderr)
+	if err != nil {
+		return err
+	}
+	defer log.Sync() //nolint:errcheck
+	return runGateway(ctx, cfg, log, stdout, nil)
+}
+
+func workerCommand(ctx context.Context, args []string, drain <-chan struct{}, stdout, stderr io.Writer) error {
+	var cfg serveConfig
+	validate := func() error {
+		if err := cfg.validateNATS(true); err != nil {
+			return err
+		}
+		return cfg.validateWorker()
+	}
+	log, err := startCommand(workerCmdFlags(&cfg), &cfg, args, validate, stderr)
+	if err != nil {
+		return err
+	}
+	defer log.Sync() //nolint:errcheck
+	cfg.drain = drain
+	return runWorker(ctx, cfg, log, stdout, nil)
 }
 
 func newLogger(level, format string, out io.Writer) (*zap.Logger, error) {
@@ -170,79 +353,90 @@ func newLogger(level, format string, out io.Writer) (*zap.Logger, error) {
 	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(out), lvl)), nil
 }
 
-// serve runs gateway, worker and embedded NATS until ctx ends. When ready is
-// not nil it receives the HTTP address once everything listens.
-func serve(ctx context.Context, cfg serveConfig, log *zap.Logger, stdout io.Writer, ready chan<- string) error {
-	ctx, cancel := context.WithCancel(ctx)
+// startBus connects to NATS as cfg says: the external cluster of
+// --nats-url, or an embedded server storing under --data.
+func startBus(ctx context.Context, cfg serveConfig, name string, log *zap.Logger) (*bus.Bus, error) {
+	bc := bus.Config{URLs: cfg.NATSURL, Name: name, CredsFile: cfg.NATSCreds}
+	if cfg.NATSURL == "" {
+		bc.Dir, bc.SyncAlways = filepath.Join(cfg.Data, "nats"), cfg.SyncAlways
+	}
+	if cfg.NATSTLSCA != "" {
+		bc.Options = append(bc.Options, nats.RootCAs(cfg.NATSTLSCA))
+	}
+	if cfg.NATSTLSCert != "" {
+		bc.Options = append(bc.Options, nats.ClientCert(cfg.NATSTLSCert, cfg.NATSTLSKey))
+	}
+	b, err := bus.Start(ctx, bc, log)
+	if err != nil {
+		return nil, fmt.Errorf("start NATS: %w", err)
+	}
+	return b, nil
+}
+
+// openState opens the tenant store and the audit log with the replicas of
+// --nats-replicas (or what the cluster allows). A cluster that has just
+// started may not have elected its JetStream leaders yet: it retries for
+// a minute.
+func openState(ctx context.Context, cfg serveConfig, b *bus.Bus, log *zap.Logger) (*tenant.Store, *audit.Log, error) {
+	replicas := cfg.NATSReplicas
+	if replicas == 0 {
+		replicas = b.Replicas()
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
+	for {
+		store, err := tenant.Open(ctx, b.JetStream(), tenant.Config{Replicas: replicas}, log)
+		if err == nil {
+			var auditLog *audit.Log
+			if auditLog, err = audit.Open(ctx, b.JetStream(), audit.Config{Replicas: replicas}, log); err == nil {
+				log.Info("state opened", zap.Int("replicas", replicas))
+				return store, auditLog, nil
+			}
+		}
+		log.Warn("open state in JetStream; retrying", zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("open state (replicas %d): %w", replicas, err)
+		case <-time.After(time.Second):
+		}
+	}
+}
 
-	b, err := bus.Start(ctx, bus.Config{URLs: cfg.NATSURL, Dir: filepath.Join(cfg.Data, "nats"), SyncAlways: cfg.SyncAlways, Name: "tandem-serve"}, log)
-	if err != nil {
-		return fmt.Errorf("start NATS: %w", err)
-	}
-	defer b.Close() //nolint:errcheck
-	store, err := tenant.Open(ctx, b.JetStream(), tenant.Config{}, log)
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
-	}
-	auditLog, err := audit.Open(ctx, b.JetStream(), audit.Config{}, log)
-	if err != nil {
-		return fmt.Errorf("open audit log: %w", err)
-	}
+// gatewayParts is a gateway ready to run: its HTTP listener and server.
+type gatewayParts struct {
+	gw     *gateway.Gateway
+	srv    *http.Server
+	ln     net.Listener
+	addr   string // the listener's address
+	scheme string
+	creds  demoCreds
+}
 
+// newGateway opens the state, listens on --addr and builds the gateway.
+// reg gets the gateway's metrics (and the caller's).
+func newGateway(ctx context.Context, cfg serveConfig, b *bus.Bus, reg *prometheus.Registry, log *zap.Logger) (*gatewayParts, error) {
+	store, auditLog, err := openState(ctx, cfg, b, log)
+	if err != nil {
+		return nil, err
+	}
 	tlsCfg, err := cfg.tlsConfig()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	defer ln.Close()
-	addr := ln.Addr().String()
-	scheme := "http"
+	p := &gatewayParts{ln: ln, addr: ln.Addr().String(), scheme: "http"}
 	if tlsCfg != nil {
-		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
+		p.ln, p.scheme = tls.NewListener(ln, tlsCfg), "https"
 	}
-	var creds demoCreds
 	if cfg.Demo {
-		if creds, err = seedDemo(ctx, store, cfg.DemoPassword, cfg.DemoAPIKey); err != nil {
-			return fmt.Errorf("seed demo: %w", err)
+		if p.creds, err = seedDemo(ctx, store, cfg.DemoPassword, cfg.DemoAPIKey); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("seed demo: %w", err)
 		}
 	}
-
-	// Every request of the hosted browsers leaves through the egress proxy
-	// (SECURITY.md P6). It is closed after the pool (defers run in
-	// reverse), so no browser outlives it.
-	allow := append([]string(nil), cfg.EgressAllow...)
-	if cfg.Demo {
-		allow = append(allow, demoOrigins(addr, cfg.BaseURL)...)
-	}
-	px, err := egress.New(egress.Config{Allow: allow}, log)
-	if err != nil {
-		return fmt.Errorf("egress proxy: %w", err)
-	}
-	defer px.Close() //nolint:errcheck
-	pool, err := browserpool.New(browserpool.Config{Chromium: cfg.Chromium, User: cfg.BrowserUser, Warm: cfg.Warm,
-		ProxyServer: px.URL(), EgressCheck: px.Checker().CheckURL, MaxMemory: int64(cfg.BrowserMemory) << 20}, log)
-	if err != nil {
-		return fmt.Errorf("browser pool: %w", err)
-	}
-	defer pool.Close() //nolint:errcheck
-	loopback := cfg.ICELoopback == "true" || (cfg.ICELoopback == "auto" && isLoopbackAddr(addr))
-	api, err := rtc.NewAPI(rtc.Config{UDPPort: cfg.UDPPort, PublicIPs: cfg.PublicIPs, Loopback: loopback}, log)
-	if err != nil {
-		return fmt.Errorf("webrtc: %w", err)
-	}
-	defer api.Close() //nolint:errcheck
-	wk, err := worker.New(worker.Config{MaxSessions: cfg.MaxSessions, MaxCPUPressure: cfg.MaxCPUPressure,
-		MaxTabs: cfg.MaxTabs, MaxRestarts: cfg.MaxRestarts, MaskFaults: cfg.maskFaults}, b.Conn(), pool, api, log)
-	if err != nil {
-		return err
-	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), wk, px)
 	extra := map[string]http.Handler{}
 	if cfg.Demo {
 		extra["/demo/"] = demo.Handler()
@@ -250,37 +444,258 @@ func serve(ctx context.Context, cfg serveConfig, log *zap.Logger, stdout io.Writ
 	// Cookies are Secure when this process or a proxy in front of it
 	// (an https base URL) terminates TLS.
 	secure := tlsCfg != nil || strings.HasPrefix(cfg.BaseURL, "https://")
-	gw := gateway.New(gateway.Config{BaseURL: cfg.BaseURL, Pages: ui.Handler(), Extra: extra, Audit: auditLog,
+	p.gw = gateway.New(gateway.Config{BaseURL: cfg.BaseURL, Pages: ui.Handler(), Extra: extra, Audit: auditLog,
 		AdminToken: cfg.AdminToken, SecureCookie: secure}, store, b.Conn(), reg, log)
-	srv := &http.Server{Handler: gw.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(log.Named("http"))}
+	p.srv = &http.Server{Handler: p.gw.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(log.Named("http"))}
+	return p, nil
+}
 
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return px.Run(gctx) })
-	g.Go(func() error { return wk.Run(gctx) })
-	g.Go(func() error { return gw.Run(gctx) })
+// run serves HTTP and the gateway's NATS side until ctx ends.
+func (p *gatewayParts) run(ctx context.Context, g *errgroup.Group) {
+	g.Go(func() error { return p.gw.Run(ctx) })
 	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := p.srv.Serve(p.ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)
 		}
 		return nil
 	})
 	g.Go(func() error {
-		<-gctx.Done()
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		return srv.Shutdown(sctx)
+		return p.srv.Shutdown(sctx)
 	})
+}
+
+// workerParts is a worker ready to run, with its egress proxy, browser
+// pool and WebRTC API; close releases them (after the worker stopped).
+type workerParts struct {
+	wk    *worker.Worker
+	px    *egress.Proxy
+	close func()
+}
+
+// newWorker builds the worker's parts. allow adds to --egress-allow;
+// loopback says whether media offers loopback candidates.
+func newWorker(cfg serveConfig, b *bus.Bus, allow []string, loopback bool, log *zap.Logger) (*workerParts, error) {
+	var closers []func() error
+	closeAll := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			_ = closers[i]()
+		}
+	}
+	// Every request of the hosted browsers leaves through the egress proxy
+	// (SECURITY.md P6). It is closed after the pool, so no browser
+	// outlives it.
+	px, err := egress.New(egress.Config{Allow: append(append([]string(nil), cfg.EgressAllow...), allow...)}, log)
+	if err != nil {
+		return nil, fmt.Errorf("egress proxy: %w", err)
+	}
+	closers = append(closers, px.Close)
+	pool, err := browserpool.New(browserpool.Config{Chromium: cfg.Chromium, User: cfg.BrowserUser, Warm: cfg.Warm,
+		ProxyServer: px.URL(), EgressCheck: px.Checker().CheckURL, MaxMemory: int64(cfg.BrowserMemory) << 20}, log)
+	if err != nil {
+		closeAll()
+		return nil, fmt.Errorf("browser pool: %w", err)
+	}
+	closers = append(closers, pool.Close)
+	api, err := rtc.NewAPI(rtc.Config{UDPPort: cfg.UDPPort, PublicIPs: cfg.PublicIPs, Loopback: loopback}, log)
+	if err != nil {
+		closeAll()
+		return nil, fmt.Errorf("webrtc: %w", err)
+	}
+	closers = append(closers, api.Close)
+	wk, err := worker.New(worker.Config{ID: cfg.WorkerID, MaxSessions: cfg.MaxSessions, MaxCPUPressure: cfg.MaxCPUPressure,
+		MaxTabs: cfg.MaxTabs, MaxRestarts: cfg.MaxRestarts, MaskFaults: cfg.maskFaults}, b.Conn(), pool, api, log)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	return &workerParts{wk: wk, px: px, close: closeAll}, nil
+}
+
+// run runs the worker and its proxy until ctx ends. On cfg.drain it
+// drains: no new sessions, and stop (through stop) once the live ones
+// finished or --drain-timeout passed.
+func (p *workerParts) run(ctx context.Context, g *errgroup.Group, cfg serveConfig, stop context.CancelFunc, log *zap.Logger) {
+	g.Go(func() error { return p.px.Run(ctx) })
+	g.Go(func() error { return p.wk.Run(ctx) })
+	if cfg.drain == nil {
+		return
+	}
+	g.Go(func() error {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-cfg.drain:
+		}
+		p.wk.Drain()
+		log.Info("SIGTERM: draining; a second signal stops at once", zap.Int("sessions", p.wk.Sessions()), zap.Duration("timeout", cfg.DrainTimeout))
+		dctx, cancel := context.WithTimeout(ctx, cfg.DrainTimeout)
+		defer cancel()
+		if err := p.wk.WaitIdle(dctx); err != nil && ctx.Err() == nil {
+			log.Warn("drain timed out: ending the sessions left", zap.Int("sessions", p.wk.Sessions()))
+		} else if err == nil {
+			log.Info("drained: no session left")
+		}
+		stop()
+		return nil
+	})
+}
+
+func newRegistry(cs ...prometheus.Collector) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(cs...)
+	return reg
+}
+
+// serve runs gateway, worker and embedded NATS until ctx ends. When ready is
+// not nil it receives the HTTP address once everything listens.
+func serve(ctx context.Context, cfg serveConfig, log *zap.Logger, stdout io.Writer, ready chan<- string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	b, err := startBus(ctx, cfg, "tandem-serve", log)
+	if err != nil {
+		return err
+	}
+	defer b.Close() //nolint:errcheck
+	reg := newRegistry()
+	gp, err := newGateway(ctx, cfg, b, reg, log)
+	if err != nil {
+		return err
+	}
+	defer gp.ln.Close()
+	var allow []string
+	if cfg.Demo {
+		allow = demoOrigins(gp.addr, cfg.BaseURL)
+	}
+	loopback := cfg.ICELoopback == "true" || (cfg.ICELoopback == "auto" && isLoopbackAddr(gp.addr))
+	wp, err := newWorker(cfg, b, allow, loopback, log)
+	if err != nil {
+		return err
+	}
+	defer wp.close()
+	reg.MustRegister(wp.wk, wp.px)
+
+	g, gctx := errgroup.WithContext(ctx)
+	wp.run(gctx, g, cfg, cancel, log)
+	gp.run(gctx, g)
 	select {
-	case <-wk.Ready():
+	case <-wp.wk.Ready():
 	case <-gctx.Done():
 		return g.Wait()
 	}
-	log.Info("tandem is up", zap.String("addr", addr))
-	printWelcome(stdout, scheme+"://"+addr, cfg.Demo, creds)
+	log.Info("tandem is up", zap.String("addr", gp.addr))
+	printWelcome(stdout, gp.scheme+"://"+gp.addr, cfg.Demo, gp.creds)
 	if ready != nil {
-		ready <- addr
+		ready <- gp.addr
 	}
 	return g.Wait()
+}
+
+// runGateway runs `tandem gateway`: HTTP, pages, API and the signaling
+// relay against an external NATS cluster; no browsers.
+func runGateway(ctx context.Context, cfg serveConfig, log *zap.Logger, stdout io.Writer, ready chan<- string) error {
+	b, err := startBus(ctx, cfg, "tandem-gateway", log)
+	if err != nil {
+		return err
+	}
+	defer b.Close() //nolint:errcheck
+	gp, err := newGateway(ctx, cfg, b, newRegistry(), log)
+	if err != nil {
+		return err
+	}
+	defer gp.ln.Close()
+	g, gctx := errgroup.WithContext(ctx)
+	gp.run(gctx, g)
+	log.Info("tandem gateway is up", zap.String("addr", gp.addr))
+	printWelcome(stdout, gp.scheme+"://"+gp.addr, cfg.Demo, gp.creds)
+	if ready != nil {
+		ready <- gp.addr
+	}
+	return g.Wait()
+}
+
+// runWorker runs `tandem worker`: the browser pool and media against an
+// external NATS cluster, with /metrics, /healthz and /readyz on
+// --metrics-addr. ready gets that address ("" without one).
+func runWorker(ctx context.Context, cfg serveConfig, log *zap.Logger, stdout io.Writer, ready chan<- string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	b, err := startBus(ctx, cfg, "tandem-worker", log)
+	if err != nil {
+		return err
+	}
+	defer b.Close() //nolint:errcheck
+	wp, err := newWorker(cfg, b, nil, cfg.ICELoopback == "true", log)
+	if err != nil {
+		return err
+	}
+	defer wp.close()
+	g, gctx := errgroup.WithContext(ctx)
+	wp.run(gctx, g, cfg, cancel, log)
+	metricsAddr := ""
+	if cfg.MetricsAddr != "" {
+		ln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.MetricsAddr, err)
+		}
+		metricsAddr = ln.Addr().String()
+		srv := &http.Server{Handler: workerHTTP(wp.wk, b, newRegistry(wp.wk, wp.px)), ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: zap.NewStdLog(log.Named("http"))}
+		g.Go(func() error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("metrics http: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			return srv.Close()
+		})
+	}
+	select {
+	case <-wp.wk.Ready():
+	case <-gctx.Done():
+		return g.Wait()
+	}
+	log.Info("tandem worker is up", zap.String("worker_id", wp.wk.ID()), zap.String("metrics", metricsAddr))
+	fmt.Fprintf(stdout, "Tandem worker %s is running; metrics at %s\n", wp.wk.ID(), metricsAddr)
+	if ready != nil {
+		ready <- metricsAddr
+	}
+	return g.Wait()
+}
+
+// workerHTTP serves a worker's /metrics, /healthz and /readyz (not ready
+// while draining or away from NATS: a load balancer or orchestrator stops
+// counting on it).
+func workerHTTP(wk *worker.Worker, b *bus.Bus, reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	answer := func(w http.ResponseWriter, status int, body map[string]string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(body)
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		answer(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		switch {
+		case !b.Conn().IsConnected():
+			answer(w, http.StatusServiceUnavailable, map[string]string{"error": "not_ready", "message": "not connected to NATS"})
+		case wk.Draining():
+			answer(w, http.StatusServiceUnavailable, map[string]string{"error": "draining", "message": "this worker is draining: no new sessions"})
+		default:
+			answer(w, http.StatusOK, map[string]string{"status": "ready", "worker_id": wk.ID()})
+		}
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		answer(w, http.StatusNotFound, map[string]string{"error": "not_found", "message": "a worker serves /metrics, /healthz and /readyz"})
+	})
+	return mux
 }
 
 // demoOrigins are the origins at which the hosted browser reaches the demo

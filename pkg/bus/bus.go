@@ -281,6 +281,19 @@ func (b *Bus) ClientURL() string {
 	return b.nc.ConnectedUrlRedacted()
 }
 
+// Replicas is the JetStream replica count Tandem's state should have on
+// this connection: 1 for the embedded server or a server outside a
+// cluster; for a cluster, 3 when it has 3 or more servers (else their
+// number), counting the servers this client knows (its URLs and those the
+// cluster advertised). A cluster that advertises no URLs looks smaller than
+// it is: set the replicas by hand there (--nats-replicas).
+func (b *Bus) Replicas() int {
+	if b.srv != nil || b.nc.ConnectedClusterName() == "" {
+		return 1
+	}
+	return min(3, max(1, len(b.nc.Servers())))
+}
+
 // Close drains the connection (waiting up to the client's drain timeout for
 // in-flight messages), shuts the embedded server down and waits for it. It
 // is idempotent; later calls return the first call's result.

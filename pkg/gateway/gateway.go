@@ -29,6 +29,7 @@ type Config struct {
 	BaseURL      string                  // absolute URL of this service in links (join_url, ...); "" → from each request
 	SecureCookie bool                    // mark cookies Secure (set when serving TLS)
 	LeaseTimeout time.Duration           // waiting for a worker to start a session; 0 → 25s
+	QueueWait    time.Duration           // waiting for a worker with a free place (placement.go); 0 → 5s
 	Pages        http.Handler            // the embedded pages (ui.Handler); nil → none
 	Extra        map[string]http.Handler // more handlers by path prefix, e.g. "/demo/"
 	AdminToken   string                  // operator token for /api/v1/admin/...; "" → those routes answer 404
@@ -54,7 +55,8 @@ type Gateway struct {
 	reg     *prometheus.Registry
 
 	mu      sync.Mutex
-	workers map[string]worker.Status // guarded by mu; last heartbeat of each worker
+	workers map[string]*workerState // guarded by mu; last heartbeat of each worker (placement.go)
+	bridges bridgeSet               // viewers bridged by this gateway, by worker
 
 	quotaMu sync.Mutex // held while a session is counted against its company's quota and created
 }
@@ -63,6 +65,9 @@ type Gateway struct {
 func New(cfg Config, store *tenant.Store, nc *nats.Conn, reg *prometheus.Registry, log *zap.Logger) *Gateway {
 	if cfg.LeaseTimeout == 0 {
 		cfg.LeaseTimeout = 25 * time.Second
+	}
+	if cfg.QueueWait == 0 {
+		cfg.QueueWait = 5 * time.Second
 	}
 	log = log.Named("gateway")
 	g := &Gateway{
@@ -73,9 +78,15 @@ func New(cfg Config, store *tenant.Store, nc *nats.Conn, reg *prometheus.Registr
 		log:     log,
 		limiter: newLimiter(),
 		reg:     reg,
-		workers: make(map[string]worker.Status),
+		workers: make(map[string]*workerState),
 	}
 	g.echo = g.routes()
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tandem_gateway_workers", Help: "Workers this gateway heard from within the heartbeat limit."},
+			func() float64 { return float64(g.liveWorkers()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tandem_gateway_free_places", Help: "New sessions the live workers said they would take, in total."},
+			func() float64 { return float64(g.freePlaces()) }),
+	)
 	return g
 }
 
@@ -164,15 +175,16 @@ func (g *Gateway) Run(ctx context.Context) error {
 	status, err := g.nc.Subscribe(worker.SubjectStatusAll, func(m *nats.Msg) {
 		var st worker.Status
 		if json.Unmarshal(m.Data, &st) == nil && st.WorkerID != "" {
-			g.mu.Lock()
-			g.workers[st.WorkerID] = st
-			g.mu.Unlock()
+			g.noteStatus(st)
 		}
 	})
 	if err != nil {
 		return fmt.Errorf("subscribe worker status: %w", err)
 	}
 	defer status.Unsubscribe() //nolint:errcheck
+	var watching sync.WaitGroup
+	defer watching.Wait()
+	watching.Go(func() { g.watchWorkers(ctx) })
 	// Room for bursts: each event can become an audit record.
 	events := make(chan worker.Event, 1024)
 	// One gateway of the cluster records each event.
@@ -213,20 +225,6 @@ func (g *Gateway) readyz(c echo.Context) error {
 		return errorf(http.StatusServiceUnavailable, "not_ready", "no worker is registered")
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
-}
-
-func (g *Gateway) liveWorkers() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	n := 0
-	for id, st := range g.workers {
-		if time.Since(st.At) > workerAlive {
-			delete(g.workers, id)
-			continue
-		}
-		n++
-	}
-	return n
 }
 
 // decodeJSON reads one JSON object from the body into v, refusing unknown

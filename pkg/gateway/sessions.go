@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
 	"github.com/tandem-cobrowse/tandem/pkg/audit"
@@ -184,43 +183,6 @@ func (g *Gateway) liveSessions(ctx context.Context, company string) (int, error)
 		}
 	}
 	return n, nil
-}
-
-// lease asks a worker to host the session and returns its id.
-func (g *Gateway) lease(ctx context.Context, s tenant.Session) (string, error) {
-	co, err := g.store.GetCompany(ctx, s.Company)
-	if err != nil {
-		return "", err
-	}
-	req, _ := json.Marshal(worker.LeaseRequest{
-		Company: s.Company, SessionID: s.ID, StartURL: s.StartURL, JoinBy: s.PINExpiresAt, MustAdmit: s.MustAdmit,
-		IdleTimeout: co.IdleTimeout, MaxDuration: co.MaxSessionLength,
-		Mask: maskPolicy(co.Policy), Block: blockPolicy(co.Policy), Control: controlMode(co.Policy),
-		URLs: urlPolicy(co.Policy), AgentClipboard: co.Policy.AgentClipboard,
-		Screenshare: screenshareMode(co.Policy), Downloads: co.Policy.Downloads,
-	})
-	ctx, cancel := context.WithTimeout(ctx, g.cfg.LeaseTimeout)
-	defer cancel()
-	msg, err := g.nc.RequestWithContext(ctx, worker.SubjectLease, req)
-	if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
-		return "", errorf(http.StatusServiceUnavailable, "no_capacity", "no browser is free right now; try again in a minute")
-	} else if err != nil {
-		return "", err
-	}
-	var rep worker.LeaseReply
-	if err := json.Unmarshal(msg.Data, &rep); err != nil {
-		return "", err
-	}
-	switch rep.Error {
-	case "":
-		return rep.WorkerID, nil
-	case "no_capacity", "browser_failed":
-		return "", errorf(http.StatusServiceUnavailable, "no_capacity", "no browser is free right now; try again in a minute")
-	case "url_not_allowed":
-		return "", errorf(http.StatusForbidden, "url_not_allowed", "the hosted browser may not open this start page (a loopback, private or metadata address)")
-	default:
-		return "", errors.New("worker refused the session: " + rep.Message)
-	}
 }
 
 func (g *Gateway) endOnWorker(workerID, company, id, reason string) {

@@ -75,7 +75,9 @@ func (g *Gateway) signal(c echo.Context) error {
 		return err
 	}
 	if s.State == tenant.SessionEnded {
-		return errorf(http.StatusGone, "session_ended", "this session has ended")
+		// A viewer coming back (a reconnect, a reload) learns why, in the
+		// message it would have had if it had stayed.
+		return tellEnded(c, s.EndReason)
 	}
 	if s.WorkerID == "" {
 		return errorf(http.StatusServiceUnavailable, "not_ready", "the session is still starting")
@@ -97,9 +99,29 @@ func (g *Gateway) signal(c echo.Context) error {
 	if err := conn.Write(ctx, websocket.MessageText, hello); err != nil {
 		return nil
 	}
+	// The viewer is told if the session's worker is lost (placement.go).
+	defer g.bridges.add(s.WorkerID, v)()
 	if err := g.relay.Bridge(ctx, wsConn{conn}, v); err != nil && ctx.Err() == nil {
 		log.Debug("viewer bridge ended", zap.Error(err))
 	}
 	_ = conn.Close(websocket.StatusNormalClosure, "")
+	return nil
+}
+
+// tellEnded answers a viewer of an ended session: the WebSocket opens,
+// carries one "ended" message with the reason, and closes.
+func tellEnded(c echo.Context, reason string) error {
+	if reason == "" {
+		reason = "unknown"
+	}
+	conn, err := websocket.Accept(c.Response(), c.Request(), nil)
+	if err != nil {
+		return nil // Accept wrote the HTTP error
+	}
+	defer conn.CloseNow() //nolint:errcheck
+	ended := protocol.Encode(protocol.Signal{Type: protocol.TypeEnded, Reason: reason})
+	if err := conn.Write(c.Request().Context(), websocket.MessageText, ended); err == nil {
+		_ = conn.Close(websocket.StatusNormalClosure, "")
+	}
 	return nil
 }

@@ -288,6 +288,23 @@ func (s *Store) ListSessions(ctx context.Context, company string) ([]Session, er
 	return out, nil
 }
 
+// LiveSessionsOn returns every company's sessions that have not ended and
+// are hosted by a worker that lost says is gone: the gateways end them
+// when a worker stops sending heartbeats.
+func (s *Store) LiveSessionsOn(ctx context.Context, lost func(workerID string) bool) ([]Session, error) {
+	recs, err := listJSON[sessionRecord](ctx, s.sessions, "*.*")
+	if err != nil {
+		return nil, err
+	}
+	var out []Session
+	for _, r := range recs {
+		if r.State != SessionEnded && r.WorkerID != "" && lost(r.WorkerID) {
+			out = append(out, r.Session)
+		}
+	}
+	return out, nil
+}
+
 // UpdateSession changes a session with fn under compare-and-swap; fn may run
 // more than once and must depend only on its argument. ID, Company,
 // CreatedAt, StartURL and MustAdmit are fixed, JoinedAt, ConsentAt and

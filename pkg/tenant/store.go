@@ -150,9 +150,39 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config, log *zap.Logg
 		if err != nil {
 			return nil, fmt.Errorf("tenant: open bucket %s: %w", b.name, err)
 		}
+		if cfg.Replicas > 1 {
+			if kv, err = leaderReads(ctx, js, b.name); err != nil {
+				return nil, fmt.Errorf("tenant: open bucket %s: %w", b.name, err)
+			}
+		}
 		*b.kv = kv
 	}
 	return s, nil
+}
+
+// leaderReads turns off direct gets on a replicated bucket's stream and
+// binds it again, so that every read goes to the stream's leader. Direct
+// gets may be answered by a follower that has not applied the latest
+// write yet (NATS does not promise reading one's own writes through them),
+// and a customer who redeemed a PIN on one gateway must find the session
+// changed on the next request (docs/scaling.md).
+func leaderReads(ctx context.Context, js jetstream.JetStream, bucket string) (jetstream.KeyValue, error) {
+	st, err := js.Stream(ctx, "KV_"+bucket)
+	if err != nil {
+		return nil, err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if info.Config.AllowDirect {
+		cfg := info.Config
+		cfg.AllowDirect = false
+		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+			return nil, fmt.Errorf("turn off direct gets: %w", err)
+		}
+	}
+	return js.KeyValue(ctx, bucket)
 }
 
 // Names allowed in keys. A slug or ID that does not match cannot name an

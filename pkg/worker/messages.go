@@ -12,8 +12,9 @@ import (
 
 // Subjects and the messages exchanged with gateways over NATS.
 const (
-	SubjectLease      = "tandem.pool.lease"
+	SubjectLease      = "tandem.pool.lease" // any worker of the queue group; gateways place by status first (LeaseSubject)
 	QueueWorkers      = "workers"
+	subjectLeaseFmt   = "tandem.worker.%s.lease"
 	subjectEndFmt     = "tandem.worker.%s.end"
 	subjectGateFmt    = "tandem.worker.%s.gate"
 	subjectEventFmt   = "tandem.session.%s.%s.event"
@@ -23,6 +24,10 @@ const (
 	StatusInterval    = 2 * time.Second
 	defaultLeaseLimit = 30 * time.Second
 )
+
+// LeaseSubject is where a gateway asks worker id itself to host a session,
+// once the worker's status showed it the most headroom.
+func LeaseSubject(workerID string) string { return fmt.Sprintf(subjectLeaseFmt, workerID) }
 
 // EndSubject is where a gateway asks worker id to end a session.
 func EndSubject(workerID string) string { return fmt.Sprintf(subjectEndFmt, workerID) }
@@ -138,13 +143,22 @@ const (
 	RefusedMaskedField = "masked_field"
 )
 
-// Status is a worker's periodic heartbeat.
+// Status is a worker's periodic heartbeat, also sent at once when its load
+// changes. Gateways place new sessions on the worker with the most Free
+// places, and forget a worker that stopped (Stopped) or whose heartbeats
+// stopped (its sessions then end as ReasonWorkerLost).
 type Status struct {
-	WorkerID    string    `json:"worker_id"`
-	Sessions    int       `json:"sessions"`
-	MaxSessions int       `json:"max_sessions"`
-	Draining    bool      `json:"draining"`
-	At          time.Time `json:"at"`
+	WorkerID    string `json:"worker_id"`
+	Sessions    int    `json:"sessions"`
+	MaxSessions int    `json:"max_sessions"`
+	// Free is how many more sessions the worker would take now: none while
+	// it drains or its machine is short of memory or CPU.
+	Free         int       `json:"free"`
+	Warm         int       `json:"warm"`                    // started browsers waiting for a session
+	MemAvailable int64     `json:"mem_available,omitempty"` // bytes, from /proc/meminfo
+	Draining     bool      `json:"draining"`
+	Stopped      bool      `json:"stopped,omitempty"` // the last status of a worker that stopped on purpose
+	At           time.Time `json:"at"`
 }
 
 // Reasons a session ends.
@@ -159,6 +173,7 @@ const (
 	ReasonMemoryLimit   = "memory_limit"   // the browser used more memory than the pool allows (browserpool.ErrMemoryLimit)
 	ReasonError         = "error"
 	ReasonShutdown      = "worker_shutdown"
+	ReasonWorkerLost    = "worker_lost" // gateways heard no heartbeat of the hosting worker (ended by a gateway)
 )
 
 // Reasons of a {"type":"refused"} notice for input the gate held back.

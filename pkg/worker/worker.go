@@ -113,6 +113,7 @@ type Worker struct {
 	wg       sync.WaitGroup      // session goroutines
 	ready    chan struct{}       // closed once Run listens
 
+	stopped       atomic.Bool   // Run returned: the last status says so
 	restarted     atomic.Uint64 // sessions' dead browsers replaced (recovery.go)
 	restartFailed atomic.Uint64 // sessions ended because their browser kept dying
 }
@@ -142,18 +143,26 @@ func (w *Worker) ID() string { return w.cfg.ID }
 func (w *Worker) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	leases, err := w.nc.QueueSubscribe(SubjectLease, QueueWorkers, func(m *nats.Msg) {
+	onLease := func(m *nats.Msg) {
 		// Starting a browser takes a second: never on the NATS goroutine.
 		w.wg.Add(1)
 		go func() {
 			defer w.wg.Done()
 			w.handleLease(ctx, m)
 		}()
-	})
+	}
+	// Gateways ask this worker by name once its status reached them; the
+	// queue group serves those that have heard no status yet.
+	leases, err := w.nc.QueueSubscribe(SubjectLease, QueueWorkers, onLease)
 	if err != nil {
 		return fmt.Errorf("subscribe %s: %w", SubjectLease, err)
 	}
 	defer leases.Unsubscribe() //nolint:errcheck // the connection may be closing
+	direct, err := w.nc.Subscribe(LeaseSubject(w.cfg.ID), onLease)
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", LeaseSubject(w.cfg.ID), err)
+	}
+	defer direct.Unsubscribe() //nolint:errcheck
 	ends, err := w.nc.Subscribe(EndSubject(w.cfg.ID), w.handleEnd)
 	if err != nil {
 		return fmt.Errorf("subscribe %s: %w", EndSubject(w.cfg.ID), err)
@@ -178,8 +187,12 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			w.log.Info("worker stopping")
 			_ = leases.Unsubscribe()
+			_ = direct.Unsubscribe()
 			w.endAll(ReasonShutdown)
 			w.wg.Wait()
+			w.stopped.Store(true)
+			w.publishStatus()
+			_ = w.nc.FlushTimeout(2 * time.Second) // the gateways forget this worker at once
 			return nil
 		case <-tick.C:
 			w.publishStatus()
@@ -195,7 +208,15 @@ func (w *Worker) Drain() {
 	w.mu.Lock()
 	w.draining = true
 	w.mu.Unlock()
+	w.log.Info("worker draining: no new sessions")
 	w.publishStatus()
+}
+
+// Draining reports whether Drain was called.
+func (w *Worker) Draining() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.draining
 }
 
 // Sessions is the number of sessions hosted now.
@@ -205,10 +226,44 @@ func (w *Worker) Sessions() int {
 	return len(w.sessions)
 }
 
-func (w *Worker) publishStatus() {
+// WaitIdle returns nil once the worker hosts no session and starts none,
+// or ctx's error when ctx ends first. With Drain it is the end of a
+// scale-in: the live sessions finished.
+func (w *Worker) WaitIdle(ctx context.Context) error {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		w.mu.Lock()
+		busy := len(w.sessions) + w.reserved
+		w.mu.Unlock()
+		if busy == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// status is the worker's heartbeat now.
+func (w *Worker) status() Status {
+	why := w.pressure() // reads /proc: outside the lock
+	mem, _ := memAvailable()
+	warm := w.pool.Stats().Warm
 	w.mu.Lock()
-	st := Status{WorkerID: w.cfg.ID, Sessions: len(w.sessions), MaxSessions: w.cfg.MaxSessions, Draining: w.draining, At: time.Now()}
-	w.mu.Unlock()
+	defer w.mu.Unlock()
+	st := Status{WorkerID: w.cfg.ID, Sessions: len(w.sessions), MaxSessions: w.cfg.MaxSessions, Warm: warm,
+		MemAvailable: mem, Draining: w.draining, Stopped: w.stopped.Load(), At: time.Now()}
+	if !w.draining && !st.Stopped && why == "" {
+		st.Free = max(0, w.cfg.MaxSessions-len(w.sessions)-w.reserved)
+	}
+	return st
+}
+
+func (w *Worker) publishStatus() {
+	st := w.status()
 	b, _ := json.Marshal(st)
 	if err := w.nc.Publish(fmt.Sprintf(subjectStatusFmt, w.cfg.ID), b); err != nil {
 		w.log.Warn("publish status", zap.Error(err))
