@@ -55,15 +55,23 @@ type serveConfig struct {
 	MaxCPUPressure float64
 	MaxTabs        int
 	MaxRestarts    int
-	UDPPort        int
-	PublicIPs      listFlag
-	ICELoopback    string
 	AdminToken     string
 	TLSCert        string
 	TLSKey         string
 	ACMEDomains    listFlag
 	ACMEEmail      string
 	ACMEDirectory  string
+
+	// Media network (mediaFlags; docs/media-network.md).
+	UDPPort        int
+	ICETCPPort     int
+	PublicIPs      listFlag
+	ICELoopback    string
+	ICEDenyPrivate bool
+	STUN           listFlag
+	TURN           listFlag
+	TURNSecret     string
+	TURNTTL        time.Duration
 
 	maskFaults *mask.Faults // tests: faults injected into the worker's mask path
 }
@@ -89,16 +97,80 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.IntVar(&cfg.MaxTabs, "max-tabs", 0, "tabs a session's browser may have open; a page's tab beyond them is closed (0: 5)")
 	fs.IntVar(&cfg.MaxRestarts, "max-restarts", 0, "times a session's dead browser is replaced within 10 minutes before the session ends (0: 3, negative: never)")
 	fs.Float64Var(&cfg.MaxCPUPressure, "max-cpu-pressure", 0, "refuse new sessions while tasks waited for a CPU more than this percent of the last 10 s (Linux PSI; 0: no check)")
-	fs.IntVar(&cfg.UDPPort, "udp-port", 0, "single UDP port for all WebRTC media (0: ephemeral ports)")
-	fs.Var(&cfg.PublicIPs, "public-ip", "comma-separated public IPs to advertise for media (NAT 1:1)")
-	fs.StringVar(&cfg.ICELoopback, "ice-loopback", "auto", "offer loopback ICE candidates: true, false, or auto (when --addr is loopback)")
 	fs.StringVar(&cfg.AdminToken, "admin-token", "", "operator token for /api/v1/admin/... and tandem admin (at least 16 characters); empty: those routes are off")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; with --tls-key")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the PEM private key of --tls-cert")
 	fs.Var(&cfg.ACMEDomains, "acme-domain", "comma-separated host names to get certificates for from an ACME CA (TLS-ALPN-01 on --addr, which must be reachable on port 443)")
 	fs.StringVar(&cfg.ACMEEmail, "acme-email", "", "contact address for the ACME account (with --acme-domain)")
 	fs.StringVar(&cfg.ACMEDirectory, "acme-directory", "", "ACME directory URL; empty: Let's Encrypt")
+	mediaFlags(fs, cfg)
 	return fs
+}
+
+// mediaFlags are the WebRTC network settings of a worker and of the
+// gateway that hands viewers their ICE servers (docs/media-network.md).
+func mediaFlags(fs *flag.FlagSet, cfg *serveConfig) {
+	fs.IntVar(&cfg.UDPPort, "udp-port", 0, "single UDP port for all WebRTC media (0: ephemeral ports)")
+	fs.IntVar(&cfg.ICETCPPort, "ice-tcp-port", 0, "single TCP port for WebRTC media over TCP (ICE-TCP, passive candidates) for viewers without UDP (0: off)")
+	fs.Var(&cfg.PublicIPs, "public-ip", "comma-separated public IPs to advertise for media, UDP and TCP (NAT 1:1)")
+	fs.StringVar(&cfg.ICELoopback, "ice-loopback", "auto", "offer loopback ICE candidates: true, false, or auto (when --addr is loopback)")
+	fs.BoolVar(&cfg.ICEDenyPrivate, "ice-deny-private", false, "refuse viewers' ICE candidates on private, CGNAT and ULA addresses too (no viewer reaches this worker through a LAN)")
+	fs.Var(&cfg.STUN, "stun", "comma-separated stun: URLs for viewers and the worker (e.g. stun:stun.example.com:3478)")
+	fs.Var(&cfg.TURN, "turn", "comma-separated turn:/turns: URLs for viewers, with credentials minted from --turn-secret (e.g. turn:turn.example.com:3478?transport=udp)")
+	fs.StringVar(&cfg.TURNSecret, "turn-secret", "", "the TURN server's shared secret (coturn static-auth-secret); prefer the variable")
+	fs.DurationVar(&cfg.TURNTTL, "turn-ttl", rtc.DefaultTURNTTL, "lifetime of a viewer's TURN credentials (1m to 168h)")
+}
+
+// rtcConfig is the rtc.Config of the media flags; loopback says whether
+// loopback ICE is on.
+func (c serveConfig) rtcConfig(loopback bool) rtc.Config {
+	return rtc.Config{UDPPort: c.UDPPort, ICETCPPort: c.ICETCPPort, PublicIPs: c.PublicIPs,
+		STUN: c.STUN, TURN: c.TURN, TURNSecret: c.TURNSecret, TURNTTL: c.TURNTTL,
+		DenyPrivatePeers: c.ICEDenyPrivate, Loopback: loopback}
+}
+
+// validateMedia checks the media flags, naming the flag at fault.
+func (c serveConfig) validateMedia() error {
+	switch c.ICELoopback {
+	case "auto", "true", "false":
+	default:
+		return fmt.Errorf("%w: --ice-loopback must be true, false or auto", errUsage)
+	}
+	if c.UDPPort < 0 || c.UDPPort > 65535 {
+		return fmt.Errorf("%w: --udp-port %d out of range", errUsage, c.UDPPort)
+	}
+	if c.ICETCPPort < 0 || c.ICETCPPort > 65535 {
+		return fmt.Errorf("%w: --ice-tcp-port %d out of range", errUsage, c.ICETCPPort)
+	}
+	for _, ip := range c.PublicIPs {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			return fmt.Errorf("%w: --public-ip %q is not an IP address", errUsage, ip)
+		}
+	}
+	for _, u := range c.STUN {
+		if err := (rtc.Config{STUN: []string{u}}).Validate(); err != nil {
+			return fmt.Errorf("%w: --stun %q is not a stun: or stuns: URL", errUsage, u)
+		}
+	}
+	for _, u := range c.TURN {
+		if err := (rtc.Config{TURN: []string{u}, TURNSecret: "x"}).Validate(); err != nil {
+			return fmt.Errorf("%w: --turn %q is not a turn: or turns: URL", errUsage, u)
+		}
+	}
+	switch {
+	case len(c.TURN) > 0 && c.TURNSecret == "":
+		return fmt.Errorf("%w: --turn needs --turn-secret (TANDEM_TURN_SECRET)", errUsage)
+	case len(c.TURN) == 0 && c.TURNSecret != "":
+		return fmt.Errorf("%w: --turn-secret needs --turn", errUsage)
+	case c.TURNTTL != 0 && (c.TURNTTL < time.Minute || c.TURNTTL > 7*24*time.Hour): // 0: the default
+		return fmt.Errorf("%w: --turn-ttl must be 1m to 168h", errUsage)
+	}
+	// The rest of rtc.Config's rules (loopback mode is IPv4 only).
+	loopback := c.ICELoopback == "true" || (c.ICELoopback == "auto" && isLoopbackAddr(c.Addr))
+	if err := c.rtcConfig(loopback).Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return nil
 }
 
 func (c serveConfig) validate() error {
@@ -108,19 +180,14 @@ func (c serveConfig) validate() error {
 	if c.Data == "" {
 		return fmt.Errorf("%w: --data must not be empty", errUsage)
 	}
-	switch c.ICELoopback {
-	case "auto", "true", "false":
-	default:
-		return fmt.Errorf("%w: --ice-loopback must be true, false or auto", errUsage)
+	if err := c.validateMedia(); err != nil {
+		return err
 	}
 	if c.MaxTabs < 0 {
 		return fmt.Errorf("%w: --max-tabs must not be negative", errUsage)
 	}
 	if c.MaxCPUPressure < 0 || c.MaxCPUPressure > 100 {
 		return fmt.Errorf("%w: --max-cpu-pressure must be 0 to 100", errUsage)
-	}
-	if c.UDPPort < 0 || c.UDPPort > 65535 {
-		return fmt.Errorf("%w: --udp-port %d out of range", errUsage, c.UDPPort)
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < minAdminToken {
 		return fmt.Errorf("%w: --admin-token must have at least %d characters", errUsage, minAdminToken)
@@ -230,7 +297,8 @@ func serve(ctx context.Context, cfg serveConfig, log *zap.Logger, stdout io.Writ
 	}
 	defer pool.Close() //nolint:errcheck
 	loopback := cfg.ICELoopback == "true" || (cfg.ICELoopback == "auto" && isLoopbackAddr(addr))
-	api, err := rtc.NewAPI(rtc.Config{UDPPort: cfg.UDPPort, PublicIPs: cfg.PublicIPs, Loopback: loopback}, log)
+	rtcCfg := cfg.rtcConfig(loopback)
+	api, err := rtc.NewAPI(rtcCfg, log)
 	if err != nil {
 		return fmt.Errorf("webrtc: %w", err)
 	}
@@ -251,7 +319,7 @@ func serve(ctx context.Context, cfg serveConfig, log *zap.Logger, stdout io.Writ
 	// (an https base URL) terminates TLS.
 	secure := tlsCfg != nil || strings.HasPrefix(cfg.BaseURL, "https://")
 	gw := gateway.New(gateway.Config{BaseURL: cfg.BaseURL, Pages: ui.Handler(), Extra: extra, Audit: auditLog,
-		AdminToken: cfg.AdminToken, SecureCookie: secure}, store, b.Conn(), reg, log)
+		AdminToken: cfg.AdminToken, SecureCookie: secure, ICEServers: rtcCfg.ViewerICEServers}, store, b.Conn(), reg, log)
 	srv := &http.Server{Handler: gw.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(log.Named("http"))}
 
 	g, gctx := errgroup.WithContext(ctx)
