@@ -33,6 +33,16 @@ func TestConfigValidate(t *testing.T) {
 		{"bad ip", Config{PublicIPs: []string{"example.com"}}, false},
 		{"ipv6 with loopback", Config{Loopback: true, PublicIPs: []string{"2001:db8::1"}}, false},
 		{"negative timeout", Config{ICEDisconnectedTimeout: -time.Second}, false},
+		{"tcp port", Config{ICETCPPort: 3478}, true},
+		{"tcp port too big", Config{ICETCPPort: 70000}, false},
+		{"stun and turn", Config{STUN: []string{"stun:stun.example.com:3478"}, TURN: []string{"turn:turn.example.com?transport=tcp", "turns:turn.example.com:5349"},
+			TURNSecret: "s3cret", TURNTTL: time.Hour}, true},
+		{"stun url of another scheme", Config{STUN: []string{"http://stun.example.com"}}, false},
+		{"turn url as stun", Config{STUN: []string{"turn:turn.example.com"}}, false},
+		{"turn without secret", Config{TURN: []string{"turn:turn.example.com"}}, false},
+		{"secret without turn", Config{TURNSecret: "s3cret"}, false},
+		{"turn ttl under a minute", Config{TURN: []string{"turn:t.example"}, TURNSecret: "s", TURNTTL: time.Second}, false},
+		{"turn ttl over a week", Config{TURN: []string{"turn:t.example"}, TURNSecret: "s", TURNTTL: 200 * time.Hour}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
