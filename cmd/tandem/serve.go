@@ -66,9 +66,6 @@ type serveConfig struct {
 	MaxCPUPressure float64
 	MaxTabs        int
 	MaxRestarts    int
-	UDPPort        int
-	PublicIPs      listFlag
-	ICELoopback    string
 	WorkerID       string
 	DrainTimeout   time.Duration
 	MetricsAddr    string
@@ -78,6 +75,17 @@ type serveConfig struct {
 	ACMEDomains    listFlag
 	ACMEEmail      string
 	ACMEDirectory  string
+
+	// Media network (mediaFlags, iceServerFlags; docs/media-network.md).
+	UDPPort        int
+	ICETCPPort     int
+	PublicIPs      listFlag
+	ICELoopback    string
+	ICEDenyPrivate bool
+	STUN           listFlag
+	TURN           listFlag
+	TURNSecret     string
+	TURNTTL        time.Duration
 
 	maskFaults *mask.Faults    // tests: faults injected into the worker's mask path
 	drain      <-chan struct{} // closed on the first SIGTERM: drain the worker, then stop (main.go)
@@ -135,8 +143,7 @@ func workerFlags(fs *flag.FlagSet, cfg *serveConfig, standalone bool) {
 	fs.IntVar(&cfg.MaxTabs, "max-tabs", 0, "tabs a session's browser may have open; a page's tab beyond them is closed (0: 5)")
 	fs.IntVar(&cfg.MaxRestarts, "max-restarts", 0, "times a session's dead browser is replaced within 10 minutes before the session ends (0: 3, negative: never)")
 	fs.Float64Var(&cfg.MaxCPUPressure, "max-cpu-pressure", 0, "refuse new sessions while tasks waited for a CPU more than this percent of the last 10 s (Linux PSI; 0: no check)")
-	fs.IntVar(&cfg.UDPPort, "udp-port", 0, "single UDP port for all WebRTC media (0: ephemeral ports)")
-	fs.Var(&cfg.PublicIPs, "public-ip", "comma-separated public IPs to advertise for media (NAT 1:1)")
+	mediaFlags(fs, cfg)
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", 15*time.Minute, "on SIGTERM, wait this long for the live sessions to finish (no new ones start), then end them")
 	if standalone {
 		fs.StringVar(&cfg.ICELoopback, "ice-loopback", "false", "offer loopback ICE candidates (viewers on this machine only): true or false")
@@ -147,6 +154,81 @@ func workerFlags(fs *flag.FlagSet, cfg *serveConfig, standalone bool) {
 	}
 }
 
+// mediaFlags are the WebRTC network settings of a worker
+// (docs/media-network.md).
+func mediaFlags(fs *flag.FlagSet, cfg *serveConfig) {
+	fs.IntVar(&cfg.UDPPort, "udp-port", 0, "single UDP port for all WebRTC media (0: ephemeral ports)")
+	fs.IntVar(&cfg.ICETCPPort, "ice-tcp-port", 0, "single TCP port for WebRTC media over TCP (ICE-TCP, passive candidates) for viewers without UDP (0: off)")
+	fs.Var(&cfg.PublicIPs, "public-ip", "comma-separated public IPs to advertise for media, UDP and TCP (NAT 1:1)")
+	fs.BoolVar(&cfg.ICEDenyPrivate, "ice-deny-private", false, "refuse viewers' ICE candidates on private, CGNAT and ULA addresses too (no viewer reaches this worker through a LAN)")
+}
+
+// iceServerFlags name the STUN and TURN servers: the gateway hands them to
+// viewers (TURN with credentials minted from the secret), a worker uses
+// the STUN servers itself. With turn false, only --stun.
+func iceServerFlags(fs *flag.FlagSet, cfg *serveConfig, turn bool) {
+	fs.Var(&cfg.STUN, "stun", "comma-separated stun: URLs for viewers and the worker (e.g. stun:stun.example.com:3478)")
+	if !turn {
+		return
+	}
+	fs.Var(&cfg.TURN, "turn", "comma-separated turn:/turns: URLs for viewers, with credentials minted from --turn-secret (e.g. turn:turn.example.com:3478?transport=udp)")
+	fs.StringVar(&cfg.TURNSecret, "turn-secret", "", "the TURN server's shared secret (coturn static-auth-secret); prefer the variable")
+	fs.DurationVar(&cfg.TURNTTL, "turn-ttl", rtc.DefaultTURNTTL, "lifetime of a viewer's TURN credentials (1m to 168h)")
+}
+
+// rtcConfig is the rtc.Config of the media flags; loopback says whether
+// loopback ICE is on.
+func (c serveConfig) rtcConfig(loopback bool) rtc.Config {
+	return rtc.Config{UDPPort: c.UDPPort, ICETCPPort: c.ICETCPPort, PublicIPs: c.PublicIPs,
+		STUN: c.STUN, TURN: c.TURN, TURNSecret: c.TURNSecret, TURNTTL: c.TURNTTL,
+		DenyPrivatePeers: c.ICEDenyPrivate, Loopback: loopback}
+}
+
+// validateMedia checks the media and ICE server flags, naming the flag at
+// fault.
+func (c serveConfig) validateMedia() error {
+	switch c.ICELoopback {
+	case "auto", "true", "false":
+	default:
+		return fmt.Errorf("%w: --ice-loopback must be true, false or auto", errUsage)
+	}
+	if c.UDPPort < 0 || c.UDPPort > 65535 {
+		return fmt.Errorf("%w: --udp-port %d out of range", errUsage, c.UDPPort)
+	}
+	if c.ICETCPPort < 0 || c.ICETCPPort > 65535 {
+		return fmt.Errorf("%w: --ice-tcp-port %d out of range", errUsage, c.ICETCPPort)
+	}
+	for _, ip := range c.PublicIPs {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			return fmt.Errorf("%w: --public-ip %q is not an IP address", errUsage, ip)
+		}
+	}
+	for _, u := range c.STUN {
+		if err := (rtc.Config{STUN: []string{u}}).Validate(); err != nil {
+			return fmt.Errorf("%w: --stun %q is not a stun: or stuns: URL", errUsage, u)
+		}
+	}
+	for _, u := range c.TURN {
+		if err := (rtc.Config{TURN: []string{u}, TURNSecret: "x"}).Validate(); err != nil {
+			return fmt.Errorf("%w: --turn %q is not a turn: or turns: URL", errUsage, u)
+		}
+	}
+	switch {
+	case len(c.TURN) > 0 && c.TURNSecret == "":
+		return fmt.Errorf("%w: --turn needs --turn-secret (TANDEM_TURN_SECRET)", errUsage)
+	case len(c.TURN) == 0 && c.TURNSecret != "":
+		return fmt.Errorf("%w: --turn-secret needs --turn", errUsage)
+	case c.TURNTTL != 0 && (c.TURNTTL < time.Minute || c.TURNTTL > 7*24*time.Hour): // 0: the default
+		return fmt.Errorf("%w: --turn-ttl must be 1m to 168h", errUsage)
+	}
+	// The rest of rtc.Config's rules (loopback mode is IPv4 only).
+	loopback := c.ICELoopback == "true" || (c.ICELoopback == "auto" && isLoopbackAddr(c.Addr))
+	if err := c.rtcConfig(loopback).Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return nil
+}
+
 func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	gatewayFlags(fs, cfg)
@@ -154,6 +236,7 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	stateFlags(fs, cfg)
 	logFlags(fs, cfg)
 	workerFlags(fs, cfg, false)
+	iceServerFlags(fs, cfg, true)
 	return fs
 }
 
@@ -163,6 +246,8 @@ func gatewayCmdFlags(cfg *serveConfig) *flag.FlagSet {
 	natsFlags(fs, cfg, false)
 	stateFlags(fs, cfg)
 	logFlags(fs, cfg)
+	iceServerFlags(fs, cfg, true)
+	cfg.ICELoopback = "false" // the gateway has no media of its own
 	return fs
 }
 
@@ -171,6 +256,7 @@ func workerCmdFlags(cfg *serveConfig) *flag.FlagSet {
 	natsFlags(fs, cfg, false)
 	logFlags(fs, cfg)
 	workerFlags(fs, cfg, true)
+	iceServerFlags(fs, cfg, false)
 	return fs
 }
 
@@ -190,10 +276,8 @@ func (c serveConfig) validateGateway() error {
 
 // validateWorker checks the worker's flags.
 func (c serveConfig) validateWorker() error {
-	switch c.ICELoopback {
-	case "auto", "true", "false":
-	default:
-		return fmt.Errorf("%w: --ice-loopback must be true, false or auto", errUsage)
+	if err := c.validateMedia(); err != nil {
+		return err
 	}
 	if c.MaxTabs < 0 {
 		return fmt.Errorf("%w: --max-tabs must not be negative", errUsage)
@@ -203,9 +287,6 @@ func (c serveConfig) validateWorker() error {
 	}
 	if c.MaxCPUPressure < 0 || c.MaxCPUPressure > 100 {
 		return fmt.Errorf("%w: --max-cpu-pressure must be 0 to 100", errUsage)
-	}
-	if c.UDPPort < 0 || c.UDPPort > 65535 {
-		return fmt.Errorf("%w: --udp-port %d out of range", errUsage, c.UDPPort)
 	}
 	if c.DrainTimeout < 0 {
 		return fmt.Errorf("%w: --drain-timeout must not be negative", errUsage)
@@ -304,6 +385,9 @@ func gatewayCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	var cfg serveConfig
 	validate := func() error {
 		if err := cfg.validateNATS(true); err != nil {
+			return err
+		}
+		if err := cfg.validateMedia(); err != nil {
 			return err
 		}
 		return cfg.validateGateway()
@@ -445,7 +529,7 @@ func newGateway(ctx context.Context, cfg serveConfig, b *bus.Bus, reg *prometheu
 	// (an https base URL) terminates TLS.
 	secure := tlsCfg != nil || strings.HasPrefix(cfg.BaseURL, "https://")
 	p.gw = gateway.New(gateway.Config{BaseURL: cfg.BaseURL, Pages: ui.Handler(), Extra: extra, Audit: auditLog,
-		AdminToken: cfg.AdminToken, SecureCookie: secure}, store, b.Conn(), reg, log)
+		AdminToken: cfg.AdminToken, SecureCookie: secure, ICEServers: cfg.rtcConfig(false).ViewerICEServers}, store, b.Conn(), reg, log)
 	p.srv = &http.Server{Handler: p.gw.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(log.Named("http"))}
 	return p, nil
 }
@@ -499,7 +583,7 @@ func newWorker(cfg serveConfig, b *bus.Bus, allow []string, loopback bool, log *
 		return nil, fmt.Errorf("browser pool: %w", err)
 	}
 	closers = append(closers, pool.Close)
-	api, err := rtc.NewAPI(rtc.Config{UDPPort: cfg.UDPPort, PublicIPs: cfg.PublicIPs, Loopback: loopback}, log)
+	api, err := rtc.NewAPI(cfg.rtcConfig(loopback), log)
 	if err != nil {
 		closeAll()
 		return nil, fmt.Errorf("webrtc: %w", err)

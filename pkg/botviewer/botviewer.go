@@ -78,7 +78,7 @@ type Viewer struct {
 // ErrEnded is returned by waits after the session ended.
 var ErrEnded = errors.New("botviewer: session ended")
 
-func newAPI() (*webrtc.API, error) {
+func newAPI(networks []webrtc.NetworkType) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000,
@@ -90,7 +90,10 @@ func newAPI() (*webrtc.API, error) {
 	var s webrtc.SettingEngine
 	s.SetIncludeLoopbackCandidate(true)
 	s.SetICEMulticastDNSMode(0) // disabled: loopback tests need plain addresses
-	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	if networks == nil {
+		networks = []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
+	}
+	s.SetNetworkTypes(networks)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(s)), nil
 }
 
@@ -105,6 +108,14 @@ type Options struct {
 	// agent's page does (or a hostile customer's); WaitScreen waits for its
 	// pictures.
 	SeeScreen bool
+	// NetworkTypes restricts the viewer's ICE to these networks, e.g.
+	// TCP4 only for a viewer whose network drops UDP; nil means UDP4.
+	NetworkTypes []webrtc.NetworkType
+	// ICEServers and RelayOnly configure the viewer's RTCPeerConnection
+	// as a page does from its hello's ice_servers (RelayOnly:
+	// iceTransportPolicy "relay").
+	ICEServers []webrtc.ICEServer
+	RelayOnly  bool
 }
 
 // Dial negotiates with Tandem through sig and returns once the offer is
@@ -116,11 +127,15 @@ func Dial(ctx context.Context, sig Signaler) (*Viewer, error) {
 
 // DialWith is Dial with the m-lines of opts.
 func DialWith(ctx context.Context, sig Signaler, opts Options) (*Viewer, error) {
-	api, err := newAPI()
+	api, err := newAPI(opts.NetworkTypes)
 	if err != nil {
 		return nil, err
 	}
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	pcCfg := webrtc.Configuration{ICEServers: opts.ICEServers}
+	if opts.RelayOnly {
+		pcCfg.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	pc, err := api.NewPeerConnection(pcCfg)
 	if err != nil {
 		return nil, err
 	}

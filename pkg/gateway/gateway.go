@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tandem-cobrowse/tandem/pkg/audit"
+	"github.com/tandem-cobrowse/tandem/pkg/protocol"
 	"github.com/tandem-cobrowse/tandem/pkg/tenant"
 	"github.com/tandem-cobrowse/tandem/pkg/worker"
 	"github.com/tandem-cobrowse/tandem/signaling"
@@ -34,6 +35,10 @@ type Config struct {
 	Extra        map[string]http.Handler // more handlers by path prefix, e.g. "/demo/"
 	AdminToken   string                  // operator token for /api/v1/admin/...; "" → those routes answer 404
 	Audit        *audit.Log              // where audit events go; nil → none are recorded (tests of other parts)
+	// ICEServers returns the STUN/TURN servers, with credentials minted for
+	// the viewer, that go into a viewer's hello (rtc.Config.ViewerICEServers);
+	// nil → none (host candidates only).
+	ICEServers func(viewerID string, now time.Time) []protocol.ICEServer
 }
 
 const (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/labstack/echo/v4"
@@ -95,7 +96,13 @@ func (g *Gateway) signal(c echo.Context) error {
 	conn.SetReadLimit(protocol.MaxSignalBytes)
 	defer conn.CloseNow() //nolint:errcheck
 	log := g.log.With(zap.String("session_id", id), zap.String("viewer_id", v.ID), zap.String("role", v.Role))
-	hello := protocol.Encode(protocol.Signal{Type: protocol.TypeHello, Role: v.Role, ViewerID: v.ID})
+	helloMsg := protocol.Signal{Type: protocol.TypeHello, Role: v.Role, ViewerID: v.ID}
+	if g.cfg.ICEServers != nil {
+		// Fresh TURN credentials with every socket: a viewer that
+		// reconnects gets new ones (docs/media-network.md).
+		helloMsg.ICEServers = g.cfg.ICEServers(v.ID, time.Now())
+	}
+	hello := protocol.Encode(helloMsg)
 	if err := conn.Write(ctx, websocket.MessageText, hello); err != nil {
 		return nil
 	}

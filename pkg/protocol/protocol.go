@@ -72,6 +72,18 @@ type Signal struct {
 	// the viewer's peer, keeping its channels and track, instead of
 	// replacing it.
 	Restart bool `json:"restart,omitempty"`
+	// ICEServers, in the hello only, are the STUN and TURN servers the
+	// viewer's RTCPeerConnection uses, TURN with credentials minted for
+	// this viewer (docs/media-network.md).
+	ICEServers []ICEServer `json:"ice_servers,omitempty"`
+}
+
+// ICEServer is one entry of RTCConfiguration.iceServers, named as the
+// browser's RTCIceServer dictionary names it.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
 }
 
 // Viewers counts who watches a session.
@@ -119,7 +131,7 @@ func DecodeClientSignal(data []byte) (Signal, error) {
 
 func (s Signal) validateClient() error {
 	if s.Reason != "" || s.Error != "" || s.Message != "" || s.Role != "" || s.ViewerID != "" ||
-		s.State != "" || s.Viewers != nil || s.Width != 0 || s.Height != 0 {
+		s.State != "" || s.Viewers != nil || s.Width != 0 || s.Height != 0 || s.ICEServers != nil {
 		return bad("server fields in a client message")
 	}
 	switch s.Type {
@@ -180,6 +192,9 @@ func DecodeServerSignal(data []byte) (Signal, error) {
 	}
 	if s.Restart {
 		return Signal{}, bad("restart in a server message")
+	}
+	if s.ICEServers != nil && s.Type != TypeHello {
+		return Signal{}, bad("ice_servers outside the hello")
 	}
 	return s, nil
 }

@@ -58,6 +58,7 @@ func TestDecodeClientSignal(t *testing.T) {
 		{"unknown type", `{"type":"answer","sdp":"x"}`, Signal{}, true},
 		{"unknown field", `{"type":"bye","x":1}`, Signal{}, true},
 		{"server field", `{"type":"bye","reason":"x"}`, Signal{}, true},
+		{"ice servers from a viewer", `{"type":"bye","ice_servers":[{"urls":["turn:evil.example"]}]}`, Signal{}, true},
 		{"offer without sdp", `{"type":"offer"}`, Signal{}, true},
 		{"candidate missing", `{"type":"candidate"}`, Signal{}, true},
 		{"trailing data", `{"type":"bye"}{"type":"bye"}`, Signal{}, true},
@@ -134,6 +135,9 @@ func TestDecodeInput(t *testing.T) {
 func TestDecodeServerSignal(t *testing.T) {
 	for _, s := range []Signal{
 		{Type: TypeHello, Role: "customer", ViewerID: "v_1"},
+		{Type: TypeHello, Role: "agent", ViewerID: "v_2", ICEServers: []ICEServer{
+			{URLs: []string{"stun:stun.example.com:3478"}},
+			{URLs: []string{"turn:turn.example.com:3478", "turns:turn.example.com:5349?transport=tcp"}, Username: "1767225600:v_2", Credential: "c2VjcmV0"}}},
 		{Type: TypeAnswer, SDP: "v=0"},
 		{Type: TypeEnded, Reason: "agent_ended"},
 		{Type: TypeError, Error: "negotiation_failed", Message: "x"},
@@ -152,6 +156,9 @@ func TestDecodeServerSignal(t *testing.T) {
 	}
 	if _, err := DecodeServerSignal([]byte(`{"type":"answer","sdp":"x","restart":true}`)); err == nil {
 		t.Error("DecodeServerSignal accepted an answer marked restart")
+	}
+	if _, err := DecodeServerSignal([]byte(`{"type":"answer","sdp":"x","ice_servers":[{"urls":["stun:a.example"]}]}`)); err == nil {
+		t.Error("DecodeServerSignal accepted ice_servers outside the hello")
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 
@@ -33,6 +34,8 @@ const (
 	defaultDisconnectedTimeout = 5 * time.Second
 	iceFailedTimeout           = 25 * time.Second // after disconnected (pion's default)
 	iceKeepaliveInterval       = 2 * time.Second  // pion's default
+	tcpMuxReadBuffer           = 8                // packets buffered per ICE-TCP connection
+	tcpFirstBindTimeout        = 10 * time.Second
 )
 
 // sdesMidURI is the RTP header extension that carries the m-line's mid
@@ -43,17 +46,37 @@ const sdesMidURI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 // the payload type of the viewer's offer, so this only matters to pion.
 const vp8PayloadType = 96
 
-// Config sets up the WebRTC side of a worker.
+// Config sets up the WebRTC side of a worker. docs/media-network.md has
+// the operator's view of these settings.
 type Config struct {
 	// UDPPort is the single UDP port of the ICE UDP mux shared by all peers;
 	// 0 means ephemeral ports per peer (tests).
 	UDPPort int
+	// ICETCPPort is the single TCP port of the ICE TCP mux (passive TCP
+	// candidates, RFC 6544) shared by all peers, for viewers whose network
+	// lets no UDP through; 0 means no ICE over TCP.
+	ICETCPPort int
 	// PublicIPs are the NAT 1:1 addresses advertised instead of the local
-	// host addresses; empty means the local addresses.
+	// host addresses, for UDP and TCP candidates alike; empty means the
+	// local addresses.
 	PublicIPs []string
-	// ICEServers are the STUN/TURN servers; may be empty.
-	ICEServers []webrtc.ICEServer
-	// Loopback includes loopback candidates, turns mDNS off and uses UDP4
+	// STUN are stun: or stuns: URLs, used by the worker's peers (a
+	// server-reflexive address) and handed to viewers; may be empty.
+	STUN []string
+	// TURN are turn: or turns: URLs handed to viewers with credentials
+	// minted for each (ViewerICEServers); they need TURNSecret.
+	TURN []string
+	// TURNSecret is the TURN server's shared secret (coturn
+	// static-auth-secret, the TURN REST scheme). Never log it.
+	TURNSecret string
+	// TURNTTL is how long a viewer's TURN credentials live; 0 means
+	// DefaultTURNTTL.
+	TURNTTL time.Duration
+	// DenyPrivatePeers refuses viewers' candidates on private (RFC 1918),
+	// CGNAT and ULA addresses too, for workers that no viewer reaches
+	// through a LAN. By default they are allowed.
+	DenyPrivatePeers bool
+	// Loopback includes loopback candidates, turns mDNS off and uses IPv4
 	// only (tests and the single-machine demo). It also lets viewers offer
 	// loopback candidates.
 	Loopback bool
@@ -67,19 +90,22 @@ func (c Config) Validate() error {
 	if c.UDPPort < 0 || c.UDPPort > 65535 {
 		return fmt.Errorf("%w: udp port %d out of range", ErrInvalidConfig, c.UDPPort)
 	}
+	if c.ICETCPPort < 0 || c.ICETCPPort > 65535 {
+		return fmt.Errorf("%w: ice tcp port %d out of range", ErrInvalidConfig, c.ICETCPPort)
+	}
 	for _, s := range c.PublicIPs {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
 			return fmt.Errorf("%w: public ip %q: %w", ErrInvalidConfig, s, err)
 		}
 		if c.Loopback && a.Is6() && !a.Is4In6() {
-			return fmt.Errorf("%w: public ip %s is IPv6 but loopback mode is UDP4 only", ErrInvalidConfig, s)
+			return fmt.Errorf("%w: public ip %s is IPv6 but loopback mode is IPv4 only", ErrInvalidConfig, s)
 		}
 	}
 	if c.ICEDisconnectedTimeout < 0 {
 		return fmt.Errorf("%w: negative ice disconnected timeout", ErrInvalidConfig)
 	}
-	return nil
+	return c.validateICEServers()
 }
 
 // API builds the worker's peers: one MediaEngine (VP8 only), the NACK
@@ -87,8 +113,10 @@ func (c Config) Validate() error {
 // safe for concurrent use. Close it after every Peer it made is closed.
 type API struct {
 	api        *webrtc.API
-	mux        ice.UDPMux // nil without Config.UDPPort
+	mux        ice.UDPMux         // nil without Config.UDPPort
+	tcpMux     *ice.TCPMuxDefault // nil without Config.ICETCPPort
 	iceServers []webrtc.ICEServer
+	peers      peerPolicy
 	log        *zap.Logger
 
 	closeOnce sync.Once
@@ -96,7 +124,8 @@ type API struct {
 }
 
 // NewAPI validates cfg and builds an API. With cfg.UDPPort set it listens on
-// that UDP port (on every local address) until Close.
+// that UDP port, with cfg.ICETCPPort on that TCP port (on every local
+// address) until Close.
 func NewAPI(cfg Config, log *zap.Logger) (*API, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -146,23 +175,39 @@ func NewAPI(cfg Config, log *zap.Logger) (*API, error) {
 	ir.Add(receiver)
 
 	se := webrtc.SettingEngine{LoggerFactory: lf}
-	// SECURITY.md P8: DTLS-SRTP with AEAD AES-GCM only, AES-256 first.
+	// SECURITY.md P8: DTLS-SRTP with AEAD AES-GCM only, AES-256 first, and
+	// a DTLS handshake with AEAD suites only (pion's default list has CBC
+	// ones). Our certificate is ECDSA, so the ECDHE-ECDSA suites.
 	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_256_GCM, dtls.SRTP_AEAD_AES_128_GCM)
+	se.SetDTLSCipherSuites(dtls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, dtls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)
 	disconnected := cfg.ICEDisconnectedTimeout
 	if disconnected == 0 {
 		disconnected = defaultDisconnectedTimeout
 	}
 	se.SetICETimeouts(disconnected, iceFailedTimeout, iceKeepaliveInterval)
-	loopback := cfg.Loopback
-	se.SetRemoteIPFilter(func(ip net.IP) bool { return remoteAllowed(ip, loopback) })
+	peers := peerPolicy{loopback: cfg.Loopback, private: !cfg.DenyPrivatePeers}
+	se.SetRemoteIPFilter(func(ip net.IP) bool { return remoteAllowed(ip, peers) })
+	// The worker never resolves a viewer's mDNS names nor announces its
+	// own (docs/media-network.md), and never dials out over TCP: a
+	// viewer's passive TCP candidate would make it connect wherever the
+	// viewer says. Viewers reach the TCP mux instead.
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.DisableActiveTCP(true)
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	if cfg.ICETCPPort != 0 {
+		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
 	if cfg.Loopback {
-		networks = networks[:1]
+		networks = []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
+		if cfg.ICETCPPort != 0 {
+			networks = append(networks, webrtc.NetworkTypeTCP4)
+		}
 		se.SetIncludeLoopbackCandidate(true)
-		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	}
 	se.SetNetworkTypes(networks)
 	if len(cfg.PublicIPs) > 0 {
+		// Host candidates of every network type, UDP mux and TCP mux
+		// alike, are rewritten.
 		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
 			External:        append([]string(nil), cfg.PublicIPs...),
 			AsCandidateType: webrtc.ICECandidateTypeHost,
@@ -172,7 +217,7 @@ func NewAPI(cfg Config, log *zap.Logger) (*API, error) {
 		}
 	}
 
-	a := &API{log: log, iceServers: append([]webrtc.ICEServer(nil), cfg.ICEServers...)}
+	a := &API{log: log, iceServers: cfg.workerICEServers(), peers: peers}
 	if cfg.UDPPort != 0 {
 		iceNets := []ice.NetworkType{ice.NetworkTypeUDP4, ice.NetworkTypeUDP6}
 		opts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithLogger(lf.NewLogger("ice_mux"))}
@@ -188,6 +233,26 @@ func NewAPI(cfg Config, log *zap.Logger) (*API, error) {
 		se.SetICEUDPMux(mux)
 		a.mux = mux
 	}
+	if cfg.ICETCPPort != 0 {
+		network := "tcp"
+		if cfg.Loopback {
+			network = "tcp4"
+		}
+		ln, err := net.Listen(network, ":"+strconv.Itoa(cfg.ICETCPPort))
+		if err != nil {
+			_ = a.Close()
+			return nil, fmt.Errorf("listen on ice tcp port %d: %w", cfg.ICETCPPort, err)
+		}
+		a.tcpMux = ice.NewTCPMuxDefault(ice.TCPMuxParams{
+			Listener:       ln,
+			Logger:         lf.NewLogger("ice_tcp_mux"),
+			ReadBufferSize: tcpMuxReadBuffer,
+			// A connection that sends no STUN binding soon is dropped, so
+			// idle sockets cannot pile up on the public port.
+			FirstStunBindTimeout: tcpFirstBindTimeout,
+		})
+		se.SetICETCPMux(a.tcpMux)
+	}
 
 	a.api = webrtc.NewAPI(
 		webrtc.WithMediaEngine(me),
@@ -196,8 +261,11 @@ func NewAPI(cfg Config, log *zap.Logger) (*API, error) {
 	)
 	a.log.Info("webrtc ready",
 		zap.Int("udp_port", cfg.UDPPort),
+		zap.Int("ice_tcp_port", cfg.ICETCPPort),
 		zap.Strings("public_ips", cfg.PublicIPs),
-		zap.Int("ice_servers", len(cfg.ICEServers)),
+		zap.Strings("stun", cfg.STUN),
+		zap.Strings("turn", cfg.TURN), // URLs only: the secret is never logged
+		zap.Bool("deny_private_peers", cfg.DenyPrivatePeers),
 		zap.Bool("loopback", cfg.Loopback))
 	return a, nil
 }
@@ -225,13 +293,18 @@ func (a *API) NewScreenTrack() (*webrtc.TrackLocalStaticRTP, error) {
 	return t, nil
 }
 
-// Close releases the UDP port of the ICE mux, if any. Close the peers first.
-// It is idempotent.
+// Close releases the ports of the ICE muxes, if any. Close the peers
+// first. It is idempotent.
 func (a *API) Close() error {
 	a.closeOnce.Do(func() {
 		if a.mux != nil {
 			if err := a.mux.Close(); err != nil {
 				a.closeErr = fmt.Errorf("close udp mux: %w", err)
+			}
+		}
+		if a.tcpMux != nil {
+			if err := a.tcpMux.Close(); err != nil && a.closeErr == nil {
+				a.closeErr = fmt.Errorf("close tcp mux: %w", err)
 			}
 		}
 	})

@@ -4,18 +4,23 @@
 //
 // An API is built once per worker from a Config (NewAPI). It registers VP8
 // only, the NACK responder and RTCP sender-report interceptors, restricts
-// SRTP to AEAD AES-GCM, applies the ICE settings (one UDP port through the
-// ICE UDP mux, NAT 1:1 addresses, STUN/TURN servers, loopback for tests) and
-// adapts pion's logs onto zap. API.NewTrack makes a role's track; the role's
-// encoder writes RTP to it and every peer of that role sends it.
+// SRTP to the AEAD AES-GCM profiles and DTLS to AEAD suites, applies the ICE
+// settings (one UDP port through the ICE UDP mux, optionally one TCP port
+// through the ICE TCP mux, NAT 1:1 addresses for both, STUN servers,
+// loopback for tests; no mDNS, no outgoing TCP) and adapts pion's logs onto
+// zap. API.NewTrack makes a role's track; the role's encoder writes RTP to
+// it and every peer of that role sends it. Config.ViewerICEServers mints a
+// viewer's TURN credentials (the TURN REST scheme) for its hello.
 //
 // A Peer is made by API.NewPeer and negotiated with Peer.Answer: the viewer
 // offers (one recvonly video transceiver and the DataChannels "input" and
 // "pointer"), the peer answers and trickles its candidates to
-// PeerConfig.OnCandidate. Candidates the viewer offers to loopback (unless
-// Config.Loopback), link-local, multicast, unspecified or metadata addresses
-// are dropped by the ICE agent, so a viewer cannot aim connectivity checks
-// at the worker's own network services.
+// PeerConfig.OnCandidate. The viewer's candidates, trickled, in its offer
+// or learned from its checks, are dropped when they name a reserved,
+// link-local, metadata, multicast or (unless Config.Loopback) loopback
+// address, an mDNS name, or (with Config.DenyPrivatePeers) a private one,
+// so a viewer cannot aim connectivity checks at the worker's own network
+// services (docs/media-network.md).
 //
 // Goroutines: NewPeer starts the peer's dispatch goroutine, which runs every
 // PeerConfig callback, one at a time and in order; pion's own goroutines only
@@ -24,7 +29,7 @@
 // turns PLI and FIR into OnKeyFrame and lets the NACK responder work.
 // Peer.Close closes the PeerConnection and waits for all of them; it is
 // idempotent and must not be called from a callback. API.Close releases the
-// UDP port; close the peers first.
+// UDP and TCP ports; close the peers first.
 //
 // All methods of API and Peer are safe for concurrent use.
 package rtc

@@ -8,16 +8,21 @@ import (
 
 // FuzzRemoteAllowed checks the remote candidate filter on arbitrary address
 // bytes: no panic, an IPv4 address and its IPv4-mapped and NAT64 forms get
-// the same answer, and reserved addresses are never allowed.
+// the same answer, reserved addresses are never allowed, and private ones
+// only when the policy says so.
 func FuzzRemoteAllowed(f *testing.F) {
 	for _, s := range []string{"127.0.0.1", "169.254.169.254", "192.0.2.10", "::1", "fe80::1",
 		"2001:db8::1", "224.0.0.251", "0.0.0.0", "fd00:ec2::254", "64:ff9b::7f00:1"} {
 		f.Add([]byte(net.ParseIP(s)), false)
 	}
 	f.Add([]byte{127, 0, 0, 1}, true)
+	f.Add([]byte{240, 0, 0, 1}, true)
+	f.Add([]byte{10, 0, 0, 1}, false)
 	f.Add([]byte{}, false)
 	f.Fuzz(func(t *testing.T, b []byte, loopback bool) {
-		got := remoteAllowed(net.IP(b), loopback)
+		// loopback drives both switches: everything allowed vs. public only.
+		pol := peerPolicy{loopback: loopback, private: loopback}
+		got := remoteAllowed(net.IP(b), pol)
 		a, ok := netip.AddrFromSlice(b)
 		if !ok {
 			if got {
@@ -27,8 +32,9 @@ func FuzzRemoteAllowed(f *testing.F) {
 		}
 		a = a.Unmap()
 		if got && (a.IsUnspecified() || a.IsMulticast() || a.IsLinkLocalUnicast() ||
-			(a.IsLoopback() && !loopback)) {
-			t.Fatalf("remoteAllowed(%s, %v) = true for a reserved address", a, loopback)
+			(a.Is4() && (a.As4()[0] == 0 || a.As4()[0] >= 240)) ||
+			(a.IsLoopback() && !loopback) || (a.IsPrivate() && !loopback)) {
+			t.Fatalf("remoteAllowed(%s, %+v) = true for a reserved or private address", a, pol)
 		}
 		if a.Is4() {
 			v4 := a.As4()
@@ -37,7 +43,7 @@ func FuzzRemoteAllowed(f *testing.F) {
 			copy(n64[:], netip.MustParseAddr("64:ff9b::").AsSlice())
 			copy(n64[12:], v4[:])
 			for _, alt := range []netip.Addr{mapped, netip.AddrFrom16(n64)} {
-				if other := remoteAllowed(net.IP(alt.AsSlice()), loopback); other != got {
+				if other := remoteAllowed(net.IP(alt.AsSlice()), pol); other != got {
 					t.Fatalf("remoteAllowed(%s) = %v but remoteAllowed(%s) = %v", a, got, alt, other)
 				}
 			}

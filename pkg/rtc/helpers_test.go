@@ -68,8 +68,22 @@ type testViewer struct {
 	state     webrtc.PeerConnectionState // guarded by mu
 }
 
+// viewerOptions change a testViewer's network: the zero value is UDP4 on
+// loopback, no ICE servers.
+type viewerOptions struct {
+	networks   []webrtc.NetworkType // nil: UDP4
+	iceServers []webrtc.ICEServer
+	relayOnly  bool // ICETransportPolicyRelay
+}
+
 // newTestViewer builds the viewer; onCandidate receives its candidates.
 func newTestViewer(t *testing.T, onCandidate func(webrtc.ICECandidateInit)) *testViewer {
+	t.Helper()
+	return newTestViewerWith(t, viewerOptions{}, onCandidate)
+}
+
+// newTestViewerWith is newTestViewer on the network of opts.
+func newTestViewerWith(t *testing.T, opts viewerOptions, onCandidate func(webrtc.ICECandidateInit)) *testViewer {
 	t.Helper()
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
@@ -82,9 +96,17 @@ func newTestViewer(t *testing.T, onCandidate func(webrtc.ICECandidateInit)) *tes
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	networks := opts.networks
+	if networks == nil {
+		networks = []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
+	}
+	se.SetNetworkTypes(networks)
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	pcCfg := webrtc.Configuration{ICEServers: opts.iceServers}
+	if opts.relayOnly {
+		pcCfg.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	pc, err := api.NewPeerConnection(pcCfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -112,9 +113,12 @@ type event struct {
 // dispatch goroutine; Answer starts the RTCP read loop of the track's sender.
 // Close stops both and waits for them. Methods are safe for concurrent use.
 type Peer struct {
-	cfg PeerConfig
-	pc  *webrtc.PeerConnection
-	log *zap.Logger
+	cfg   PeerConfig
+	pc    *webrtc.PeerConnection
+	log   *zap.Logger
+	peers peerPolicy // which of the viewer's candidate addresses are allowed
+
+	droppedCandidates atomic.Int64 // viewer candidates refused by candidateAllowed
 
 	events    chan event    // pion callbacks → dispatch goroutine
 	keyFrame  chan struct{} // cap 1: a pending key-frame request
@@ -157,6 +161,7 @@ func (a *API) NewPeer(cfg PeerConfig) (*Peer, error) {
 	p := &Peer{
 		cfg:       cfg,
 		pc:        pc,
+		peers:     a.peers,
 		log:       a.log.With(zap.String("viewer_id", cfg.ViewerID), zap.String("role", cfg.Role)),
 		events:    make(chan event, eventQueue),
 		keyFrame:  make(chan struct{}, 1),
@@ -225,6 +230,9 @@ func (p *Peer) answer(offerSDP string) (string, error) {
 	case <-p.closed:
 		return "", ErrClosed
 	}
+	// Candidates in the offer get the same check as trickled ones.
+	offerSDP, dropped := filterSDP(offerSDP, p.peers)
+	p.dropCandidates(dropped)
 	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{
 		Type: webrtc.SDPTypeOffer, SDP: offerSDP,
 	}); err != nil {
@@ -378,13 +386,19 @@ func (p *Peer) readRTCP(sender *webrtc.RTPSender, keyFrame func()) {
 }
 
 // AddCandidate applies one of the viewer's trickled ICE candidates. An empty
-// candidate string marks the end of the viewer's candidates. Candidates to
-// reserved addresses are dropped by the ICE agent (see Config.Loopback).
+// candidate string marks the end of the viewer's candidates. A candidate
+// to a reserved address, an mDNS name or one that does not parse is
+// dropped without an error (docs/media-network.md); the ICE agent checks
+// the address again, and checks peer-reflexive ones too.
 func (p *Peer) AddCandidate(c protocol.Candidate) error {
 	select {
 	case <-p.closed:
 		return ErrClosed
 	default:
+	}
+	if !candidateAllowed(c.Candidate, p.peers) {
+		p.dropCandidates(1)
+		return nil
 	}
 	if err := p.pc.AddICECandidate(webrtc.ICECandidateInit{
 		Candidate:        c.Candidate,
@@ -396,6 +410,21 @@ func (p *Peer) AddCandidate(c protocol.Candidate) error {
 	}
 	return nil
 }
+
+// dropCandidates counts n refused viewer candidates.
+func (p *Peer) dropCandidates(n int) {
+	if n == 0 {
+		return
+	}
+	p.droppedCandidates.Add(int64(n))
+	if ce := p.log.Check(zap.DebugLevel, "dropped viewer ice candidates"); ce != nil {
+		ce.Write(zap.Int("candidates", n))
+	}
+}
+
+// DroppedCandidates returns how many of the viewer's candidates (trickled
+// or in its offers) were refused.
+func (p *Peer) DroppedCandidates() int64 { return p.droppedCandidates.Load() }
 
 // Send sends msg as a text message to the viewer on the "input"
 // DataChannel. It returns ErrNotOpen while that channel is not open.

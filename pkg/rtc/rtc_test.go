@@ -3,6 +3,7 @@ package rtc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strconv"
@@ -32,6 +33,16 @@ func TestConfigValidate(t *testing.T) {
 		{"bad ip", Config{PublicIPs: []string{"example.com"}}, false},
 		{"ipv6 with loopback", Config{Loopback: true, PublicIPs: []string{"2001:db8::1"}}, false},
 		{"negative timeout", Config{ICEDisconnectedTimeout: -time.Second}, false},
+		{"tcp port", Config{ICETCPPort: 3478}, true},
+		{"tcp port too big", Config{ICETCPPort: 70000}, false},
+		{"stun and turn", Config{STUN: []string{"stun:stun.example.com:3478"}, TURN: []string{"turn:turn.example.com?transport=tcp", "turns:turn.example.com:5349"},
+			TURNSecret: "s3cret", TURNTTL: time.Hour}, true},
+		{"stun url of another scheme", Config{STUN: []string{"http://stun.example.com"}}, false},
+		{"turn url as stun", Config{STUN: []string{"turn:turn.example.com"}}, false},
+		{"turn without secret", Config{TURN: []string{"turn:turn.example.com"}}, false},
+		{"secret without turn", Config{TURNSecret: "s3cret"}, false},
+		{"turn ttl under a minute", Config{TURN: []string{"turn:t.example"}, TURNSecret: "s", TURNTTL: time.Second}, false},
+		{"turn ttl over a week", Config{TURN: []string{"turn:t.example"}, TURNSecret: "s", TURNTTL: 200 * time.Hour}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,41 +74,98 @@ func TestNewTrack(t *testing.T) {
 }
 
 func TestRemoteAllowed(t *testing.T) {
+	lan := peerPolicy{private: true}
+	all := peerPolicy{private: true, loopback: true}
 	tests := []struct {
-		ip       string
-		loopback bool
-		want     bool
+		ip   string
+		p    peerPolicy
+		want bool
 	}{
-		{"192.0.2.10", false, true},
-		{"10.1.2.3", false, true},
-		{"2001:db8::5", false, true},
-		{"fd12::1", false, true},
-		{"127.0.0.1", false, false},
-		{"127.0.0.1", true, true},
-		{"::1", false, false},
-		{"::ffff:127.0.0.1", false, false},
-		{"64:ff9b::7f00:1", false, false},
-		{"64:ff9b::a9fe:a9fe", true, false},
-		{"169.254.169.254", true, false},
-		{"fe80::1", false, false},
-		{"fd00:ec2::254", false, false},
-		{"100.100.100.200", false, false},
-		{"0.0.0.0", true, false},
-		{"0.1.2.3", false, false},
-		{"::", false, false},
-		{"224.0.0.251", false, false},
-		{"ff02::fb", false, false},
-		{"255.255.255.255", false, false},
+		{"198.51.99.10", peerPolicy{}, true}, // public
+		{"2a00:1450::5", peerPolicy{}, true},
+		{"10.1.2.3", lan, true},
+		{"10.1.2.3", peerPolicy{}, false},
+		{"192.168.1.20", lan, true},
+		{"172.16.5.5", lan, true},
+		{"100.64.1.1", lan, true},
+		{"fd12::1", lan, true},
+		{"fd12::1", peerPolicy{}, false},
+		{"::ffff:10.0.0.1", lan, true},
+		{"127.0.0.1", lan, false},
+		{"127.0.0.1", all, true},
+		{"::1", lan, false},
+		{"::ffff:127.0.0.1", lan, false},
+		{"64:ff9b::7f00:1", lan, false},
+		{"64:ff9b::a9fe:a9fe", all, false},
+		{"169.254.169.254", all, false},
+		{"169.254.1.1", all, false},
+		{"fe80::1", all, false},
+		{"fd00:ec2::254", all, false},
+		{"100.100.100.200", all, false},
+		{"0.0.0.0", all, false},
+		{"0.1.2.3", all, false},
+		{"::", all, false},
+		{"224.0.0.251", all, false},
+		{"239.255.255.250", all, false},
+		{"ff02::fb", all, false},
+		{"240.0.0.1", all, false},
+		{"255.255.255.255", all, false},
+		{"192.0.2.10", all, false},  // documentation
+		{"198.18.0.1", all, false},  // benchmarking
+		{"2001:db8::5", all, false}, // documentation
+		{"2002:a9fe:a9fe::1", all, false},
 	}
 	for _, tt := range tests {
-		t.Run(tt.ip+"/"+strconv.FormatBool(tt.loopback), func(t *testing.T) {
-			if got := remoteAllowed(net.ParseIP(tt.ip), tt.loopback); got != tt.want {
-				t.Fatalf("remoteAllowed(%s, %v) = %v, want %v", tt.ip, tt.loopback, got, tt.want)
+		t.Run(fmt.Sprintf("%s/%+v", tt.ip, tt.p), func(t *testing.T) {
+			if got := remoteAllowed(net.ParseIP(tt.ip), tt.p); got != tt.want {
+				t.Fatalf("remoteAllowed(%s, %+v) = %v, want %v", tt.ip, tt.p, got, tt.want)
 			}
 		})
 	}
-	if remoteAllowed(net.IP{1, 2, 3}, true) {
+	if remoteAllowed(net.IP{1, 2, 3}, all) {
 		t.Fatal("remoteAllowed(3-byte ip) = true, want false")
+	}
+}
+
+func TestCandidateAllowed(t *testing.T) {
+	p := peerPolicy{private: true}
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{"", true},
+		{"candidate:1 1 udp 2130706431 198.51.99.7 40000 typ host", true},
+		{"a=candidate:1 1 udp 2130706431 10.0.0.7 40000 typ host", true},
+		{"candidate:1 1 tcp 1518280447 198.51.99.7 9 typ host tcptype active", true},
+		{"candidate:2 1 udp 1686052607 198.51.99.7 40001 typ srflx raddr 10.0.0.7 rport 40000", true},
+		{"candidate:1 1 udp 2130706431 169.254.169.254 80 typ host", false},
+		{"candidate:1 1 udp 2130706431 0.0.0.0 40000 typ host", false},
+		{"candidate:1 1 udp 2130706431 224.0.0.1 40000 typ host", false},
+		{"candidate:1 1 udp 2130706431 240.0.0.1 40000 typ host", false},
+		{"candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host", false},
+		{"candidate:1 1 udp 2130706431 3f0c2a3e-1b9e-4b7c-9c7e-2f0c2a3e1b9e.local 40000 typ host", false},
+		{"candidate:1 1 udp 2130706431 metadata.google.internal 80 typ host", false},
+		{"candidate:garbage", false},
+	}
+	for _, tt := range tests {
+		if got := candidateAllowed(tt.in, p); got != tt.want {
+			t.Errorf("candidateAllowed(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestFilterSDP(t *testing.T) {
+	const in = "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n" +
+		"a=candidate:1 1 udp 2130706431 198.51.99.7 40000 typ host\r\n" +
+		"a=candidate:2 1 udp 2130706431 169.254.169.254 40000 typ host\r\n" +
+		"a=candidate:3 1 udp 2130706431 abc.local 40000 typ host\r\n" +
+		"a=end-of-candidates\r\n"
+	got, dropped := filterSDP(in, peerPolicy{})
+	want := "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n" +
+		"a=candidate:1 1 udp 2130706431 198.51.99.7 40000 typ host\r\n" +
+		"a=end-of-candidates\r\n"
+	if got != want || dropped != 2 {
+		t.Fatalf("filterSDP = %q, %d; want %q, 2", got, dropped, want)
 	}
 }
 
@@ -122,12 +190,32 @@ func (w *workerPeer) recorded() (inputs, cands []string, states []webrtc.PeerCon
 // signaling, and waits until both are connected.
 func connect(t *testing.T, a *API, track webrtc.TrackLocal) (*workerPeer, *testViewer) {
 	t.Helper()
+	return connectWith(t, a, track, viewerOptions{}, 15*time.Second)
+}
+
+// connectWith is connect with a viewer on the network of opts, waiting
+// up to d for the connection.
+func connectWith(t *testing.T, a *API, track webrtc.TrackLocal, opts viewerOptions, d time.Duration) (*workerPeer, *testViewer) {
+	t.Helper()
+	w, v := negotiate(t, a, track, opts)
+	waitFor(t, d, "both peers connected", func() bool {
+		s, _, _, _, _ := v.snapshot()
+		_, _, states := w.recorded()
+		return s == webrtc.PeerConnectionStateConnected && len(states) > 0 &&
+			states[len(states)-1] == webrtc.PeerConnectionStateConnected
+	})
+	return w, v
+}
+
+// negotiate is connect without waiting for the connection.
+func negotiate(t *testing.T, a *API, track webrtc.TrackLocal, opts viewerOptions) (*workerPeer, *testViewer) {
+	t.Helper()
 	w := &workerPeer{}
 	var v *testViewer
 	var peerReady atomic.Bool
 	var early []webrtc.ICECandidateInit
 	var earlyMu sync.Mutex
-	v = newTestViewer(t, func(c webrtc.ICECandidateInit) {
+	v = newTestViewerWith(t, opts, func(c webrtc.ICECandidateInit) {
 		earlyMu.Lock()
 		if !peerReady.Load() {
 			early = append(early, c)
@@ -188,12 +276,6 @@ func connect(t *testing.T, a *API, track webrtc.TrackLocal) (*workerPeer, *testV
 		t.Fatalf("answer carries codecs other than VP8:\n%s", answer)
 	}
 	v.setAnswer(t, answer)
-	waitFor(t, 15*time.Second, "both peers connected", func() bool {
-		s, _, _, _, _ := v.snapshot()
-		_, _, states := w.recorded()
-		return s == webrtc.PeerConnectionStateConnected && len(states) > 0 &&
-			states[len(states)-1] == webrtc.PeerConnectionStateConnected
-	})
 	return w, v
 }
 
@@ -417,7 +499,7 @@ func TestRemoteFilterWired(t *testing.T) {
 		t.Fatal(err)
 	}
 	mid, idx := "0", uint16(0)
-	for _, addr := range []string{"127.0.0.1", "169.254.169.254", "192.0.2.44"} {
+	for _, addr := range []string{"127.0.0.1", "169.254.169.254", "198.51.99.44"} {
 		c := protocol.Candidate{Candidate: "candidate:1 1 udp 2130706431 " + addr + " 40000 typ host", SDPMid: &mid, SDPMLineIndex: &idx}
 		if err := p.AddCandidate(c); err != nil {
 			t.Fatalf("AddCandidate(%s) = %v", addr, err)
@@ -434,7 +516,7 @@ func TestRemoteFilterWired(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, "the allowed remote candidate", func() bool {
 		for _, ip := range remote() {
-			if ip == "192.0.2.44" {
+			if ip == "198.51.99.44" {
 				return true
 			}
 		}

@@ -76,13 +76,19 @@ type harness struct {
 
 func newHarness(t *testing.T, cfg Config) *harness {
 	t.Helper()
+	return newHarnessRTC(t, cfg, rtc.Config{Loopback: true})
+}
+
+// newHarnessRTC is newHarness with the worker's WebRTC settings rc.
+func newHarnessRTC(t *testing.T, cfg Config, rc rtc.Config) *harness {
+	t.Helper()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	ctx, cancel := context.WithCancel(context.Background())
 	b, err := bus.Start(ctx, bus.Config{Dir: t.TempDir()}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := rtc.NewAPI(rtc.Config{Loopback: true}, log)
+	api, err := rtc.NewAPI(rc, log)
 	if err != nil {
 		t.Fatal(err)
 	}

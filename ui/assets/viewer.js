@@ -606,6 +606,9 @@ export class Viewer {
       switch (msg.type) {
         case 'hello':
           this.viewerId = msg.viewer_id || '';
+          // STUN/TURN servers, TURN with credentials minted for this
+          // socket (docs/media-network.md); none: host candidates only.
+          this.iceServers = Array.isArray(msg.ice_servers) ? msg.ice_servers : [];
           if (msg.width > 0 && msg.height > 0) this.setRemote(msg.width, msg.height);
           if (!this.pc) await this.startPeer(gen);
           break;
@@ -644,9 +647,9 @@ export class Viewer {
   }
 
   async startPeer(gen) {
-    // The API names no ICE servers yet: host candidates (and the worker's
-    // configured addresses) only.
-    const pc = new RTCPeerConnection();
+    // The hello named the ICE servers; without any, host candidates (and
+    // the worker's configured addresses) only.
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers || [] });
     this.pc = pc;
     pc.addTransceiver('video', { direction: 'recvonly' });
     this.screen.addTransceiver(pc); // the second video m-line: the customer's screen
