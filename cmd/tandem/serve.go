@@ -51,6 +51,7 @@ type serveConfig struct {
 	BrowserUser    string
 	Warm           int
 	BrowserMemory  int
+	BrowserCgroup  string
 	MaxSessions    int
 	MaxCPUPressure float64
 	MaxTabs        int
@@ -84,7 +85,8 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.StringVar(&cfg.Chromium, "chromium", "", "Chromium binary; empty: Debian's headless shell or chromium")
 	fs.StringVar(&cfg.BrowserUser, "browser-user", "", "unprivileged user that runs Chromium when Tandem runs as root")
 	fs.IntVar(&cfg.Warm, "warm", 0, "browsers kept started and ready (0: 1, negative: none)")
-	fs.IntVar(&cfg.BrowserMemory, "browser-memory", 0, "MiB of memory (PSS) a session's browser may use before it is killed (0: 2048, negative: no limit)")
+	fs.IntVar(&cfg.BrowserMemory, "browser-memory", 0, "MiB of memory a session's browser may use before it is killed (0: 2048, negative: no limit)")
+	fs.StringVar(&cfg.BrowserCgroup, "browser-cgroup", "auto", "auto: each browser in a cgroup v2 of its own where Tandem may create one (the kernel then enforces --browser-memory if the memory controller is there); off: never")
 	fs.IntVar(&cfg.MaxSessions, "max-sessions", 0, "sessions this worker hosts at once (0: 4)")
 	fs.IntVar(&cfg.MaxTabs, "max-tabs", 0, "tabs a session's browser may have open; a page's tab beyond them is closed (0: 5)")
 	fs.IntVar(&cfg.MaxRestarts, "max-restarts", 0, "times a session's dead browser is replaced within 10 minutes before the session ends (0: 3, negative: never)")
@@ -112,6 +114,11 @@ func (c serveConfig) validate() error {
 	case "auto", "true", "false":
 	default:
 		return fmt.Errorf("%w: --ice-loopback must be true, false or auto", errUsage)
+	}
+	switch c.BrowserCgroup {
+	case "", "auto", "off":
+	default:
+		return fmt.Errorf("%w: --browser-cgroup must be auto or off", errUsage)
 	}
 	if c.MaxTabs < 0 {
 		return fmt.Errorf("%w: --max-tabs must not be negative", errUsage)
@@ -224,7 +231,7 @@ func serve(ctx context.Context, cfg serveConfig, log *zap.Logger, stdout io.Writ
 	}
 	defer px.Close() //nolint:errcheck
 	pool, err := browserpool.New(browserpool.Config{Chromium: cfg.Chromium, User: cfg.BrowserUser, Warm: cfg.Warm,
-		ProxyServer: px.URL(), EgressCheck: px.Checker().CheckURL, MaxMemory: int64(cfg.BrowserMemory) << 20}, log)
+		ProxyServer: px.URL(), EgressCheck: px.Checker().CheckURL, MaxMemory: int64(cfg.BrowserMemory) << 20, Cgroup: cfg.BrowserCgroup}, log)
 	if err != nil {
 		return fmt.Errorf("browser pool: %w", err)
 	}
