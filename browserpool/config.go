@@ -30,6 +30,12 @@ type Config struct {
 	ProxyServer  string        // optional --proxy-server for egress control (pkg/egress), which then sees loopback requests too; "" means none
 	MaxMemory    int64         // a browser whose processes use more (PSS, bytes) is killed (ErrMemoryLimit); 0 means 2 GiB, negative no limit
 	ExtraFlags   []string      // more Chromium flags, "--name" or "--name=value"; flags that weaken isolation are refused
+	// Cgroup says whether each browser runs in a cgroup v2 of its own
+	// (docs/limits.md): "" or "auto" where this process may create one
+	// (then the kernel enforces MaxMemory if the memory controller is
+	// there), "off" never. Without one, the process group and the PSS
+	// watchdog hold the browser; the watchdog runs in either case.
+	Cgroup string
 	// EgressCheck, when set, refuses a start URL or an address-bar URL
 	// (Lease.Navigate, Lease.Open) before the browser loads it, with
 	// ErrURLNotAllowed: the egress proxy would refuse it anyway, but the
@@ -147,6 +153,11 @@ func (c Config) Validate() error {
 	}
 	if strings.ContainsAny(c.ProxyServer, " \t\n") {
 		errs = append(errs, fmt.Errorf("proxy server %q contains white space", c.ProxyServer))
+	}
+	switch c.Cgroup {
+	case "", "auto", "off":
+	default:
+		errs = append(errs, fmt.Errorf("cgroup %q is not auto or off", c.Cgroup))
 	}
 	if _, _, err := parseExtraFlags(c.ExtraFlags); err != nil {
 		errs = append(errs, err)

@@ -30,6 +30,8 @@ func TestConfigValidate(t *testing.T) {
 		{"quality", Config{JPEGQuality: 101}, ErrInvalidConfig},
 		{"timeout", Config{StartTimeout: -time.Second}, ErrInvalidConfig},
 		{"proxy", Config{ProxyServer: "a b"}, ErrInvalidConfig},
+		{"cgroup off", Config{Cgroup: "off"}, nil},
+		{"cgroup unknown", Config{Cgroup: "v1"}, ErrInvalidConfig},
 		{"no-sandbox", Config{ExtraFlags: []string{"--no-sandbox"}}, ErrForbiddenFlag},
 		{"no-sandbox-case", Config{ExtraFlags: []string{"--No-Sandbox"}}, ErrForbiddenFlag},
 		{"single-process", Config{ExtraFlags: []string{"--single-process"}}, ErrForbiddenFlag},

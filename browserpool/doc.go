@@ -7,7 +7,12 @@
 // # Isolation
 //
 // Every browser is its own process group with a fresh temporary directory
-// (profile, HOME and TMPDIR) that is removed when the lease closes. Flags are
+// (profile, HOME and TMPDIR) that is removed when the lease closes. Where
+// this process may create cgroup v2 children, every browser also starts
+// inside a cgroup of its own, with the kernel enforcing Config.MaxMemory
+// when the memory controller is there, killed whole and removed when the
+// lease closes (cgroup.go, docs/limits.md); the PSS watchdog guards the
+// limit in every case. Flags are
 // listed explicitly (chromedp's defaults are not used); the sandbox and site
 // isolation stay on, and Config.ExtraFlags cannot turn them off. When Tandem
 // runs as root, Chromium runs as an unprivileged user (Config.User) with no

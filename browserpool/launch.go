@@ -139,6 +139,13 @@ func (p *Pool) allocatorOptions(l *Lease) []chromedp.ExecAllocatorOption {
 				Pdeathsig:  syscall.SIGKILL,
 				Credential: p.spec.user.credential(),
 			}
+			if l.cg != nil {
+				// clone3 creates the process inside its cgroup, as
+				// Tandem (before the drop to the browser user), so
+				// nothing runs outside it for a moment.
+				cmd.SysProcAttr.UseCgroupFD = true
+				cmd.SysProcAttr.CgroupFD = int(l.cg.fd.Fd())
+			}
 			l.cmd = cmd // read only after Allocate has returned
 		}),
 	}
@@ -185,6 +192,12 @@ func (p *Pool) start(ctx context.Context, warm bool) (l *Lease, err error) {
 		return l, fmt.Errorf("lock profile dir: %w", err)
 	}
 	l.userDataDir = filepath.Join(l.dir, "profile")
+	if p.cg != nil {
+		// Named as the folder, so that an operator sees which is which.
+		if l.cg, err = p.cg.create(filepath.Base(l.dir), p.cfg.MaxMemory); err != nil {
+			return l, err
+		}
+	}
 
 	// root is the browser's lifetime; abort ends it without waiting. The
 	// chromedp contexts are the handle of the CDP session, kept in the

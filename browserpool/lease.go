@@ -43,8 +43,9 @@ type Lease struct {
 	maxMemory int64 // bytes of PSS; 0: no limit
 
 	// Set while the browser starts, read-only once start returns.
-	dir         string   // per-browser root: profile/, home/, tmp/
-	lock        *os.File // holds dir's lock for the lease's life (sweep.go)
+	dir         string       // per-browser root: profile/, home/, tmp/
+	lock        *os.File     // holds dir's lock for the lease's life (sweep.go)
+	cg          *leaseCgroup // the browser's cgroup; nil without one (cgroup.go)
 	userDataDir string
 	cmd         *exec.Cmd
 	bctx        context.Context // the chromedp session handle, not a request context
@@ -188,6 +189,9 @@ func (l *Lease) shutdown() error {
 	if pgid > 0 {
 		_ = syscall.Kill(-pgid, syscall.SIGKILL) // ESRCH: already gone
 	}
+	if l.cg != nil {
+		l.cg.kill() // also what left the group
+	}
 	for _, cancel := range []context.CancelFunc{l.abort, l.bcancel, l.allocCancel} {
 		if cancel != nil {
 			cancel() // bcancel and allocCancel wait for the process to be reaped
@@ -198,6 +202,11 @@ func (l *Lease) shutdown() error {
 	var errs []error
 	if pgid > 0 || l.userDataDir != "" {
 		if err := killBrowserProcs(pgid, l.userDataDir, killLimit); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if l.cg != nil {
+		if err := l.cg.remove(killLimit); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -241,12 +250,23 @@ func (l *Lease) monitor() {
 	case <-l.detached:
 		err = fmt.Errorf("%w: tab detached", ErrBrowserLost)
 	}
+	err = l.deathReason(err)
 	if l.finish(err) {
 		l.log.Warn("browser lost", zap.Error(err))
 		if l.pool != nil {
 			l.pool.browserLost(l)
 		}
 	}
+}
+
+// deathReason is ErrMemoryLimit when the kernel killed the browser at
+// its cgroup's memory.max (the browser then dies as if killed, or its tab
+// as if crashed), else err.
+func (l *Lease) deathReason(err error) error {
+	if l.cg == nil || !l.cg.oomKilled() {
+		return err
+	}
+	return fmt.Errorf("%w: the kernel killed it at its cgroup's memory.max of %d MiB (%v)", ErrMemoryLimit, l.maxMemory>>20, err)
 }
 
 // onEvent runs on chromedp's reader goroutine for every event of the

@@ -28,7 +28,43 @@ var (
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	if os.Getenv(cgroupHelperEnv) != "" {
+		os.Exit(cgroupHelper())
+	}
 	os.Exit(runMain(m))
+}
+
+// cgroupHelperEnv makes the test binary run cgroupHelper instead of the
+// tests (TestCgroupFallbackWithoutDelegation runs it as another user).
+const cgroupHelperEnv = "TANDEM_TEST_CGROUP_HELPER"
+
+// cgroupHelper starts a pool, says which limits it uses, and leases and
+// closes one browser with them.
+func cgroupHelper() int {
+	p, err := New(Config{Warm: -1, StartTimeout: time.Minute}, zap.NewNop())
+	if err != nil {
+		fmt.Println("New:", err)
+		return 1
+	}
+	defer p.Close()
+	st := p.Stats()
+	fmt.Printf("memory_limit=%s placement=%s\n", st.MemoryLimit, st.Placement)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, err := p.Lease(ctx, LeaseOptions{StartURL: "data:text/html,hello"})
+	if err != nil {
+		fmt.Println("Lease:", err)
+		return 1
+	}
+	if l.cg != nil {
+		fmt.Println("the lease has a cgroup:", l.cg.dir)
+		return 1
+	}
+	if err := l.Close(); err != nil {
+		fmt.Println("Close:", err)
+		return 1
+	}
+	return 0
 }
 
 func runMain(m *testing.M) int {

@@ -27,6 +27,7 @@ type Pool struct {
 	cfg  Config
 	spec launchSpec
 	log  *zap.Logger
+	cg   *cgroupHost // nil: no cgroups, the process group holds each browser (cgroup.go)
 
 	wake chan struct{} // cap 1: ask the refill loop to look again
 	quit chan struct{} // closed by Close
@@ -107,6 +108,12 @@ type PoolStats struct {
 	FailedStarts uint64        // starts that failed
 	LastStart    time.Duration // how long the latest successful start took
 	StartTimes   StartTimes    // how long successful starts took, warm and cold
+	// MemoryLimit is what enforces Config.MaxMemory: "cgroup" (the
+	// kernel's memory.max, the watchdog as a second guard) or "watchdog"
+	// (PSS read every 2 s). Placement is what holds a browser's
+	// processes: "cgroup" or "process-group".
+	MemoryLimit string
+	Placement   string
 }
 
 // New validates cfg, finds the Chromium binary and the browser user, and
@@ -129,7 +136,17 @@ func New(cfg Config, log *zap.Logger) (*Pool, error) {
 	if err := checkTempDir(cfg.TempDir, u); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	sweep(cfg.TempDir, log.Named("browserpool"))
+	var (
+		cg       *cgroupHost
+		cgReason = "off (Config.Cgroup)"
+	)
+	if cfg.Cgroup != "off" {
+		cg, cgReason = machineCgroup()
+		if cg != nil {
+			cgReason = cg.reason
+		}
+	}
+	sweep(cfg.TempDir, cg, log.Named("browserpool"))
 	flags, disable, err := parseExtraFlags(cfg.ExtraFlags)
 	if err != nil {
 		return nil, err
@@ -144,6 +161,7 @@ func New(cfg Config, log *zap.Logger) (*Pool, error) {
 			disabled:      strings.Join(append([]string{baseDisabledFeatures}, disable...), ","),
 		},
 		log:  log.Named("browserpool"),
+		cg:   cg,
 		wake: make(chan struct{}, 1),
 		quit: make(chan struct{}),
 		live: make(map[*Lease]struct{}),
@@ -151,6 +169,13 @@ func New(cfg Config, log *zap.Logger) (*Pool, error) {
 	fields := []zap.Field{zap.String("chromium", binary), zap.Int("warm", cfg.Warm)}
 	if u != nil {
 		fields = append(fields, zap.String("browser_user", u.name))
+	}
+	fields = append(fields, zap.String("memory_limit", cg.MemoryLimit()), zap.String("placement", cg.Placement()))
+	if cg != nil {
+		fields = append(fields, zap.String("cgroup", cg.base))
+	}
+	if cgReason != "" {
+		fields = append(fields, zap.String("cgroup_note", cgReason))
 	}
 	p.log.Info("browser pool ready", fields...)
 	ctx, cancel := withQuit(context.Background(), p.quit)
@@ -412,6 +437,8 @@ func (p *Pool) Stats() PoolStats {
 		FailedStarts: p.failedStarts,
 		LastStart:    p.lastStart,
 		StartTimes:   p.startTimes,
+		MemoryLimit:  p.cg.MemoryLimit(),
+		Placement:    p.cg.Placement(),
 	}
 }
 

@@ -18,7 +18,9 @@ import (
 // starts, it removes every browser folder under TempDir whose lock nobody
 // holds, after killing the processes that still use it. Browsers of other
 // live Tandem processes sharing TempDir hold their locks and are left
-// alone.
+// alone. Browser cgroups (cgroup.go) are swept the same way first: each
+// lease holds a lock on its cgroup's directory, and one nobody holds is
+// killed whole (cgroup.kill) and removed.
 
 const (
 	profilePrefix = "tandem-browser-"
@@ -45,13 +47,22 @@ func lockProfile(dir string) (*os.File, error) {
 // SweepResult is what one sweep removed.
 type SweepResult struct {
 	Folders   int // browser folders removed
-	Processes int // processes killed that used them
+	Processes int // processes killed that used them or were in the cgroups
+	Cgroups   int // browser cgroups removed
 }
 
-// sweep removes the browser folders under tmp that no live lease holds,
-// and kills their processes.
-func sweep(tmp string, log *zap.Logger) SweepResult {
+// sweep removes the browser cgroups under cg (nil: none) and the browser
+// folders under tmp that no live lease holds, and kills their processes.
+func sweep(tmp string, cg *cgroupHost, log *zap.Logger) SweepResult {
 	var res SweepResult
+	if cg != nil {
+		res.Cgroups, res.Processes = sweepCgroups(cg, log)
+	}
+	defer func() {
+		if res.Folders > 0 || res.Cgroups > 0 {
+			log.Info("swept what a crashed Tandem left", zap.Int("folders", res.Folders), zap.Int("cgroups", res.Cgroups), zap.Int("processes", res.Processes))
+		}
+	}()
 	entries, err := os.ReadDir(tmp)
 	if err != nil {
 		return res
@@ -76,9 +87,6 @@ func sweep(tmp string, log *zap.Logger) SweepResult {
 		}
 		res.Folders++
 		res.Processes += len(pids)
-	}
-	if res.Folders > 0 {
-		log.Info("swept what a crashed Tandem left", zap.Int("folders", res.Folders), zap.Int("processes", res.Processes))
 	}
 	return res
 }

@@ -56,7 +56,7 @@ func TestSweepRemovesWhatACrashLeft(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	res := sweep(tmp, zap.NewNop())
+	res := sweep(tmp, nil, zap.NewNop())
 	if res.Folders != 2 || res.Processes != 1 {
 		t.Errorf("sweep = %+v, want 2 folders and 1 process", res)
 	}
@@ -78,7 +78,7 @@ func TestSweepRemovesWhatACrashLeft(t *testing.T) {
 // folder behind.
 func TestManySequentialLeasesLeaveNothing(t *testing.T) {
 	needPool(t)
-	if res := sweep(testTempDir, zap.NewNop()); res.Folders != 0 {
+	if res := sweep(testTempDir, testPool.cg, zap.NewNop()); res.Folders != 0 {
 		t.Fatalf("a sweep removed %d live browsers' folders", res.Folders)
 	}
 	dir, err := os.MkdirTemp(testTempDir, "sequential-")

@@ -77,6 +77,9 @@ func (l *Lease) overMemory(now time.Time) bool {
 	if pgid := l.PID(); pgid > 0 {
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	}
+	if l.cg != nil {
+		l.cg.kill()
+	}
 	return true
 }
 

@@ -64,6 +64,7 @@ func TestBadSettingsExitTwo(t *testing.T) {
 		{"unknown command", []string{"launch"}, nil, "unknown command"},
 		{"cert without key", []string{"serve", "--tls-cert", "c.pem"}, nil, "--tls-key"},
 		{"negative tabs", []string{"serve", "--max-tabs", "-1"}, nil, "--max-tabs"},
+		{"bad browser cgroup", []string{"serve"}, map[string]string{"TANDEM_BROWSER_CGROUP": "v1"}, "--browser-cgroup"},
 		{"CPU pressure over 100", []string{"serve", "--max-cpu-pressure", "120"}, nil, "--max-cpu-pressure"},
 		{"cert and acme", []string{"serve", "--tls-cert", "c.pem", "--tls-key", "k.pem", "--acme-domain", "a.example"}, nil, "exclude each other"},
 		{"acme email alone", []string{"serve", "--acme-email", "ops@a.example"}, nil, "need --acme-domain"},

@@ -62,6 +62,7 @@ type serveConfig struct {
 	BrowserUser    string
 	Warm           int
 	BrowserMemory  int
+	BrowserCgroup  string
 	MaxSessions    int
 	MaxCPUPressure float64
 	MaxTabs        int
@@ -138,7 +139,8 @@ func workerFlags(fs *flag.FlagSet, cfg *serveConfig, standalone bool) {
 	fs.StringVar(&cfg.Chromium, "chromium", "", "Chromium binary; empty: Debian's headless shell or chromium")
 	fs.StringVar(&cfg.BrowserUser, "browser-user", "", "unprivileged user that runs Chromium when Tandem runs as root")
 	fs.IntVar(&cfg.Warm, "warm", 0, "browsers kept started and ready (0: 1, negative: none)")
-	fs.IntVar(&cfg.BrowserMemory, "browser-memory", 0, "MiB of memory (PSS) a session's browser may use before it is killed (0: 2048, negative: no limit)")
+	fs.IntVar(&cfg.BrowserMemory, "browser-memory", 0, "MiB of memory a session's browser may use before it is killed (0: 2048, negative: no limit)")
+	fs.StringVar(&cfg.BrowserCgroup, "browser-cgroup", "auto", "auto: each browser in a cgroup v2 of its own where Tandem may create one (the kernel then enforces --browser-memory if the memory controller is there); off: never")
 	fs.IntVar(&cfg.MaxSessions, "max-sessions", 0, "sessions this worker hosts at once (0: 4)")
 	fs.IntVar(&cfg.MaxTabs, "max-tabs", 0, "tabs a session's browser may have open; a page's tab beyond them is closed (0: 5)")
 	fs.IntVar(&cfg.MaxRestarts, "max-restarts", 0, "times a session's dead browser is replaced within 10 minutes before the session ends (0: 3, negative: never)")
@@ -278,6 +280,11 @@ func (c serveConfig) validateGateway() error {
 func (c serveConfig) validateWorker() error {
 	if err := c.validateMedia(); err != nil {
 		return err
+	}
+	switch c.BrowserCgroup {
+	case "", "auto", "off":
+	default:
+		return fmt.Errorf("%w: --browser-cgroup must be auto or off", errUsage)
 	}
 	if c.MaxTabs < 0 {
 		return fmt.Errorf("%w: --max-tabs must not be negative", errUsage)
@@ -577,7 +584,7 @@ func newWorker(cfg serveConfig, b *bus.Bus, allow []string, loopback bool, log *
 	}
 	closers = append(closers, px.Close)
 	pool, err := browserpool.New(browserpool.Config{Chromium: cfg.Chromium, User: cfg.BrowserUser, Warm: cfg.Warm,
-		ProxyServer: px.URL(), EgressCheck: px.Checker().CheckURL, MaxMemory: int64(cfg.BrowserMemory) << 20}, log)
+		ProxyServer: px.URL(), EgressCheck: px.Checker().CheckURL, MaxMemory: int64(cfg.BrowserMemory) << 20, Cgroup: cfg.BrowserCgroup}, log)
 	if err != nil {
 		closeAll()
 		return nil, fmt.Errorf("browser pool: %w", err)

@@ -72,6 +72,7 @@ var (
 	descMaskRf   = prometheus.NewDesc("tandem_mask_refused_total", "Agent events refused in masked content.", nil, nil)
 	descMaskS    = prometheus.NewDesc("tandem_mask_seconds_total", "Time spent planning and painting masks.", nil, nil)
 	descRestart  = prometheus.NewDesc("tandem_browser_restarts_total", "Sessions' dead browsers, by result (restarted; failed: the session ended as browser_failed).", []string{"result"}, nil)
+	descLimits   = prometheus.NewDesc("tandem_browser_limits_info", "What holds each browser (placement: cgroup or process-group) and enforces its memory limit (memory: cgroup, the kernel's memory.max, or watchdog, PSS polled); always 1 (docs/limits.md).", []string{"memory", "placement"}, nil)
 	descScreen   = prometheus.NewDesc("tandem_screenshare_packets_total", "RTP packets of customers' shared screens, by result (relayed to agents, or dropped: no share on).", []string{"result"}, nil)
 )
 
@@ -80,7 +81,7 @@ func (w *Worker) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSessions, descCapacity, descViewers, descCaptured, descDecodeEr,
 		descInputDr, descInputRf, descEncoded, descKeys, descDropped, descBytes, descEncodeS, descWarm, descStarts, descStartS,
 		descBrowserC, descBrowserM, descStartH,
-		descMaskF, descMaskOK, descMaskHeld, descMaskPull, descMaskP, descMaskRf, descMaskS, descScreen, descRestart} {
+		descMaskF, descMaskOK, descMaskHeld, descMaskPull, descMaskP, descMaskRf, descMaskS, descScreen, descRestart, descLimits} {
 		ch <- d
 	}
 }
@@ -142,6 +143,9 @@ func (w *Worker) Collect(ch chan<- prometheus.Metric) {
 	counter(descRestart, float64(w.restartFailed.Load()), "failed")
 	st := w.pool.Stats()
 	gauge(descWarm, float64(st.Warm))
+	if st.MemoryLimit != "" {
+		gauge(descLimits, 1, st.MemoryLimit, st.Placement)
+	}
 	counter(descStarts, float64(st.WarmStarts), "warm")
 	counter(descStarts, float64(st.ColdStarts), "cold")
 	counter(descStarts, float64(st.FailedStarts), "failed")
