@@ -105,6 +105,10 @@ cluster { name: tandem, listen: 127.0.0.1:%d, routes: [%s] }
 		"--demo", "--demo-password", "cluster-password", "--demo-api-key", benchKey, "--log-level", "warn")
 	base := gw.waitLine(t, regexp.MustCompile(`Tandem is running at (http://\S+)`))
 	s := &benchServer{url: base}
+	// A second gateway, for the viewer whose gateway dies.
+	gw2 := startProc(t, "gateway2", nil, filepath.Join(bin, "tandem"), "gateway", "--nats-url", natsURLs, "--addr", "127.0.0.1:0",
+		"--log-level", "warn")
+	s2 := &benchServer{url: gw2.waitLine(t, regexp.MustCompile(`Tandem is running at (http://\S+)`))}
 	workerArgs := func(id string) []string {
 		return []string{"worker", "--nats-url", natsURLs, "--worker-id", id, "--max-sessions", "3", "--warm", "-1",
 			"--egress-allow", "127.0.0.0/8", "--ice-loopback", "true", "--metrics-addr", "127.0.0.1:0", "--log-level", "warn",
@@ -176,20 +180,24 @@ cluster { name: tandem, listen: 127.0.0.1:%d, routes: [%s] }
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	watch := func(id, pin string) *botviewer.Viewer {
-		jar, _ := cookiejar.New(nil)
-		s.post(t, jar, "/api/v1/join", `{"company":"demo","pin":"`+pin+`"}`, "", nil)
-		v := s.dial(t, ctx, jar, id, "customer")
+	firstPicture := func(v *botviewer.Viewer) {
+		t.Helper()
 		if _, err := v.WaitPicture(ctx, func(botviewer.Picture) bool { return true }); err != nil {
 			t.Fatal(err)
 		}
-		return v
 	}
-	survivor := watch(survivorID, pins[survivorID])
+	watch := func(id, pin string) (*botviewer.Viewer, http.CookieJar) {
+		jar, _ := cookiejar.New(nil)
+		s.post(t, jar, "/api/v1/join", `{"company":"demo","pin":"`+pin+`"}`, "", nil)
+		v := s.dial(t, ctx, jar, id, "customer")
+		firstPicture(v)
+		return v, jar
+	}
+	survivor, survivorJar := watch(survivorID, pins[survivorID])
 
 	// A viewer of one of wa's sessions, then wa's machine dies.
 	waLive := on("wa")
-	victim := watch(waLive[0], pins[waLive[0]])
+	victim, _ := watch(waLive[0], pins[waLive[0]])
 	workers["wa"].kill(t)
 	reason, err := victim.WaitEnded(ctx)
 	if err != nil || reason != "worker_lost" {
@@ -257,6 +265,15 @@ cluster { name: tandem, listen: 127.0.0.1:%d, routes: [%s] }
 	if _, err := survivor.WaitPicture(ctx, func(p botviewer.Picture) bool { return p.At.After(afterNode) }); err != nil {
 		t.Fatalf("wc's viewer after the NATS node died: %v", err)
 	}
+
+	// The viewer's gateway dies: the viewer comes back through the other
+	// one, with its cookie, to the same session.
+	gw.kill(t)
+	again := s2.dial(t, ctx, survivorJar, survivorID, "customer")
+	firstPicture(again)
+	if st := s2.sessionState(t, survivorID); st.State == "ended" {
+		t.Fatalf("the session ended with its viewer's gateway: %+v", st)
+	}
 }
 
 // proc is a child process of a test, with its output kept.
@@ -301,8 +318,7 @@ func startProc(t *testing.T, name string, env []string, path string, args ...str
 		close(p.done)
 	}()
 	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
+		p.killAll()
 		if t.Failed() {
 			p.mu.Lock()
 			t.Logf("--- output of %s:\n%s", name, strings.Join(p.out, "\n"))
@@ -343,6 +359,10 @@ func (p *proc) signal(t *testing.T, sig syscall.Signal) {
 // but hold the process's TMPDIR on their command line.
 func (p *proc) kill(t *testing.T) {
 	t.Helper()
+	p.killAll()
+}
+
+func (p *proc) killAll() {
 	tmp := ""
 	for _, e := range p.cmd.Env {
 		if v, ok := strings.CutPrefix(e, "TMPDIR="); ok {
@@ -354,14 +374,21 @@ func (p *proc) kill(t *testing.T) {
 	if tmp == "" {
 		return
 	}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		left := 0
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			if cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && strings.Contains(string(cmdline), tmp) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				left++
+			}
 		}
-		if cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && strings.Contains(string(cmdline), tmp) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+		if left == 0 {
+			return
 		}
 	}
 }

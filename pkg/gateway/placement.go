@@ -249,6 +249,9 @@ func (g *Gateway) watchWorkers(ctx context.Context) {
 		}
 		lost := g.expireWorkers()
 		if len(lost) > 0 {
+			// The records first: a viewer told the session ended finds it
+			// ended if it comes back.
+			g.endSessionsOf(ctx, func(id string) bool { return lost[id] })
 			for id := range lost {
 				g.log.Warn("worker lost: no heartbeat", zap.String("worker_id", id), zap.Duration("for", workerAlive))
 				for _, v := range g.bridges.of(id) {
@@ -257,7 +260,6 @@ func (g *Gateway) watchWorkers(ctx context.Context) {
 					}
 				}
 			}
-			g.endSessionsOf(ctx, func(id string) bool { return lost[id] })
 		}
 		if !reconciled && time.Since(started) > workerAlive+worker.StatusInterval {
 			reconciled = true
