@@ -377,9 +377,50 @@ func startCommand(fs *flag.FlagSet, cfg *serveConfig, args []string, validate fu
 	return newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
 }
 
-func serveCommand(ctx context.Context, args []string, drain <-chan struct{}, stdout, stderr io.Writer) error {
+// commandSetup gives a command's flag set, filling cfg, and the check of
+// the values it read.
+type commandSetup func(cfg *serveConfig) (*flag.FlagSet, func() error)
+
+// The setups of serve, gateway and worker (compose_test.go runs the compose
+// files' command lines through them too).
+func serveSetup(cfg *serveConfig) (*flag.FlagSet, func() error) {
+	// A closure, not the method value cfg.validate, which would copy cfg
+	// before the flags are read.
+	return serveFlags(cfg), func() error { return cfg.validate() }
+}
+
+func gatewaySetup(cfg *serveConfig) (*flag.FlagSet, func() error) {
+	return gatewayCmdFlags(cfg), func() error {
+		if err := cfg.validateNATS(true); err != nil {
+			return err
+		}
+		if err := cfg.validateMedia(); err != nil {
+			return err
+		}
+		return cfg.validateGateway()
+	}
+}
+
+func workerSetup(cfg *serveConfig) (*flag.FlagSet, func() error) {
+	return workerCmdFlags(cfg), func() error {
+		if err := cfg.validateNATS(true); err != nil {
+			return err
+		}
+		return cfg.validateWorker()
+	}
+}
+
+// configure reads a command's flags and TANDEM_* variables, checks them and
+// builds the logger: all that serve, gateway and worker do before they start.
+func configure(setup commandSetup, args []string, stderr io.Writer) (serveConfig, *zap.Logger, error) {
 	var cfg serveConfig
-	log, err := startCommand(serveFlags(&cfg), &cfg, args, func() error { return cfg.validate() }, stderr)
+	fs, validate := setup(&cfg)
+	log, err := startCommand(fs, &cfg, args, validate, stderr)
+	return cfg, log, err
+}
+
+func serveCommand(ctx context.Context, args []string, drain <-chan struct{}, stdout, stderr io.Writer) error {
+	cfg, log, err := configure(serveSetup, args, stderr)
 	if err != nil {
 		return err
 	}
@@ -389,17 +430,7 @@ func serveCommand(ctx context.Context, args []string, drain <-chan struct{}, std
 }
 
 func gatewayCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var cfg serveConfig
-	validate := func() error {
-		if err := cfg.validateNATS(true); err != nil {
-			return err
-		}
-		if err := cfg.validateMedia(); err != nil {
-			return err
-		}
-		return cfg.validateGateway()
-	}
-	log, err := startCommand(gatewayCmdFlags(&cfg), &cfg, args, validate, stderr)
+	cfg, log, err := configure(gatewaySetup, args, stderr)
 	if err != nil {
 		return err
 	}
@@ -408,14 +439,7 @@ func gatewayCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 func workerCommand(ctx context.Context, args []string, drain <-chan struct{}, stdout, stderr io.Writer) error {
-	var cfg serveConfig
-	validate := func() error {
-		if err := cfg.validateNATS(true); err != nil {
-			return err
-		}
-		return cfg.validateWorker()
-	}
-	log, err := startCommand(workerCmdFlags(&cfg), &cfg, args, validate, stderr)
+	cfg, log, err := configure(workerSetup, args, stderr)
 	if err != nil {
 		return err
 	}
