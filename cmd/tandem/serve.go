@@ -71,6 +71,7 @@ type serveConfig struct {
 	DrainTimeout   time.Duration
 	MetricsAddr    string
 	AdminToken     string
+	TrustedProxies listFlag
 	TLSCert        string
 	TLSKey         string
 	ACMEDomains    listFlag
@@ -126,6 +127,7 @@ func gatewayFlags(fs *flag.FlagSet, cfg *serveConfig) {
 	fs.BoolVar(&cfg.Demo, "demo", false, "seed the demo company, agent, API key and serve the demo shop at /demo/")
 	fs.StringVar(&cfg.DemoPassword, "demo-password", "", "password of agent@demo.test (with --demo); empty: generate and print")
 	fs.StringVar(&cfg.DemoAPIKey, "demo-api-key", "", "API key of the demo company (with --demo); empty: generate and print")
+	fs.Var(&cfg.TrustedProxies, "trusted-proxy", "comma-separated IPs or CIDRs of the load balancers in front: from them the client's address is read from X-Forwarded-For (failure budgets, audit); empty: the connection's address")
 	fs.StringVar(&cfg.AdminToken, "admin-token", "", "operator token for /api/v1/admin/... and tandem admin (at least 16 characters); empty: those routes are off")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; with --tls-key")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the PEM private key of --tls-cert")
@@ -273,6 +275,9 @@ func (c serveConfig) validateGateway() error {
 	if c.DemoPassword != "" && len(c.DemoPassword) < 8 {
 		return fmt.Errorf("%w: --demo-password must have at least 8 characters", errUsage)
 	}
+	if _, err := trustedProxies(c.TrustedProxies); err != nil {
+		return err
+	}
 	return c.validateTLS()
 }
 
@@ -345,6 +350,23 @@ func (c serveConfig) validateNATS(external bool) error {
 		}
 	}
 	return nil
+}
+
+// trustedProxies parses --trusted-proxy: IPs or CIDRs.
+func trustedProxies(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range list {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return nil, fmt.Errorf("%w: --trusted-proxy %q is not an IP address or CIDR", errUsage, v)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // redactURL hides a password in a URL for messages.
@@ -559,7 +581,8 @@ func newGateway(ctx context.Context, cfg serveConfig, b *bus.Bus, reg *prometheu
 	// Cookies are Secure when this process or a proxy in front of it
 	// (an https base URL) terminates TLS.
 	secure := tlsCfg != nil || strings.HasPrefix(cfg.BaseURL, "https://")
-	p.gw = gateway.New(gateway.Config{BaseURL: cfg.BaseURL, Pages: ui.Handler(), Extra: extra, Audit: auditLog,
+	proxies, _ := trustedProxies(cfg.TrustedProxies) // validated
+	p.gw = gateway.New(gateway.Config{TrustedProxies: proxies, BaseURL: cfg.BaseURL, Pages: ui.Handler(), Extra: extra, Audit: auditLog,
 		AdminToken: cfg.AdminToken, SecureCookie: secure, ICEServers: cfg.rtcConfig(false).ViewerICEServers}, store, b.Conn(), reg, log)
 	p.srv = &http.Server{Handler: p.gw.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(log.Named("http"))}
 	return p, nil

@@ -60,12 +60,12 @@ func (g *Gateway) requireOperator(next echo.HandlerFunc) echo.HandlerFunc {
 			return errorf(http.StatusNotFound, "not_found", "no such route")
 		}
 		now := time.Now()
-		if !g.limiter.allow("operator", clientKey(c), now) {
+		if !g.limiter.allow("operator", g.clientKey(c), now) {
 			return g.tooMany(c)
 		}
 		secret, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
 		if !ok || !g.isOperatorToken(strings.TrimSpace(secret)) {
-			g.limiter.fail("operator", clientKey(c), now)
+			g.limiter.fail("operator", g.clientKey(c), now)
 			return errorf(http.StatusUnauthorized, "unauthenticated", "send the operator token as Authorization: Bearer")
 		}
 		return next(c)

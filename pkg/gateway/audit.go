@@ -55,8 +55,8 @@ func auditURL(raw string) string {
 
 // clientNetwork is the client's network as the audit trail keeps it: the
 // /24 or /64 the failure budgets count, never the full address.
-func clientNetwork(c echo.Context) string {
-	k := clientKey(c)
+func (g *Gateway) clientNetwork(c echo.Context) string {
+	k := g.clientKey(c)
 	if strings.Contains(k, ":") {
 		return k + "/64"
 	}
@@ -80,7 +80,7 @@ func (g *Gateway) recordPINFailed(c echo.Context, company string) {
 		return
 	}
 	g.record(ctx, audit.Event{Company: company, Actor: audit.ActorCustomer, Type: audit.TypePINFailed,
-		Details: map[string]string{"network": clientNetwork(c)}})
+		Details: map[string]string{"network": g.clientNetwork(c)}})
 }
 
 // errAlreadyEnded stops endSessionOnce's update of an ended session.

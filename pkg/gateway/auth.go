@@ -107,13 +107,13 @@ func (g *Gateway) login(c echo.Context) error {
 	if body.Email == "" || body.Password == "" {
 		return errorf(http.StatusBadRequest, "invalid_request", "email and password are required")
 	}
-	if !g.limiter.allow("login", clientKey(c), time.Now()) {
+	if !g.limiter.allow("login", g.clientKey(c), time.Now()) {
 		return g.tooMany(c)
 	}
 	ctx := c.Request().Context()
 	a, err := g.store.Authenticate(ctx, body.Email, body.Password)
 	if errors.Is(err, tenant.ErrBadCredentials) {
-		g.limiter.fail("login", clientKey(c), time.Now())
+		g.limiter.fail("login", g.clientKey(c), time.Now())
 		return errorf(http.StatusUnauthorized, "invalid_credentials", "the email or the password is wrong")
 	} else if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +36,10 @@ type Config struct {
 	Extra        map[string]http.Handler // more handlers by path prefix, e.g. "/demo/"
 	AdminToken   string                  // operator token for /api/v1/admin/...; "" → those routes answer 404
 	Audit        *audit.Log              // where audit events go; nil → none are recorded (tests of other parts)
+	// TrustedProxies are the load balancers in front of the gateway: from
+	// them, the client's address is taken from X-Forwarded-For (failure
+	// budgets and the audit trail's network); nil → the connection's.
+	TrustedProxies []netip.Prefix
 	// ICEServers returns the STUN/TURN servers, with credentials minted for
 	// the viewer, that go into a viewer's hello (rtc.Config.ViewerICEServers);
 	// nil → none (host candidates only).

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -422,5 +423,67 @@ func TestHealthAndMetrics(t *testing.T) {
 	}
 	if r := e.do(t, nil, "GET", "/metrics", "", nil); r.Status != 200 {
 		t.Errorf("metrics = %d", r.Status)
+	}
+}
+
+// Behind a trusted load balancer the client is the last address in
+// X-Forwarded-For that no trusted proxy added: a guesser behind the proxy
+// spends its own budget, not everyone's. From anywhere else the header is
+// not believed, and a forwarded value that does not parse is not either.
+func TestTrustedProxies(t *testing.T) {
+	e := newEnv(t, true)
+	e.g.cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	s := e.createSession(t, e.keyA)
+	post := func(remote, forwarded, pin string) int {
+		req := httptest.NewRequest("POST", "/api/v1/join", strings.NewReader(`{"company":"acme","pin":"`+pin+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.RemoteAddr = remote
+		if forwarded != "" {
+			req.Header.Set("X-Forwarded-For", forwarded)
+		}
+		rec := httptest.NewRecorder()
+		e.g.Handler().ServeHTTP(rec, req)
+		return rec.Code
+	}
+	// The guesser, through the proxy, with a forged first hop.
+	limited := false
+	for i := range 40 {
+		if post("10.1.1.1:4000", "192.0.2.55, 203.0.113.7", "99999"+string(rune('0'+i%10))) == http.StatusTooManyRequests {
+			limited = true
+			break
+		}
+	}
+	if !limited {
+		t.Fatal("40 wrong PINs through the proxy were never refused")
+	}
+	// Its /24 is refused whatever first hop it forges; the real customer,
+	// through the same proxy, is not.
+	if code := post("10.1.1.1:4000", "198.51.100.9, 203.0.113.80", "123456"); code != http.StatusTooManyRequests {
+		t.Errorf("the guesser's network with another forged hop = %d, want 429", code)
+	}
+	if code := post("10.1.1.1:4000", "198.51.100.20", s["pin"].(string)); code != http.StatusOK {
+		t.Errorf("the customer through the proxy = %d, want 200", code)
+	}
+
+	ip := func(remote, forwarded string) string {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.RemoteAddr = remote
+		if forwarded != "" {
+			req.Header.Set("X-Forwarded-For", forwarded)
+		}
+		return e.g.clientIP(req).String()
+	}
+	for _, tt := range []struct{ remote, forwarded, want string }{
+		{"203.0.113.7:1", "198.51.100.1", "203.0.113.7"},         // not from a proxy: the header is not believed
+		{"10.0.0.2:1", "198.51.100.1, 10.0.0.3", "198.51.100.1"}, // two proxies of ours
+		{"10.0.0.2:1", "not-an-address", "10.0.0.2"},             // nonsense: the proxy's own
+		{"10.0.0.2:1", "", "10.0.0.2"},                           // a proxy's own request
+		{"[::ffff:10.0.0.2]:1", "198.51.100.1", "198.51.100.1"},  // IPv4-mapped proxy
+		{"10.0.0.2:1", "2001:db8::1", "2001:db8::1"},             // an IPv6 client
+		{"10.0.0.2:1", "10.0.0.7, 10.0.0.8", "10.0.0.7"},         // only proxies: the first
+	} {
+		if got := ip(tt.remote, tt.forwarded); got != tt.want {
+			t.Errorf("client of %s with X-Forwarded-For %q = %s, want %s", tt.remote, tt.forwarded, got, tt.want)
+		}
 	}
 }

@@ -1,9 +1,10 @@
 package gateway
 
 import (
-	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -99,19 +100,57 @@ func (l *limiter) fail(kind, key string, now time.Time) {
 
 // clientKey groups a client address with its neighbours: the /24 of an IPv4
 // address, the /64 of an IPv6 one.
-func clientKey(c echo.Context) string {
-	host, _, err := net.SplitHostPort(c.Request().RemoteAddr)
+func (g *Gateway) clientKey(c echo.Context) string {
+	ip := g.clientIP(c.Request())
+	if !ip.IsValid() {
+		return c.Request().RemoteAddr
+	}
+	bits := 64
+	if ip.Is4() {
+		bits = 24
+	}
+	p, _ := ip.Prefix(bits)
+	return p.Addr().String()
+}
+
+// clientIP is the address of the client: the connection's, or, when the
+// connection comes from a trusted proxy (Config.TrustedProxies), the last
+// address in X-Forwarded-For that no trusted proxy added. A forwarded
+// value that does not parse is not believed: the nearest proxy's address
+// stands.
+func (g *Gateway) clientIP(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
-		host = c.Request().RemoteAddr
+		return netip.Addr{}
 	}
-	ip := net.ParseIP(host)
-	if ip == nil {
-		return host
+	ip := ap.Addr().Unmap()
+	if !g.trusted(ip) {
+		return ip
 	}
-	if v4 := ip.To4(); v4 != nil {
-		return v4.Mask(net.CIDRMask(24, 32)).String()
+	var hops []string
+	for _, h := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(h, ",")...)
 	}
-	return ip.Mask(net.CIDRMask(64, 128)).String()
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return ip
+		}
+		ip = a.Unmap()
+		if !g.trusted(ip) {
+			return ip
+		}
+	}
+	return ip
+}
+
+func (g *Gateway) trusted(ip netip.Addr) bool {
+	for _, p := range g.cfg.TrustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 func (g *Gateway) tooMany(c echo.Context) error {

@@ -271,7 +271,7 @@ func (g *Gateway) join(c echo.Context) error {
 		return err
 	}
 	now := time.Now()
-	client := clientKey(c)
+	client := g.clientKey(c)
 	if !g.limiter.allowJoin(client, body.Company, now) {
 		return g.tooMany(c)
 	}
@@ -306,7 +306,7 @@ func (g *Gateway) join(c echo.Context) error {
 			return err
 		}
 	}
-	details := map[string]string{"network": clientNetwork(c)}
+	details := map[string]string{"network": g.clientNetwork(c)}
 	clientDetails(browser, details)
 	g.record(ctx, audit.Event{Company: s.Company, Session: s.ID, Actor: audit.ActorCustomer, Type: audit.TypePINRedeemed,
 		Details: details})
