@@ -40,15 +40,8 @@ func TestClusterOfProcesses(t *testing.T) {
 		t.Skip("builds and runs a cluster of processes")
 	}
 	bin := t.TempDir()
-	build := func(out, pkg string) {
-		t.Helper()
-		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, out), pkg)
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-		}
-	}
-	build("tandem", ".")
-	build("nats-server", "github.com/nats-io/nats-server/v2")
+	goBuild(t, bin, "tandem", ".")
+	goBuild(t, bin, "nats-server", "github.com/nats-io/nats-server/v2")
 
 	// Three NATS servers, routed to each other, with JetStream.
 	var clientPorts, routePorts [3]int
@@ -274,6 +267,17 @@ cluster { name: tandem, listen: 127.0.0.1:%d, routes: [%s] }
 	if st := s2.sessionState(t, survivorID); st.State == "ended" {
 		t.Fatalf("the session ended with its viewer's gateway: %+v", st)
 	}
+}
+
+// goBuild builds pkg into dir/out (a binary the test runs as a process of
+// its own) and returns its path.
+func goBuild(t *testing.T, dir, out, pkg string) string {
+	t.Helper()
+	path := filepath.Join(dir, out)
+	if b, err := exec.Command("go", "build", "-o", path, pkg).CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return path
 }
 
 // proc is a child process of a test, with its output kept.

@@ -328,10 +328,7 @@ func TestComposeScaleOut(t *testing.T) {
 		if testing.Short() {
 			t.Skip("builds nats-server")
 		}
-		bin := filepath.Join(t.TempDir(), "nats-server")
-		if b, err := exec.Command("go", "build", "-o", bin, "github.com/nats-io/nats-server/v2").CombinedOutput(); err != nil {
-			t.Fatalf("go build nats-server: %v\n%s", err, b)
-		}
+		bin := goBuild(t, t.TempDir(), "nats-server", "github.com/nats-io/nats-server/v2")
 		for _, name := range natsNodes {
 			svc := f.Services[name]
 			conf := ""

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -12,9 +11,9 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
-	"github.com/pion/turn/v5"
 
 	"github.com/tandem-cobrowse/tandem/pkg/browsertest"
+	"github.com/tandem-cobrowse/tandem/pkg/rtc/rtctest"
 )
 
 // relayOnlyJS makes every RTCPeerConnection of the page relay-only, as a
@@ -67,7 +66,7 @@ type transportStats struct {
 // AES-GCM SRTP profile and an AEAD DTLS cipher suite (SECURITY.md P8).
 func TestMediaTransportChromium(t *testing.T) {
 	const secret = "e2e-turn-secret-0123456789"
-	turnAddr := startTURN(t, secret)
+	turnAddr := rtctest.TURNServer(t, secret)
 
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, togglePage) }))
 	t.Cleanup(site.Close)
@@ -135,25 +134,3 @@ func TestMediaTransportChromium(t *testing.T) {
 }
 
 // startTURN runs a pion TURN server on loopback UDP with the TURN REST
-// shared-secret auth that --turn-secret mints for, until the test ends.
-func startTURN(t *testing.T, secret string) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := turn.NewServer(turn.ServerConfig{
-		Realm:       "tandem.test",
-		AuthHandler: turn.LongTermTURNRESTAuthHandler(secret, nil),
-		PacketConnConfigs: []turn.PacketConnConfig{{
-			PacketConn:            pc,
-			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{RelayAddress: net.IPv4(127, 0, 0, 1), Address: "127.0.0.1"},
-		}},
-	})
-	if err != nil {
-		pc.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	return pc.LocalAddr().String()
-}

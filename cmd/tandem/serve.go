@@ -591,9 +591,15 @@ func newGateway(ctx context.Context, cfg serveConfig, b *bus.Bus, reg *prometheu
 // run serves HTTP and the gateway's NATS side until ctx ends.
 func (p *gatewayParts) run(ctx context.Context, g *errgroup.Group) {
 	g.Go(func() error { return p.gw.Run(ctx) })
+	serveHTTP(ctx, g, p.srv, p.ln)
+}
+
+// serveHTTP serves srv on ln in g until ctx ends, then shuts it down,
+// giving requests under way 5 s.
+func serveHTTP(ctx context.Context, g *errgroup.Group, srv *http.Server, ln net.Listener) {
 	g.Go(func() error {
-		if err := p.srv.Serve(p.ln); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("http: %w", err)
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http on %s: %w", ln.Addr(), err)
 		}
 		return nil
 	})
@@ -601,7 +607,7 @@ func (p *gatewayParts) run(ctx context.Context, g *errgroup.Group) {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		return p.srv.Shutdown(sctx)
+		return srv.Shutdown(sctx)
 	})
 }
 
@@ -782,16 +788,7 @@ func runWorker(ctx context.Context, cfg serveConfig, log *zap.Logger, stdout io.
 		metricsAddr = ln.Addr().String()
 		srv := &http.Server{Handler: workerHTTP(wp.wk, b, newRegistry(wp.wk, wp.px)), ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog: zap.NewStdLog(log.Named("http"))}
-		g.Go(func() error {
-			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("metrics http: %w", err)
-			}
-			return nil
-		})
-		g.Go(func() error {
-			<-gctx.Done()
-			return srv.Close()
-		})
+		serveHTTP(gctx, g, srv, ln)
 	}
 	select {
 	case <-wp.wk.Ready():

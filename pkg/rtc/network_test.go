@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tandem-cobrowse/tandem/pkg/protocol"
+	"github.com/tandem-cobrowse/tandem/pkg/rtc/rtctest"
 )
 
 // freePort finds a free port of network ("tcp4" or "udp4") on loopback;
@@ -137,81 +138,8 @@ func TestICETCP(t *testing.T) {
 	})
 }
 
-// TestPublicIPsTCP: the NAT 1:1 address replaces the host address of the
-// TCP candidates as it does the UDP ones.
-func TestPublicIPsTCP(t *testing.T) {
-	port := freePort(t, "tcp4")
-	a, err := NewAPI(Config{Loopback: true, ICETCPPort: port, PublicIPs: []string{"203.0.113.9"}}, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	track, _ := a.NewTrack("agent")
-	var mu sync.Mutex
-	var cands []string
-	p, err := a.NewPeer(PeerConfig{ViewerID: "v", Track: track, OnCandidate: func(c protocol.Candidate) {
-		mu.Lock()
-		cands = append(cands, c.Candidate)
-		mu.Unlock()
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	v := newTestViewer(t, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := p.Answer(ctx, v.offer(t)); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-webrtc.GatheringCompletePromise(p.pc):
-	case <-ctx.Done():
-		t.Fatal("gathering did not complete")
-	}
-	waitFor(t, 5*time.Second, "a TCP candidate", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range cands {
-			if strings.Contains(c, " tcp ") {
-				return true
-			}
-		}
-		return false
-	})
-	mu.Lock()
-	defer mu.Unlock()
-	for _, c := range cands {
-		if f := strings.Fields(c); len(f) < 6 || f[4] != "203.0.113.9" {
-			t.Fatalf("candidate %q does not advertise the public ip only (all: %q)", c, cands)
-		}
-	}
-}
-
 // turnServer runs a pion TURN server on loopback UDP that authenticates
 // with the TURN REST scheme (coturn's use-auth-secret) and relays from
-// loopback. It returns the server's address.
-func turnServer(t *testing.T, secret string) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := turn.NewServer(turn.ServerConfig{
-		Realm:       "tandem.test",
-		AuthHandler: turn.LongTermTURNRESTAuthHandler(secret, nil),
-		PacketConnConfigs: []turn.PacketConnConfig{{
-			PacketConn:            pc,
-			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{RelayAddress: net.IPv4(127, 0, 0, 1), Address: "127.0.0.1"},
-		}},
-	})
-	if err != nil {
-		pc.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return pc.LocalAddr().String()
-}
 
 // allocate asks the TURN server at addr for a relay with username and
 // password, as a viewer's browser does.
@@ -223,7 +151,7 @@ func allocate(t *testing.T, addr, username, password string) error {
 	}
 	defer conn.Close()
 	c, err := turn.NewClient(&turn.ClientConfig{STUNServerAddr: addr, TURNServerAddr: addr, Conn: conn,
-		Username: username, Password: password, Realm: "tandem.test", RTO: 100 * time.Millisecond})
+		Username: username, Password: password, Realm: rtctest.Realm, RTO: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +172,7 @@ func allocate(t *testing.T, addr, username, password string) error {
 // credentials; neither the secret nor a credential is logged.
 func TestTURNRelay(t *testing.T) {
 	const secret = "turn-secret-0123456789"
-	addr := turnServer(t, secret)
+	addr := rtctest.TURNServer(t, secret)
 	log, logs := newObservedLogger()
 	cfg := Config{Loopback: true, TURN: []string{"turn:" + addr}, TURNSecret: secret, TURNTTL: time.Hour}
 	a, err := NewAPI(cfg, log)

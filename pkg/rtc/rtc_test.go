@@ -578,18 +578,20 @@ func TestAnswerChromiumOffer(t *testing.T) {
 }
 
 // TestPublicIPs checks that only the configured address is advertised, with
-// and without the UDP mux.
+// and without the UDP mux, and on the ICE-TCP port's candidates too.
 func TestPublicIPs(t *testing.T) {
-	for _, mux := range []bool{false, true} {
-		t.Run("mux="+strconv.FormatBool(mux), func(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		udpMux bool
+		tcp    bool
+	}{{"ephemeral", false, false}, {"udp mux", true, false}, {"tcp", false, true}} {
+		t.Run(tc.name, func(t *testing.T) {
 			cfg := Config{Loopback: true, PublicIPs: []string{"203.0.113.9"}}
-			if mux {
-				l, err := net.ListenPacket("udp4", "127.0.0.1:0")
-				if err != nil {
-					t.Fatal(err)
-				}
-				cfg.UDPPort = l.LocalAddr().(*net.UDPAddr).Port
-				l.Close()
+			if tc.udpMux {
+				cfg.UDPPort = freePort(t, "udp4")
+			}
+			if tc.tcp {
+				cfg.ICETCPPort = freePort(t, "tcp4")
 			}
 			a, err := NewAPI(cfg, zap.NewNop())
 			if err != nil {
@@ -622,7 +624,12 @@ func TestPublicIPs(t *testing.T) {
 			waitFor(t, 5*time.Second, "candidates", func() bool {
 				mu.Lock()
 				defer mu.Unlock()
-				return len(cands) > 0
+				for _, c := range cands {
+					if !tc.tcp || strings.Contains(c, " tcp ") {
+						return true
+					}
+				}
+				return false
 			})
 			mu.Lock()
 			defer mu.Unlock()
