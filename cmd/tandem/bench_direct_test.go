@@ -339,10 +339,16 @@ func (v *baselineViewer) pictures() int {
 	return v.n
 }
 
+// warmupClicks are clicked, and not measured, before each series: the
+// first clicks after a browser starts are slower (code not yet compiled,
+// caches cold), and a session is not that young for long.
+const warmupClicks = 3
+
 // clickLatencies clicks n times at the benchmarks' click point through
 // click, each time waiting with waitColour for the page's colour to turn,
 // and returns how long each took (from before the click to when the
-// picture that showed it arrived). The page starts red.
+// picture that showed it arrived), after warmupClicks unmeasured. The page
+// starts red.
 func clickLatencies(b *testing.B, ctx context.Context, n int, click func(ctx context.Context, x, y float64) error,
 	waitColour func(ctx context.Context, want string) (time.Time, error)) []time.Duration {
 	b.Helper()
@@ -351,7 +357,7 @@ func clickLatencies(b *testing.B, ctx context.Context, n int, click func(ctx con
 	}
 	colour := "red"
 	var lat []time.Duration
-	for range n {
+	for i := range warmupClicks + n {
 		want := map[string]string{"red": "blue", "blue": "red"}[colour]
 		t0 := time.Now()
 		if err := click(ctx, 768, 432); err != nil {
@@ -361,7 +367,9 @@ func clickLatencies(b *testing.B, ctx context.Context, n int, click func(ctx con
 		if err != nil {
 			b.Fatal(err)
 		}
-		lat = append(lat, at.Sub(t0))
+		if i >= warmupClicks {
+			lat = append(lat, at.Sub(t0))
+		}
 		colour = want
 		time.Sleep(50 * time.Millisecond)
 	}
