@@ -141,7 +141,7 @@ func plot(res map[string]map[string]float64) *image.RGBA {
 	panel(img, 680, 1080, "bandwidth per viewer (kbit/s)", []barGroup{g}, "%.0f")
 	text(img, 680, 44, fmt.Sprintf("baseline / Tandem: %.1fx customer, %.1fx agent",
 		bw["x-bandwidth-baseline/customer"], bw["x-bandwidth-baseline/agent"]), ink)
-	text(img, 740, plotBottom+34, fmt.Sprintf("idle 20 s: customer %.0f, agent %.0f, baseline %.0f kbit/s",
+	text(img, 730, plotBottom+34, fmt.Sprintf("idle 20 s: %.0f, %.0f and %.0f kbit/s",
 		bw["kbps-idle-customer"], bw["kbps-idle-agent"], bw["kbps-idle-baseline"]), ink)
 
 	// Legend.
@@ -198,8 +198,13 @@ func panel(img *image.RGBA, x0, x1 int, title string, groups []barGroup, format 
 				fill(img, bx+4, y(b.high), bx+barW-4, y(b.low), light(c))
 			}
 			fill(img, bx+4, y(b.low), bx+barW-4, plotBottom, c)
+			// p50 inside the top of its bar when it fits, p95 above the bar
 			lo := fmt.Sprintf(format, b.low)
-			text(img, bx+barW/2-7*len(lo)/2, y(b.low)-3, lo, ink)
+			if plotBottom-y(b.low) >= 18 {
+				text(img, bx+barW/2-7*len(lo)/2, y(b.low)+14, lo, white)
+			} else {
+				text(img, bx+barW/2-7*len(lo)/2, y(b.low)-3, lo, ink)
+			}
 			if b.high > b.low {
 				hi := fmt.Sprintf(format, b.high)
 				text(img, bx+barW/2-7*len(hi)/2, y(b.high)-3, hi, ink)
