@@ -71,6 +71,22 @@ function step() {
 requestAnimationFrame(step);
 </script></body></html>`
 
+// benchMux serves the benchmarks' pages.
+func benchMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	page := func(path, html string) {
+		mux.HandleFunc(path, func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, html) })
+	}
+	page("/still", togglePage)
+	page("/busy", busyTogglePage)
+	page("/animated", animatedPage)
+	page("/form", scrollingForm)
+	page("/blank", blankPage)
+	page("/support", supportForm)
+	mux.HandleFunc("/typed", func(http.ResponseWriter, *http.Request) {})
+	return mux
+}
+
 type benchServer struct {
 	url  string
 	cmd  *exec.Cmd
@@ -79,7 +95,9 @@ type benchServer struct {
 
 const benchKey = "tdm_bench_key_0123456789abcdefghijklmnop"
 
-func startBenchServer(b *testing.B) *benchServer {
+// startBenchServer starts `tandem serve` with no warm browser (extra
+// flags are added after the harness's own, and win over them).
+func startBenchServer(b *testing.B, extra ...string) *benchServer {
 	b.Helper()
 	bin := os.Getenv("TANDEM_BENCH_BIN")
 	if bin == "" {
@@ -99,8 +117,9 @@ func startBenchServer(b *testing.B) *benchServer {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cmd := exec.Command(bin, "serve", "--demo", "--addr", addr, "--data", data, "--demo-password", "bench-password",
-		"--demo-api-key", benchKey, "--warm", "-1", "--log-level", "warn", "--egress-allow", testEgressAllow)
+	args := []string{"serve", "--demo", "--addr", addr, "--data", data, "--demo-password", "bench-password",
+		"--demo-api-key", benchKey, "--warm", "-1", "--log-level", "warn", "--egress-allow", testEgressAllow}
+	cmd := exec.Command(bin, append(args, extra...)...)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard // the viewers report what goes wrong
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -123,12 +142,7 @@ func startBenchServer(b *testing.B) *benchServer {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/still", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, togglePage) })
-	mux.HandleFunc("/animated", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, animatedPage) })
-	mux.HandleFunc("/form", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, scrollingForm) })
-	mux.HandleFunc("/typed", func(http.ResponseWriter, *http.Request) {})
-	s.page = httptest.NewServer(mux)
+	s.page = httptest.NewServer(benchMux())
 	b.Cleanup(s.page.Close)
 	return s
 }
@@ -138,22 +152,40 @@ func startBenchServer(b *testing.B) *benchServer {
 // long it took from the create call to the customer's first decoded picture.
 func (s *benchServer) session(b *testing.B, ctx context.Context, path string) (cust, agent *botviewer.Viewer, firstFrame time.Duration) {
 	b.Helper()
+	sess, cust, custJar, firstFrame := s.customerSession(b, ctx, path)
+	agent = s.addAgent(b, ctx, sess, cust, custJar)
+	return cust, agent, firstFrame
+}
+
+// customerSession creates a session for path of the page server and joins
+// it as the customer. It returns the session's id, the customer's viewer
+// and cookies, and how long it took from the create call to the customer's
+// first decoded picture.
+func (s *benchServer) customerSession(b *testing.B, ctx context.Context, path string) (id string, cust *botviewer.Viewer, custJar http.CookieJar, firstFrame time.Duration) {
+	b.Helper()
 	t0 := time.Now()
 	var sess struct{ ID, PIN string }
 	s.post(b, nil, "/api/v1/sessions", `{"start_url":"`+s.page.URL+path+`"}`, benchKey, &sess)
 	var joined map[string]string
-	custJar, _ := cookiejar.New(nil)
+	custJar, _ = cookiejar.New(nil)
 	s.post(b, custJar, "/api/v1/join", `{"company":"demo","pin":"`+sess.PIN+`"}`, "", &joined)
 	cust = s.dial(b, ctx, custJar, sess.ID, "customer")
-	if _, err := cust.WaitPicture(ctx, func(botviewer.Picture) bool { return true }); err != nil {
+	p, err := cust.WaitPicture(ctx, func(botviewer.Picture) bool { return true })
+	if err != nil {
 		b.Fatal(err)
 	}
-	firstFrame = time.Since(t0)
+	return sess.ID, cust, custJar, p.At.Sub(t0)
+}
+
+// addAgent lets the agent in (the customer's consent), joins the session
+// as the agent, and has the customer grant it control.
+func (s *benchServer) addAgent(b *testing.B, ctx context.Context, id string, cust *botviewer.Viewer, custJar http.CookieJar) (agent *botviewer.Viewer) {
+	b.Helper()
 	// The agent sees the tab only once the customer agreed.
-	s.post(b, custJar, "/api/v1/sessions/"+sess.ID+"/consent", "", "", nil)
+	s.post(b, custJar, "/api/v1/sessions/"+id+"/consent", "", "", nil)
 	agentJar, _ := cookiejar.New(nil)
 	s.post(b, agentJar, "/api/v1/auth/login", `{"email":"agent@demo.test","password":"bench-password"}`, "", nil)
-	agent = s.dial(b, ctx, agentJar, sess.ID, "agent")
+	agent = s.dial(b, ctx, agentJar, id, "agent")
 	// The agent asks for control and the customer grants it.
 	if err := agent.Control(ctx, protocol.ControlRequest); err != nil {
 		b.Fatal(err)
@@ -163,7 +195,7 @@ func (s *benchServer) session(b *testing.B, ctx context.Context, path string) (c
 		b.Fatal(err)
 	}
 	waitNotice(b, ctx, agent, `"controller":"agent"`)
-	return cust, agent, firstFrame
+	return agent
 }
 
 // waitNotice waits for a worker notice containing want.
@@ -281,56 +313,124 @@ func centreColour(p botviewer.Picture) string {
 	return "other"
 }
 
-// BenchmarkClickToVisible: a Go viewer clicks on a still page through the
-// DataChannel; the time until its decoded video shows the new colour.
-// Reported per role.
+// busyTogglePage is togglePage with a green box sliding for ever along
+// the top of the page, away from where the benchmarks click and look: a
+// carousel or a spinner elsewhere on a page keeps Chromium, the encoders
+// and the viewers busy while the click is measured.
+const busyTogglePage = `<!doctype html><html><head><meta charset="utf-8"><style>
+html,body{margin:0;height:100%;background:#f00}
+body.blue{background:#00f}
+input{position:absolute;left:20px;top:20px;width:300px;font-size:20px}
+#slide{position:absolute;left:0;top:80px;width:200px;height:200px;background:#0a0;animation:slide 1s linear infinite alternate}
+@keyframes slide{from{left:0}to{left:600px}}
+</style></head><body>
+<input id="t" aria-label="text"><div id="slide"></div>
+<script>
+document.body.addEventListener('mousedown', e => { if (e.target === document.body) document.body.classList.toggle('blue') });
+</script></body></html>`
+
+// BenchmarkClickToVisible: on a still page (idle) and on one with an
+// animation elsewhere (busy), b.N clicks each, one after the other:
+//
+//   - floor: CDP input straight to a Chromium started as Tandem starts it,
+//     until the screencast frame showing the new colour is read (no Tandem);
+//   - baseline: a Go viewer of a JPEG-over-WebSocket relay of the same
+//     screencast clicks through its socket, until it decoded the new colour;
+//   - customer, agent: Go viewers of the real tandem binary click through
+//     the DataChannel, until their decoded WebRTC video shows the new colour.
+//
+// Each is reported as p50 and p95, with Tandem's overhead above the floor
+// (customer p50 minus floor p50). Only one of the three runs at a time;
+// each starts with warmupClicks that are not measured.
 func BenchmarkClickToVisible(b *testing.B) {
-	s := startBenchServer(b)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	for _, page := range []struct{ name, path string }{{"idle", "/still"}, {"busy", "/busy"}} {
+		b.Run(page.name, func(b *testing.B) { benchClickToVisible(b, page.path) })
+	}
+}
+
+func benchClickToVisible(b *testing.B, path string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	cust, agent, first := s.session(b, ctx, "/still")
+	pages := benchPages(b)
+	lat := map[string][]time.Duration{}
+	// The previous run's tandem and browsers may still be exiting: the
+	// floor, measured first, would pay for it.
+	time.Sleep(2 * time.Second)
+
+	floor := openDirectTab(b, ctx, pages.URL+path, nil)
+	lat["floor"] = clickLatencies(b, ctx, b.N, floor.click, floor.waitColour)
+	floor.Close()
+
+	relay := startBaselineRelay(b, ctx, pages.URL+path)
+	base := dialBaseline(b, ctx, relay)
+	lat["baseline"] = clickLatencies(b, ctx, b.N, base.click, base.waitColour)
+	relay.tab.Close()
+
+	s := startBenchServer(b)
+	cust, agent, _ := s.session(b, ctx, path)
 	for _, v := range []*botviewer.Viewer{cust, agent} {
 		if _, err := v.WaitPicture(ctx, func(p botviewer.Picture) bool { return centreColour(p) == "red" }); err != nil {
 			b.Fatal(err)
 		}
 	}
-	var lat = map[string][]time.Duration{}
 	colour := "red"
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		who, v := "customer", cust
-		if i%2 == 1 {
-			who, v = "agent", agent
+	for i := range warmupClicks + b.N {
+		for _, who := range []string{"customer", "agent"} {
+			v, other := cust, agent
+			if who == "agent" {
+				v, other = agent, cust
+			}
+			want := map[string]string{"red": "blue", "blue": "red"}[colour]
+			isWant := func(p botviewer.Picture) bool { return centreColour(p) == want }
+			t0 := time.Now()
+			if err := v.Click(ctx, 768, 432); err != nil {
+				b.Fatal(err)
+			}
+			p, err := v.WaitPicture(ctx, isWant)
+			if err != nil {
+				b.Fatal(err)
+			}
+			colour = want
+			// the other viewer catches up before the next click
+			q, err := other.WaitPicture(ctx, isWant)
+			if err != nil {
+				b.Fatal(err)
+			}
+			time.Sleep(50 * time.Millisecond)
+			if i < warmupClicks {
+				continue
+			}
+			lat[who] = append(lat[who], p.At.Sub(t0))
+			if who == "customer" {
+				// The same change, seen by the agent through the mask.
+				lat["agent-behind-customer"] = append(lat["agent-behind-customer"], q.At.Sub(p.At))
+			}
 		}
-		want := map[string]string{"red": "blue", "blue": "red"}[colour]
-		t0 := time.Now()
-		if err := v.Click(ctx, 768, 432); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := v.WaitPicture(ctx, func(p botviewer.Picture) bool { return centreColour(p) == want }); err != nil {
-			b.Fatal(err)
-		}
-		seen := time.Since(t0)
-		lat[who] = append(lat[who], seen)
-		colour = want
-		// the other viewer catches up before the next click
-		other := map[bool]*botviewer.Viewer{true: agent, false: cust}[v == cust]
-		if _, err := other.WaitPicture(ctx, func(p botviewer.Picture) bool { return centreColour(p) == want }); err != nil {
-			b.Fatal(err)
-		}
-		if who == "customer" {
-			// The same change, seen by the agent through the mask.
-			lat["agent-behind-customer"] = append(lat["agent-behind-customer"], time.Since(t0)-seen)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(first.Milliseconds()), "ms-cold-first-frame")
 	for who, l := range lat {
-		slices.Sort(l)
-		b.ReportMetric(float64(l[len(l)/2].Microseconds())/1000, "ms-p50-"+who)
-		b.ReportMetric(float64(l[len(l)*95/100].Microseconds())/1000, "ms-p95-"+who)
+		b.ReportMetric(ms(percentile(l, 50)), "ms-p50-"+who)
+		b.ReportMetric(ms(percentile(l, 95)), "ms-p95-"+who)
 	}
+	b.ReportMetric(ms(percentile(lat["customer"], 50)-percentile(lat["floor"], 50)), "ms-p50-overhead")
+}
+
+// percentile returns the p-th percentile of l (nearest rank), sorting l.
+func percentile(l []time.Duration, p int) time.Duration {
+	if len(l) == 0 {
+		return 0
+	}
+	slices.Sort(l)
+	return l[min(len(l)*p/100, len(l)-1)]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// benchPages serves the benchmarks' pages to a Chromium with no Tandem.
+func benchPages(b *testing.B) *httptest.Server {
+	srv := httptest.NewServer(benchMux())
+	b.Cleanup(srv.Close)
+	return srv
 }
 
 // BenchmarkPointer: the agent moves its pointer 60 times a second (as a
@@ -397,7 +497,9 @@ func BenchmarkPointer(b *testing.B) {
 
 // BenchmarkSessionCPU: one session on an animated 720p page with a customer
 // and an agent watching, for 10 s per iteration; CPU of Tandem's process
-// and of its Chromium, and the frame rate each viewer decoded.
+// and of its Chromium, the frame rate each viewer decoded, and of the
+// frames Chromium produced (screencast frames the worker received), the
+// share each role's encoder sent and the share each viewer decoded.
 func BenchmarkSessionCPU(b *testing.B) {
 	s := startBenchServer(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -409,15 +511,28 @@ func BenchmarkSessionCPU(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		const window = 10 * time.Second
 		self0, kids0 := cpuTicks(s.cmd.Process.Pid)
+		m0 := s.metrics(b)
 		c0, a0 := latestN(cust), latestN(agent)
 		time.Sleep(window)
 		self1, kids1 := cpuTicks(s.cmd.Process.Pid)
+		m1 := s.metrics(b)
 		c1, a1 := latestN(cust), latestN(agent)
 		secs := window.Seconds()
 		b.ReportMetric(float64(self1-self0)/hz/secs*100, "%cpu-tandem")
 		b.ReportMetric(float64(kids1-kids0)/hz/secs*100, "%cpu-chromium")
 		b.ReportMetric(float64(c1-c0)/secs, "fps-customer")
 		b.ReportMetric(float64(a1-a0)/secs, "fps-agent")
+		captured := m1["tandem_frames_captured_total"] - m0["tandem_frames_captured_total"]
+		if captured == 0 {
+			b.Fatal("Chromium produced no frame")
+		}
+		b.ReportMetric(captured/secs, "fps-captured")
+		for _, role := range []string{"customer", "agent"} {
+			enc := `tandem_frames_encoded_total{role="` + role + `"}`
+			b.ReportMetric(100*(m1[enc]-m0[enc])/captured, "%encoded-"+role)
+		}
+		b.ReportMetric(100*float64(c1-c0)/captured, "%displayed-customer")
+		b.ReportMetric(100*float64(a1-a0)/captured, "%displayed-agent")
 	}
 }
 
@@ -452,7 +567,8 @@ func BenchmarkMaskScrolling(b *testing.B) {
 	}
 }
 
-// metrics reads serve's unlabelled counters.
+// metrics reads serve's metrics: unlabelled ones by name, labelled ones
+// as written (`tandem_frames_encoded_total{role="agent"}`).
 func (s *benchServer) metrics(b *testing.B) map[string]float64 {
 	b.Helper()
 	r, err := http.Get(s.url + "/metrics")
@@ -463,15 +579,31 @@ func (s *benchServer) metrics(b *testing.B) map[string]float64 {
 	raw, _ := io.ReadAll(r.Body)
 	out := map[string]float64{}
 	for line := range strings.Lines(string(raw)) {
-		name, val, ok := strings.Cut(strings.TrimSpace(line), " ")
-		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
+		line = strings.TrimSpace(line)
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 || strings.HasPrefix(line, "#") {
 			continue
 		}
-		if v, err := strconv.ParseFloat(val, 64); err == nil {
-			out[name] = v
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			out[line[:i]] = v
 		}
 	}
 	return out
+}
+
+// end ends a session, as an integrator does.
+func (s *benchServer) end(b *testing.B, id string) {
+	b.Helper()
+	req, _ := http.NewRequest("DELETE", s.url+"/api/v1/sessions/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+benchKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		b.Fatalf("DELETE session = %d", resp.StatusCode)
+	}
 }
 
 func latestN(v *botviewer.Viewer) int {

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -59,6 +60,10 @@ type Viewer struct {
 	screenRecv *webrtc.RTPReceiver            // Options.SeeScreen: the screen m-line's receiver
 	screenOut  *webrtc.TrackLocalStaticSample // Options.ShareScreen: the screen we send
 	screenPLI  chan struct{}                  // cap 1: the worker asked for a key frame of screenOut
+
+	// videoBytes counts the RTP payload bytes (VP8 payload descriptor and
+	// data, no RTP, SRTP, UDP or IP headers) received on the tab's video.
+	videoBytes atomic.Int64
 
 	mu        sync.Mutex
 	latest    Picture             // guarded by mu
@@ -320,6 +325,9 @@ func (v *Viewer) readTrack(tr *webrtc.TrackRemote, screen bool) {
 		if err != nil {
 			return
 		}
+		if !screen {
+			v.videoBytes.Add(int64(len(pkt.Payload)))
+		}
 		payload, err := vp8.Unmarshal(pkt.Payload)
 		if err != nil {
 			intact = false
@@ -362,6 +370,11 @@ func (v *Viewer) readTrack(tr *webrtc.TrackRemote, screen bool) {
 func (v *Viewer) WaitPicture(ctx context.Context, ok func(Picture) bool) (Picture, error) {
 	return v.wait(ctx, false, ok)
 }
+
+// VideoBytes returns how many bytes of RTP payload the tab's video has
+// brought so far (lost or undecodable packets included; headers not):
+// what benchmarks divide by time to get a viewer's bandwidth.
+func (v *Viewer) VideoBytes() int64 { return v.videoBytes.Load() }
 
 // WaitScreen waits until a decoded picture of the shared screen (the
 // m-line of Options.SeeScreen) satisfies ok, and returns it.
