@@ -49,10 +49,56 @@ type directTab struct {
 	// relay, when set, gets every frame's JPEG before it is decoded here.
 	relay func(jpeg []byte)
 
+	colours colourWatch // when frames were read off CDP
+}
+
+// colourWatch follows the colour at the click point of the newest picture
+// a viewer (or the test's own tab) decoded.
+type colourWatch struct {
 	mu      sync.Mutex
-	colour  string        // guarded by mu: the newest frame's colour at the click point
-	at      time.Time     // guarded by mu: when that frame was read off CDP
-	changed chan struct{} // guarded by mu: closed and replaced on each frame
+	colour  string        // guarded by mu: the newest picture's colour at the click point
+	at      time.Time     // guarded by mu: when that picture arrived
+	n       int           // guarded by mu: pictures so far
+	changed chan struct{} // guarded by mu: closed and replaced on each picture
+}
+
+func newColourWatch() colourWatch { return colourWatch{changed: make(chan struct{})} }
+
+// saw records a picture of that colour, arrived at at.
+func (w *colourWatch) saw(colour string, at time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.colour, w.at = colour, at
+	w.n++
+	close(w.changed)
+	w.changed = make(chan struct{})
+}
+
+// wait waits for a picture of that colour and returns when it arrived;
+// gone ends the wait with errGone.
+func (w *colourWatch) wait(ctx context.Context, want string, gone <-chan struct{}, errGone error) (time.Time, error) {
+	for {
+		w.mu.Lock()
+		colour, at, ch := w.colour, w.at, w.changed
+		w.mu.Unlock()
+		if colour == want {
+			return at, nil
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-gone:
+			return time.Time{}, errGone
+		case <-ch:
+		}
+	}
+}
+
+// pictures is how many pictures were seen so far.
+func (w *colourWatch) pictures() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.n
 }
 
 // openDirectTab starts a Chromium with browserpool (no warm browser) on
@@ -69,7 +115,7 @@ func openDirectTab(b *testing.B, ctx context.Context, url string, relay func([]b
 		_ = pool.Close()
 		b.Fatalf("lease: %v", err)
 	}
-	d := &directTab{pool: pool, lease: lease, relay: relay, changed: make(chan struct{})}
+	d := &directTab{pool: pool, lease: lease, relay: relay, colours: newColourWatch()}
 	dec, err := media.NewDecoder()
 	if err != nil {
 		b.Fatal(err)
@@ -86,13 +132,8 @@ func openDirectTab(b *testing.B, ctx context.Context, url string, relay func([]b
 				if err != nil {
 					continue
 				}
-				colour := imageColour(&f.Image)
+				d.colours.saw(imageColour(&f.Image), c.Received)
 				f.Release()
-				d.mu.Lock()
-				d.colour, d.at = colour, c.Received
-				close(d.changed)
-				d.changed = make(chan struct{})
-				d.mu.Unlock()
 			case <-lease.Done():
 				return
 			}
@@ -126,19 +167,7 @@ func (d *directTab) click(ctx context.Context, x, y float64) error {
 // waitColour waits for a frame of that colour and returns when it was
 // read off CDP.
 func (d *directTab) waitColour(ctx context.Context, want string) (time.Time, error) {
-	for {
-		d.mu.Lock()
-		colour, at, ch := d.colour, d.at, d.changed
-		d.mu.Unlock()
-		if colour == want {
-			return at, nil
-		}
-		select {
-		case <-ctx.Done():
-			return time.Time{}, ctx.Err()
-		case <-ch:
-		}
-	}
+	return d.colours.wait(ctx, want, nil, nil)
 }
 
 func clickEvents(x, y float64) []input.Event {
@@ -149,8 +178,8 @@ func clickEvents(x, y float64) []input.Event {
 	}
 }
 
-// imageColour is centreColour for any picture: the colour at 60 % of its
-// width and height, where the benchmarks click.
+// imageColour is the colour at 60 % of a picture's width and height,
+// where the benchmarks click.
 func imageColour(img *media.Image) string {
 	y, u, v := botviewer.Pixel(img, img.Width*6/10, img.Height*6/10)
 	switch {
@@ -248,11 +277,7 @@ type baselineViewer struct {
 	bytes atomic.Int64
 	done  chan struct{}
 
-	mu      sync.Mutex
-	colour  string        // guarded by mu
-	at      time.Time     // guarded by mu: when that picture was decoded
-	n       int           // guarded by mu: pictures decoded
-	changed chan struct{} // guarded by mu
+	colours colourWatch // when pictures were decoded
 }
 
 func dialBaseline(b *testing.B, ctx context.Context, r *baselineRelay) *baselineViewer {
@@ -262,7 +287,7 @@ func dialBaseline(b *testing.B, ctx context.Context, r *baselineRelay) *baseline
 		b.Fatalf("dial the baseline relay: %v", err)
 	}
 	c.SetReadLimit(16 << 20)
-	v := &baselineViewer{c: c, done: make(chan struct{}), changed: make(chan struct{})}
+	v := &baselineViewer{c: c, done: make(chan struct{}), colours: newColourWatch()}
 	dec, err := media.NewDecoder()
 	if err != nil {
 		b.Fatal(err)
@@ -280,14 +305,8 @@ func dialBaseline(b *testing.B, ctx context.Context, r *baselineRelay) *baseline
 			if err != nil {
 				continue
 			}
-			colour := imageColour(&f.Image)
+			v.colours.saw(imageColour(&f.Image), time.Now())
 			f.Release()
-			v.mu.Lock()
-			v.colour, v.at = colour, time.Now()
-			v.n++
-			close(v.changed)
-			v.changed = make(chan struct{})
-			v.mu.Unlock()
 		}
 	}()
 	b.Cleanup(func() {
@@ -315,29 +334,11 @@ func (v *baselineViewer) click(ctx context.Context, x, y float64) error {
 }
 
 func (v *baselineViewer) waitColour(ctx context.Context, want string) (time.Time, error) {
-	for {
-		v.mu.Lock()
-		colour, at, ch := v.colour, v.at, v.changed
-		v.mu.Unlock()
-		if colour == want {
-			return at, nil
-		}
-		select {
-		case <-ctx.Done():
-			return time.Time{}, ctx.Err()
-		case <-v.done:
-			return time.Time{}, errors.New("the baseline relay closed the socket")
-		case <-ch:
-		}
-	}
+	return v.colours.wait(ctx, want, v.done, errors.New("the baseline relay closed the socket"))
 }
 
 // pictures is how many pictures the viewer decoded so far.
-func (v *baselineViewer) pictures() int {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.n
-}
+func (v *baselineViewer) pictures() int { return v.colours.pictures() }
 
 // warmupClicks are clicked, and not measured, before each series: the
 // first clicks after a browser starts are slower (code not yet compiled,

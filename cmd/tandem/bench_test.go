@@ -302,16 +302,7 @@ func cpuTicks(pid int) (self, children uint64) {
 	return self, children
 }
 
-func centreColour(p botviewer.Picture) string {
-	y, u, v := botviewer.Pixel(p.Image, p.Width*6/10, p.Height*6/10)
-	switch {
-	case botviewer.IsRed(y, u, v):
-		return "red"
-	case botviewer.IsBlue(y, u, v):
-		return "blue"
-	}
-	return "other"
-}
+func centreColour(p botviewer.Picture) string { return imageColour(p.Image) }
 
 // busyTogglePage is togglePage with a green box sliding for ever along
 // the top of the page, away from where the benchmarks click and look: a
