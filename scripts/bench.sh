@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 out=$(mktemp)
+profile=$(mktemp)
 go build -o bin/tandem ./cmd/tandem
 {
 	go test -run '^$' -bench . -benchtime 100x ./pkg/media/
@@ -19,7 +20,7 @@ go build -o bin/tandem ./cmd/tandem
 	TANDEM_BENCH_BIN="$PWD/bin/tandem" go test -timeout 20m -run '^$' -bench 'SessionStart' -benchtime 10x ./cmd/tandem/
 	TANDEM_BENCH_BIN="$PWD/bin/tandem" go test -timeout 20m -run '^$' -bench 'SupportBandwidth' -benchtime 3x ./cmd/tandem/
 	TANDEM_BENCH_BIN="$PWD/bin/tandem" go test -timeout 20m -run '^$' -bench 'Pointer' -benchtime 3x ./cmd/tandem/
-	TANDEM_BENCH_BIN="$PWD/bin/tandem" go test -timeout 20m -run '^$' -bench 'SessionCPU' -benchtime 3x ./cmd/tandem/
+	TANDEM_BENCH_BIN="$PWD/bin/tandem" TANDEM_BENCH_PROFILE="$profile" go test -timeout 20m -run '^$' -bench 'SessionCPU' -benchtime 3x ./cmd/tandem/
 	TANDEM_BENCH_BIN="$PWD/bin/tandem" go test -timeout 20m -run '^$' -bench 'MaskScrolling' -benchtime 3x ./cmd/tandem/
 } 2>/dev/null | tee "$out"
 go run ./scripts/benchplot -in "$out" -out docs/benchmarks.png
@@ -40,6 +41,16 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 	echo '```'
 	grep -E '^(Benchmark|goos|goarch|cpu)' "$out"
 	echo '```'
+	echo
+	echo "## Where tandem's CPU goes"
+	echo
+	echo "A 10 s CPU profile of the tandem process during \`BenchmarkSessionCPU\` (one"
+	echo "session on the animated 720p page, a customer and an agent watching),"
+	echo "from \`--pprof-addr\`: \`go tool pprof -top -cum -nodecount 25\`, cumulative time first."
+	echo
+	echo '```'
+	go tool pprof -top -cum -nodecount 25 bin/tandem "$profile" 2>/dev/null | sed -n '/^Duration\|flat/,$p'
+	echo '```'
 } > docs/benchmarks.md
-rm -f "$out"
+rm -f "$out" "$profile"
 echo "wrote docs/benchmarks.md"

@@ -127,7 +127,9 @@ func startBenchServer(b *testing.B, extra ...string) *benchServer {
 	}
 	s := &benchServer{url: "http://" + addr, cmd: cmd}
 	b.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
+		// SIGINT stops at once; SIGTERM would drain, waiting for the
+		// sessions the benchmark left.
+		_ = cmd.Process.Signal(syscall.SIGINT)
 		_ = cmd.Wait()
 		os.RemoveAll(data)
 	})
@@ -492,7 +494,21 @@ func BenchmarkPointer(b *testing.B) {
 // frames Chromium produced (screencast frames the worker received), the
 // share each role's encoder sent and the share each viewer decoded.
 func BenchmarkSessionCPU(b *testing.B) {
-	s := startBenchServer(b)
+	// With TANDEM_BENCH_PROFILE set, the first window is also profiled
+	// (tandem's CPU, --pprof-addr) into that file.
+	profile := os.Getenv("TANDEM_BENCH_PROFILE")
+	var extra []string
+	pprofAddr := ""
+	if profile != "" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		pprofAddr = ln.Addr().String()
+		ln.Close()
+		extra = []string{"--pprof-addr", pprofAddr}
+	}
+	s := startBenchServer(b, extra...)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cust, agent, _ := s.session(b, ctx, "/animated")
@@ -501,10 +517,19 @@ func BenchmarkSessionCPU(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		const window = 10 * time.Second
+		profiled := make(chan error, 1)
+		if profile != "" && i == 0 {
+			go func() { profiled <- fetchProfile(pprofAddr, window, profile) }()
+		} else {
+			profiled <- nil
+		}
 		self0, kids0 := cpuTicks(s.cmd.Process.Pid)
 		m0 := s.metrics(b)
 		c0, a0 := latestN(cust), latestN(agent)
 		time.Sleep(window)
+		if err := <-profiled; err != nil {
+			b.Fatalf("profile: %v", err)
+		}
 		self1, kids1 := cpuTicks(s.cmd.Process.Pid)
 		m1 := s.metrics(b)
 		c1, a1 := latestN(cust), latestN(agent)
@@ -525,6 +550,23 @@ func BenchmarkSessionCPU(b *testing.B) {
 		b.ReportMetric(100*float64(c1-c0)/captured, "%displayed-customer")
 		b.ReportMetric(100*float64(a1-a0)/captured, "%displayed-agent")
 	}
+}
+
+// fetchProfile saves a CPU profile of d from the profiler at addr to file.
+func fetchProfile(addr string, d time.Duration, file string) error {
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds())))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET profile: %s", resp.Status)
+	}
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, raw, 0o644)
 }
 
 // BenchmarkMaskScrolling: a session on a form page that scrolls all the

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"net/url"
 	"os"
@@ -57,6 +58,7 @@ type serveConfig struct {
 	NATSReplicas   int
 	SyncAlways     bool
 	LogLevel       string
+	PprofAddr      string
 	LogFormat      string
 	Chromium       string
 	BrowserUser    string
@@ -99,6 +101,7 @@ type serveConfig struct {
 func logFlags(fs *flag.FlagSet, cfg *serveConfig) {
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", "console", "console or json")
+	fs.StringVar(&cfg.PprofAddr, "pprof-addr", "", "listen address of Go's profiler (/debug/pprof/), e.g. 127.0.0.1:6060; never a public address; empty: off")
 }
 
 func natsFlags(fs *flag.FlagSet, cfg *serveConfig, embedded bool) {
@@ -396,7 +399,41 @@ func startCommand(fs *flag.FlagSet, cfg *serveConfig, args []string, validate fu
 	if err := validate(); err != nil {
 		return nil, err
 	}
+	if cfg.PprofAddr != "" {
+		if _, _, err := net.SplitHostPort(cfg.PprofAddr); err != nil {
+			return nil, fmt.Errorf("%w: --pprof-addr %q: %v", errUsage, cfg.PprofAddr, err)
+		}
+	}
 	return newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
+}
+
+// withPprof runs run with Go's profiler served on --pprof-addr, when set,
+// for as long as run runs.
+func withPprof(ctx context.Context, cfg serveConfig, log *zap.Logger, run func(context.Context) error) error {
+	if cfg.PprofAddr == "" {
+		return run(ctx)
+	}
+	ln, err := net.Listen("tcp", cfg.PprofAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.PprofAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(log.Named("pprof"))}
+	log.Info("profiler listening", zap.String("addr", ln.Addr().String()))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer cancel() // run is over: so is the profiler
+		return run(gctx)
+	})
+	serveHTTP(gctx, g, srv, ln)
+	return g.Wait()
 }
 
 // commandSetup gives a command's flag set, filling cfg, and the check of
@@ -448,7 +485,7 @@ func serveCommand(ctx context.Context, args []string, drain <-chan struct{}, std
 	}
 	defer log.Sync() //nolint:errcheck
 	cfg.drain = drain
-	return serve(ctx, cfg, log, stdout, nil)
+	return withPprof(ctx, cfg, log, func(ctx context.Context) error { return serve(ctx, cfg, log, stdout, nil) })
 }
 
 func gatewayCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -457,7 +494,7 @@ func gatewayCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer log.Sync() //nolint:errcheck
-	return runGateway(ctx, cfg, log, stdout, nil)
+	return withPprof(ctx, cfg, log, func(ctx context.Context) error { return runGateway(ctx, cfg, log, stdout, nil) })
 }
 
 func workerCommand(ctx context.Context, args []string, drain <-chan struct{}, stdout, stderr io.Writer) error {
@@ -467,7 +504,7 @@ func workerCommand(ctx context.Context, args []string, drain <-chan struct{}, st
 	}
 	defer log.Sync() //nolint:errcheck
 	cfg.drain = drain
-	return runWorker(ctx, cfg, log, stdout, nil)
+	return withPprof(ctx, cfg, log, func(ctx context.Context) error { return runWorker(ctx, cfg, log, stdout, nil) })
 }
 
 func newLogger(level, format string, out io.Writer) (*zap.Logger, error) {
