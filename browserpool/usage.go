@@ -20,10 +20,19 @@ type Usage struct {
 // userHZ is the unit of /proc/<pid>/stat's times (USER_HZ, 100 on Linux).
 const userHZ = 100
 
-// Usage reads the browser's processes now; zero once it is gone.
+// Usage reads the browser's processes now; zero once it is gone. With a
+// cgroup the kernel lists them (cgroup.procs); without, /proc is scanned
+// for the process group and the profile folder. The watchdog calls this
+// every few seconds for each lease, and the metrics once per scrape.
 func (l *Lease) Usage() Usage {
+	var pids []int
+	if l.cg != nil {
+		pids = l.cg.procs()
+	} else {
+		pids = browserProcs(l.PID(), l.userDataDir)
+	}
 	var u Usage
-	for _, pid := range browserProcs(l.PID(), l.userDataDir) {
+	for _, pid := range pids {
 		cpu, ok := procCPU(pid)
 		if !ok {
 			continue
