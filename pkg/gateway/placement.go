@@ -51,31 +51,27 @@ func (g *Gateway) noteStatus(st worker.Status) {
 	g.workers[st.WorkerID] = &workerState{st: st, seen: time.Now()}
 }
 
-// liveWorkers counts the workers heard from within workerAlive.
-func (g *Gateway) liveWorkers() int {
+// alive says whether the worker was heard from within workerAlive.
+func (w *workerState) alive() bool { return time.Since(w.seen) <= workerAlive }
+
+// livePool counts the live workers and their free places.
+func (g *Gateway) livePool() (workers, free int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	n := 0
 	for _, w := range g.workers {
-		if time.Since(w.seen) <= workerAlive {
-			n++
+		if w.alive() {
+			workers++
+			free += w.st.Free
 		}
 	}
-	return n
+	return workers, free
 }
 
+// liveWorkers counts the workers heard from within workerAlive.
+func (g *Gateway) liveWorkers() int { n, _ := g.livePool(); return n }
+
 // freePlaces sums the free places of the live workers.
-func (g *Gateway) freePlaces() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	n := 0
-	for _, w := range g.workers {
-		if time.Since(w.seen) <= workerAlive {
-			n += w.st.Free
-		}
-	}
-	return n
-}
+func (g *Gateway) freePlaces() int { _, n := g.livePool(); return n }
 
 // candidates are the live workers with a free place, best first, leaving
 // out those in skip.
@@ -84,7 +80,7 @@ func (g *Gateway) candidates(skip map[string]bool) []string {
 	defer g.mu.Unlock()
 	var ws []*workerState
 	for id, w := range g.workers {
-		if !skip[id] && w.st.Free > 0 && !w.st.Draining && time.Since(w.seen) <= workerAlive {
+		if !skip[id] && w.st.Free > 0 && !w.st.Draining && w.alive() {
 			ws = append(ws, w)
 		}
 	}
@@ -275,7 +271,7 @@ func (g *Gateway) expireWorkers() map[string]bool {
 	defer g.mu.Unlock()
 	lost := map[string]bool{}
 	for id, w := range g.workers {
-		if time.Since(w.seen) > workerAlive {
+		if !w.alive() {
 			delete(g.workers, id)
 			lost[id] = true
 		}
@@ -287,7 +283,7 @@ func (g *Gateway) workerAlive(id string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	w := g.workers[id]
-	return w != nil && time.Since(w.seen) <= workerAlive
+	return w != nil && w.alive()
 }
 
 // endSessionsOf ends the live sessions hosted by the workers lost says are
