@@ -231,3 +231,26 @@ func writeRTP(track *webrtc.TrackLocalStaticRTP, stop <-chan struct{}, done chan
 		})
 	}
 }
+
+// newPeer starts an API with cfg and a peer of viewer "v" sending a track
+// of role (pc's ViewerID and Track are set here); both close when the test
+// ends.
+func newPeer(t *testing.T, cfg Config, role string, pc PeerConfig) *Peer {
+	t.Helper()
+	a, err := NewAPI(cfg, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	track, err := a.NewTrack(role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc.ViewerID, pc.Track = "v", track
+	p, err := a.NewPeer(pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}

@@ -292,24 +292,14 @@ func TestReservedCandidatesDropped(t *testing.T) {
 
 	t.Run("dropped", func(t *testing.T) {
 		port, received := listen(t)
-		a, err := NewAPI(Config{Loopback: true}, zap.NewNop())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer a.Close()
-		track, _ := a.NewTrack("customer")
-		p, err := a.NewPeer(PeerConfig{ViewerID: "v", Track: track})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer p.Close()
+		p := newPeer(t, Config{Loopback: true}, "customer", PeerConfig{})
 		v := newTestViewer(t, nil)
 		v.offer(t)
 		<-webrtc.GatheringCompletePromise(v.pc)
 		// The offer carries the viewer's real candidates and, after them,
 		// the reserved ones.
 		offer := v.pc.LocalDescription().SDP
-		_, own := filterSDP(offer, a.peers) // this machine's own addresses may be refused too
+		_, own := filterSDP(offer, p.peers) // this machine's own addresses may be refused too
 		var extra strings.Builder
 		for _, r := range reserved {
 			extra.WriteString("a=" + cand(r, port) + "\r\n")
@@ -356,17 +346,7 @@ func TestReservedCandidatesDropped(t *testing.T) {
 
 	t.Run("control", func(t *testing.T) {
 		port, received := listen(t)
-		a, err := NewAPI(Config{Loopback: true}, zap.NewNop())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer a.Close()
-		track, _ := a.NewTrack("customer")
-		p, err := a.NewPeer(PeerConfig{ViewerID: "v", Track: track})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer p.Close()
+		p := newPeer(t, Config{Loopback: true}, "customer", PeerConfig{})
 		v := newTestViewer(t, nil)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -481,17 +481,7 @@ func TestPeerBeforeNegotiation(t *testing.T) {
 // TestRemoteFilterWired checks that the ICE agent applies remoteAllowed to
 // the viewer's candidates.
 func TestRemoteFilterWired(t *testing.T) {
-	a, err := NewAPI(Config{}, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	track, _ := a.NewTrack("customer")
-	p, err := a.NewPeer(PeerConfig{ViewerID: "v", Track: track})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newPeer(t, Config{}, "customer", PeerConfig{})
 	v := newTestViewer(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -537,17 +527,7 @@ func TestAnswerChromiumOffer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := NewAPI(Config{Loopback: true}, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	track, _ := a.NewTrack("customer")
-	p, err := a.NewPeer(PeerConfig{ViewerID: "v", Track: track})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newPeer(t, Config{Loopback: true}, "customer", PeerConfig{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	answer, err := p.Answer(ctx, string(offer))
