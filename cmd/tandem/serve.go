@@ -625,6 +625,16 @@ func newGateway(ctx context.Context, cfg serveConfig, b *bus.Bus, reg *prometheu
 	return p, nil
 }
 
+// announce logs that the gateway is up, prints where to go, and hands
+// the listen address to ready when it is not nil.
+func (p *gatewayParts) announce(log *zap.Logger, msg string, stdout io.Writer, demo bool, ready chan<- string) {
+	log.Info(msg, zap.String("addr", p.addr))
+	printWelcome(stdout, p.scheme+"://"+p.addr, demo, p.creds)
+	if ready != nil {
+		ready <- p.addr
+	}
+}
+
 // run serves HTTP and the gateway's NATS side until ctx ends.
 func (p *gatewayParts) run(ctx context.Context, g *errgroup.Group) {
 	g.Go(func() error { return p.gw.Run(ctx) })
@@ -767,11 +777,7 @@ func serve(ctx context.Context, cfg serveConfig, log *zap.Logger, stdout io.Writ
 	case <-gctx.Done():
 		return g.Wait()
 	}
-	log.Info("tandem is up", zap.String("addr", gp.addr))
-	printWelcome(stdout, gp.scheme+"://"+gp.addr, cfg.Demo, gp.creds)
-	if ready != nil {
-		ready <- gp.addr
-	}
+	gp.announce(log, "tandem is up", stdout, cfg.Demo, ready)
 	return g.Wait()
 }
 
@@ -790,11 +796,7 @@ func runGateway(ctx context.Context, cfg serveConfig, log *zap.Logger, stdout io
 	defer gp.ln.Close()
 	g, gctx := errgroup.WithContext(ctx)
 	gp.run(gctx, g)
-	log.Info("tandem gateway is up", zap.String("addr", gp.addr))
-	printWelcome(stdout, gp.scheme+"://"+gp.addr, cfg.Demo, gp.creds)
-	if ready != nil {
-		ready <- gp.addr
-	}
+	gp.announce(log, "tandem gateway is up", stdout, cfg.Demo, ready)
 	return g.Wait()
 }
 
