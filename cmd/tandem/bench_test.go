@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -107,12 +106,7 @@ func startBenchServer(b *testing.B, extra ...string) *benchServer {
 			b.Fatalf("build tandem: %v\n%s", err, out)
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(b)
 	data, err := os.MkdirTemp("", "tandem-bench-")
 	if err != nil {
 		b.Fatal(err)
@@ -500,12 +494,7 @@ func BenchmarkSessionCPU(b *testing.B) {
 	var extra []string
 	pprofAddr := ""
 	if profile != "" {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		pprofAddr = ln.Addr().String()
-		ln.Close()
+		pprofAddr = freeAddr(b)
 		extra = []string{"--pprof-addr", pprofAddr}
 	}
 	s := startBenchServer(b, extra...)
@@ -600,11 +589,17 @@ func BenchmarkMaskScrolling(b *testing.B) {
 	}
 }
 
-// metrics reads serve's metrics: unlabelled ones by name, labelled ones
-// as written (`tandem_frames_encoded_total{role="agent"}`).
+// metrics reads serve's metrics (scrape).
 func (s *benchServer) metrics(b *testing.B) map[string]float64 {
 	b.Helper()
-	r, err := http.Get(s.url + "/metrics")
+	return scrape(b, s.url+"/metrics")
+}
+
+// scrape reads a /metrics page: unlabelled metrics by name, labelled ones
+// as written (`tandem_frames_encoded_total{role="agent"}`).
+func scrape(b testing.TB, u string) map[string]float64 {
+	b.Helper()
+	r, err := http.Get(u)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -409,7 +409,9 @@ func (p *proc) wait(t *testing.T, d time.Duration) int {
 	}
 }
 
-func freePort(t *testing.T) int {
+// freePort is a TCP port free on loopback now (another process could
+// take it before the test binds it, which then fails loudly).
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -418,6 +420,9 @@ func freePort(t *testing.T) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// freeAddr is 127.0.0.1 with a free port.
+func freeAddr(t testing.TB) string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }
 
 func eventually(t *testing.T, d time.Duration, what string, ok func() bool) {
 	t.Helper()
@@ -439,25 +444,12 @@ func status(u string) int {
 	return resp.StatusCode
 }
 
-// metricsText fetches a /metrics page.
-func metricsText(t *testing.T, u string) string {
-	t.Helper()
-	resp, err := http.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
-}
-
 func gatewayMetric(t *testing.T, base, name string) float64 {
 	t.Helper()
-	m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindStringSubmatch(metricsText(t, base+"/metrics"))
-	if m == nil {
+	v, ok := scrape(t, base+"/metrics")[name]
+	if !ok {
 		t.Fatalf("the gateway has no metric %s", name)
 	}
-	v, _ := strconv.ParseFloat(m[1], 64)
 	return v
 }
 
@@ -468,14 +460,16 @@ func waitGatewayWorkers(t *testing.T, base string, n int) {
 	})
 }
 
-var sessionLabel = regexp.MustCompile(`tandem_session_browser_memory_bytes\{company_id="[^"]*",session_id="([^"]+)"\}`)
+var sessionLabel = regexp.MustCompile(`^tandem_session_browser_memory_bytes\{company_id="[^"]*",session_id="([^"]+)"\}$`)
 
 // workerSessions lists the sessions a worker hosts, from its metrics.
 func workerSessions(t *testing.T, metricsURL string) []string {
 	t.Helper()
 	var ids []string
-	for _, m := range sessionLabel.FindAllStringSubmatch(metricsText(t, metricsURL+"/metrics"), -1) {
-		ids = append(ids, m[1])
+	for name := range scrape(t, metricsURL+"/metrics") {
+		if m := sessionLabel.FindStringSubmatch(name); m != nil {
+			ids = append(ids, m[1])
+		}
 	}
 	return ids
 }

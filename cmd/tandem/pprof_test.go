@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -13,15 +12,10 @@ import (
 // --pprof-addr serves Go's profiler on a listener of its own while the
 // command runs, and stops with it; without the flag nothing listens.
 func TestPprofAddr(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	log := zaptest.NewLogger(t)
 	got := make(chan int, 1)
-	err = withPprof(context.Background(), serveConfig{PprofAddr: addr}, log, func(ctx context.Context) error {
+	err := withPprof(context.Background(), serveConfig{PprofAddr: addr}, log, func(ctx context.Context) error {
 		deadline := time.Now().Add(5 * time.Second)
 		for {
 			resp, err := http.Get("http://" + addr + "/debug/pprof/cmdline")
