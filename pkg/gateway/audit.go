@@ -68,19 +68,35 @@ func (g *Gateway) clientNetwork(c echo.Context) string {
 
 // recordPINFailed records a failed PIN in the company's trail when the
 // company exists. It cannot name a session, and never names the PIN.
+//
+// The lookup and the write run after the answer, off the request: the
+// answer's time must not say whether the company exists (an unknown one
+// gets no record), and a trail write costs milliseconds. At most
+// pinAuditsPending run at once; beyond that a record is dropped and the
+// drop is logged, so a flood of guesses cannot pile up goroutines.
 func (g *Gateway) recordPINFailed(c echo.Context, company string) {
 	if g.cfg.Audit == nil || !slugRE.MatchString(company) {
 		return
 	}
-	ctx := c.Request().Context()
-	if _, err := g.store.GetCompany(ctx, company); err != nil {
-		if !errors.Is(err, tenant.ErrNotFound) {
-			g.log.Warn("look up company of a failed PIN", zap.String("company_id", company), zap.Error(err))
-		}
+	select {
+	case g.pinAudits <- struct{}{}:
+	default:
+		g.log.Warn("audit record dropped: too many failed PINs pending", zap.String("company_id", company))
 		return
 	}
-	g.record(ctx, audit.Event{Company: company, Actor: audit.ActorCustomer, Type: audit.TypePINFailed,
-		Details: map[string]string{"network": g.clientNetwork(c)}})
+	ctx := context.WithoutCancel(c.Request().Context())
+	network := g.clientNetwork(c)
+	g.background.Go(func() {
+		defer func() { <-g.pinAudits }()
+		if _, err := g.store.GetCompany(ctx, company); err != nil {
+			if !errors.Is(err, tenant.ErrNotFound) {
+				g.log.Warn("look up company of a failed PIN", zap.String("company_id", company), zap.Error(err))
+			}
+			return
+		}
+		g.record(ctx, audit.Event{Company: company, Actor: audit.ActorCustomer, Type: audit.TypePINFailed,
+			Details: map[string]string{"network": network}})
+	})
 }
 
 // errAlreadyEnded stops endSessionOnce's update of an ended session.

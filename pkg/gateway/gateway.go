@@ -69,7 +69,13 @@ type Gateway struct {
 	bridges bridgeSet               // viewers bridged by this gateway, by worker
 
 	quotaMu sync.Mutex // held while a session is counted against its company's quota and created
+
+	background sync.WaitGroup // work that outlives its request (recordPINFailed); Run waits for it
+	pinAudits  chan struct{}  // a place for each failed-PIN record being written
 }
+
+// pinAuditsPending bounds the failed-PIN records being written at once.
+const pinAuditsPending = 256
 
 // New builds a Gateway. reg receives the gateway's metrics and is served at /metrics.
 func New(cfg Config, store *tenant.Store, nc *nats.Conn, reg *prometheus.Registry, log *zap.Logger) *Gateway {
@@ -89,6 +95,8 @@ func New(cfg Config, store *tenant.Store, nc *nats.Conn, reg *prometheus.Registr
 		limiter: newLimiter(),
 		reg:     reg,
 		workers: make(map[string]*workerState),
+
+		pinAudits: make(chan struct{}, pinAuditsPending),
 	}
 	g.echo = g.routes()
 	reg.MustRegister(
@@ -192,6 +200,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return fmt.Errorf("subscribe worker status: %w", err)
 	}
 	defer status.Unsubscribe() //nolint:errcheck
+	defer g.background.Wait()
 	var watching sync.WaitGroup
 	defer watching.Wait()
 	watching.Go(func() { g.watchWorkers(ctx) })
