@@ -46,7 +46,7 @@ const (
 // File chooser notice states.
 const (
 	ChooserOpen     = "open"     // to customers: pick files (Multiple says how many)
-	ChooserClosed   = "closed"   // to customers: the files went in, or the chooser is gone
+	ChooserClosed   = "closed"   // the files went in, or the chooser is gone
 	ChooserCustomer = "customer" // to agents: the customer is asked for the files
 )
 
@@ -102,8 +102,7 @@ func (s *session) fileLoop(ctx context.Context) error {
 			s.files.ver++
 			s.files.abortLocked()
 			s.files.mu.Unlock()
-			s.tellRoles(protocol.Notice{Type: protocol.TypeFileChooser, State: ChooserOpen, Multiple: fc.Multiple, MaxBytes: MaxFileBytes},
-				protocol.Notice{Type: protocol.TypeFileChooser, State: ChooserCustomer})
+			s.setChooser(true, fc.Multiple)
 		case up := <-s.files.done:
 			s.files.mu.Lock()
 			fc := s.files.chooser
@@ -116,13 +115,52 @@ func (s *session) fileLoop(ctx context.Context) error {
 			if err := s.lease().SetFiles(ctx, *fc, up.paths); err != nil && ctx.Err() == nil {
 				s.log.Info("set the chosen files", zap.Error(err)) // the input went away meanwhile
 			}
-			s.tellRoles(protocol.Notice{Type: protocol.TypeFileChooser, State: ChooserClosed}, protocol.Notice{})
+			s.setChooser(false, false)
 		}
 	}
 }
 
+// chooserState is what the viewers are told of the page's file chooser.
+// It is told like the control and location states (masker.notify): each
+// viewer once per version, again to a new peer of the same viewer, and on
+// a later tick to one whose channel was not open yet. A viewer that joins
+// while a chooser is open learns it too.
+type chooserState struct {
+	ver      int64 // bumped on every change; 0: the page never opened one
+	open     bool
+	multiple bool
+}
+
+// setChooser records that the page's chooser opened or closed and tells
+// the viewers.
+func (s *session) setChooser(open, multiple bool) {
+	s.mu.Lock()
+	s.chooser = chooserState{ver: s.chooser.ver + 1, open: open, multiple: multiple}
+	s.mu.Unlock()
+	s.mask.notify()
+}
+
+// chooserNoticeLocked is the chooser notice for a viewer of role, and its
+// version; nil before the page opened any chooser. Customers are asked for
+// the files; agents learn that the customer is asked, and when it is over.
+func (s *session) chooserNoticeLocked(role string) (ver int64, msg []byte) {
+	c := s.chooser
+	if c.ver == 0 {
+		return 0, nil
+	}
+	n := protocol.Notice{Type: protocol.TypeFileChooser, State: ChooserClosed}
+	switch {
+	case c.open && role == RoleCustomer:
+		n.State, n.Multiple, n.MaxBytes = ChooserOpen, c.multiple, MaxFileBytes
+	case c.open:
+		n.State = ChooserCustomer
+	}
+	return c.ver, protocol.Encode(n)
+}
+
 // tellRoles sends toCustomers to every customer viewer and toAgents (when
-// it has a type) to every agent.
+// it has a type) to every agent. A viewer whose channel is not open misses
+// it: for a state a late viewer must learn, see masker.notify.
 func (s *session) tellRoles(toCustomers, toAgents protocol.Notice) {
 	s.mu.Lock()
 	var cust, agents []string

@@ -48,7 +48,8 @@ func waitChooser(ctx context.Context, t *testing.T, v *botviewer.Viewer, who, st
 // A file chooser the page opens is the customer's to fill, whoever clicked
 // it: the files the customer sends arrive in the input with their names
 // and bytes; a file over the limit is refused; a cancel leaves the input
-// empty; agents are told the customer is choosing and cannot send files.
+// empty; agents are told the customer is choosing (also one who joins
+// while it is open) and when it is over, and cannot send files.
 func TestFileChooser(t *testing.T) {
 	h := newHarness(t, Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
@@ -63,12 +64,16 @@ func TestFileChooser(t *testing.T) {
 		t.Errorf("the chooser of a multiple input: %s", customer.Notices()[c-1])
 	}
 	a := waitChooser(ctx, t, agent, "the agent", ChooserCustomer, 0)
+	// An agent who joins while the chooser is open learns it too.
+	late := h.join(ctx, t, "acme", "s_files", RoleAgent)
+	waitChooser(ctx, t, late, "the agent who joined late", ChooserCustomer, 0)
 	big := bytes.Repeat([]byte("0123456789"), 4000)
 	if err := customer.SendFiles(ctx, []botviewer.File{{Name: "見積書.txt", Data: []byte("hello, 世界")}, {Name: "../../big.bin", Data: big}}); err != nil {
 		t.Fatal(err)
 	}
 	waitTyped(ctx, t, h.typed, "many=見積書.txt:13:hello|_.._big.bin:40000:01234")
 	c = waitChooser(ctx, t, customer, "the customer", ChooserClosed, c)
+	a = waitChooser(ctx, t, agent, "the agent", ChooserClosed, a)
 
 	// Too large, then cancelled: the single input stays empty.
 	if err := customer.Click(ctx, 100, 100); err != nil {

@@ -75,12 +75,13 @@ type masker struct {
 	rectW     int               // guarded by mu: the picture size of rects
 	rectH     int               // guarded by mu
 	rectsVer  int64             // guarded by mu: bumped when rects change
-	sentState map[string]int64  // guarded by mu: per agent viewer, the stateVer it was told
-	sentRects map[string]int64  // guarded by mu: per customer viewer, the rectsVer it was told
+	sentState map[string]int64  // guarded by mu: per agent viewer, the stateVer it was told (+1)
+	sentRects map[string]int64  // guarded by mu: per customer viewer, the rectsVer it was told (+1)
 	sentView  map[string][2]int // guarded by mu: per viewer, the viewport size it was told
 	sentCtl   map[string]int64  // guarded by mu: per viewer, the control version it was told (+1)
 	sentLoc   map[string]int64  // guarded by mu: per viewer, the location version it was told (+1)
 	sentScr   map[string]int64  // guarded by mu: per viewer, the screenshare version it was told (+1)
+	sentFile  map[string]int64  // guarded by mu: per viewer, the file chooser version it was told (+1)
 }
 
 type flushResult struct {
@@ -104,6 +105,7 @@ func newMasker(s *session, enc *mask.Encoder) *masker {
 		sentCtl:   make(map[string]int64),
 		sentLoc:   make(map[string]int64),
 		sentScr:   make(map[string]int64),
+		sentFile:  make(map[string]int64),
 	}
 }
 
@@ -414,117 +416,93 @@ func (m *masker) pause(reason string) {
 }
 
 // notify sends each viewer what it has not been told yet: the viewport's
-// size and who controls the tab, agents the masking state, customers the
-// masked areas. A viewer whose channel is not open yet is told on a later
-// tick.
+// size, who controls the tab, where it is, the screenshare and file
+// chooser states, agents the masking state, customers the masked areas. A
+// viewer whose channel is not open yet is told on a later tick.
 func (m *masker) notify() {
+	// A versioned state: told is the viewers' record of it, holding the
+	// version each was told plus one (zero: never told).
 	type out struct {
 		id    string
 		ver   int64
 		msg   []byte
 		extra []byte // sent right after msg, or nil
+		told  map[string]int64
 	}
-	var agents, customers, sized, ctl, loc, scr []out
+	var sized []string
+	var outs []out
 	rw, rh := m.s.lease().Viewport()
 	view := protocol.Encode(protocol.Notice{Type: "viewport", Width: rw, Height: rh})
 	m.s.mu.Lock()
 	ctlVer, ctlMsg, ctlAsk := m.s.controlNoticeLocked()
 	locVer, locCust, locAgent := m.s.locationNoticeLocked()
 	scrVer, scrMsg := m.s.screenNoticeLocked()
+	fileVer, fileCust := m.s.chooserNoticeLocked(RoleCustomer)
+	_, fileAgent := m.s.chooserNoticeLocked(RoleAgent)
 	m.mu.Lock()
 	state := protocol.Notice{Type: "masking", State: "active"}
 	if m.paused {
 		state = protocol.Notice{Type: "masking", State: "paused", Reason: m.stats.LastPause}
 	}
 	var masks []byte
+	peers := map[string]func([]byte) error{}
+	// tell adds msg of version ver for viewer id unless it was told.
+	tell := func(id string, ver int64, msg, extra []byte, told map[string]int64) {
+		if msg != nil && told[id] != ver+1 {
+			outs = append(outs, out{id: id, ver: ver, msg: msg, extra: extra, told: told})
+		}
+	}
 	for id, vw := range m.s.viewers {
 		if vw.peer == nil {
 			continue
 		}
+		peers[id] = vw.peer.Send
 		if m.sentView[id] != [2]int{rw, rh} {
-			sized = append(sized, out{id: id, msg: view})
+			sized = append(sized, id)
 		}
-		if locCust != nil && m.sentLoc[id] != locVer+1 {
-			o := out{id: id, ver: locVer, msg: locCust}
-			if vw.v.Role == RoleAgent {
-				o.msg = locAgent
-			}
-			loc = append(loc, o)
+		customer := vw.v.Role == RoleCustomer
+		var ask []byte
+		if customer {
+			ask = ctlAsk
 		}
-		if m.sentCtl[id] != ctlVer+1 {
-			o := out{id: id, ver: ctlVer, msg: ctlMsg}
-			if vw.v.Role == RoleCustomer {
-				o.extra = ctlAsk
+		tell(id, ctlVer, ctlMsg, ask, m.sentCtl)
+		tell(id, locVer, pick(customer, locCust, locAgent), nil, m.sentLoc)
+		tell(id, scrVer, scrMsg, nil, m.sentScr)
+		tell(id, fileVer, pick(customer, fileCust, fileAgent), nil, m.sentFile)
+		switch {
+		case vw.v.Role == RoleAgent:
+			tell(id, m.stateVer, protocol.Encode(state), nil, m.sentState)
+		case customer && m.rectsVer > 0 && m.sentRects[id] <= m.rectsVer:
+			if masks == nil {
+				masks = protocol.Encode(masksNotice(m.rects, m.rectW, m.rectH))
 			}
-			ctl = append(ctl, o)
-		}
-		if m.sentScr[id] != scrVer+1 {
-			scr = append(scr, out{id: id, ver: scrVer, msg: scrMsg})
-		}
-		switch vw.v.Role {
-		case RoleAgent:
-			if m.sentState[id] != m.stateVer+1 { // +1: zero means never told
-				agents = append(agents, out{id: id, ver: m.stateVer, msg: protocol.Encode(state)})
-			}
-		case RoleCustomer:
-			if m.rectsVer > 0 && m.sentRects[id] < m.rectsVer {
-				if masks == nil {
-					masks = protocol.Encode(masksNotice(m.rects, m.rectW, m.rectH))
-				}
-				customers = append(customers, out{id: id, ver: m.rectsVer, msg: masks})
-			}
+			tell(id, m.rectsVer, masks, nil, m.sentRects)
 		}
 	}
 	m.mu.Unlock()
-	peers := map[string]func([]byte) error{}
-	for _, o := range slices.Concat(sized, ctl, loc, scr, agents, customers) {
-		if vw := m.s.viewers[o.id]; vw != nil && vw.peer != nil {
-			peers[o.id] = vw.peer.Send
-		}
-	}
 	m.s.mu.Unlock()
-	for _, o := range sized {
-		if send := peers[o.id]; send != nil && send(o.msg) == nil {
+	for _, id := range sized {
+		if send := peers[id]; send(view) == nil {
 			m.mu.Lock()
-			m.sentView[o.id] = [2]int{rw, rh}
+			m.sentView[id] = [2]int{rw, rh}
 			m.mu.Unlock()
 		}
 	}
-	for _, o := range ctl {
-		if send := peers[o.id]; send != nil && send(o.msg) == nil && (o.extra == nil || send(o.extra) == nil) {
+	for _, o := range outs {
+		if send := peers[o.id]; send(o.msg) == nil && (o.extra == nil || send(o.extra) == nil) {
 			m.mu.Lock()
-			m.sentCtl[o.id] = o.ver + 1
+			o.told[o.id] = o.ver + 1
 			m.mu.Unlock()
 		}
 	}
-	for _, o := range loc {
-		if send := peers[o.id]; send != nil && send(o.msg) == nil {
-			m.mu.Lock()
-			m.sentLoc[o.id] = o.ver + 1
-			m.mu.Unlock()
-		}
+}
+
+// pick is customers' for a customer viewer, else agents'.
+func pick(customer bool, customers, agents []byte) []byte {
+	if customer {
+		return customers
 	}
-	for _, o := range scr {
-		if send := peers[o.id]; send != nil && send(o.msg) == nil {
-			m.mu.Lock()
-			m.sentScr[o.id] = o.ver + 1
-			m.mu.Unlock()
-		}
-	}
-	for _, o := range agents {
-		if send := peers[o.id]; send != nil && send(o.msg) == nil {
-			m.mu.Lock()
-			m.sentState[o.id] = o.ver + 1
-			m.mu.Unlock()
-		}
-	}
-	for _, o := range customers {
-		if send := peers[o.id]; send != nil && send(o.msg) == nil {
-			m.mu.Lock()
-			m.sentRects[o.id] = o.ver
-			m.mu.Unlock()
-		}
-	}
+	return agents
 }
 
 // forget drops what a viewer was told, for a new peer of the same viewer.
@@ -536,6 +514,7 @@ func (m *masker) forget(viewerID string) {
 	delete(m.sentCtl, viewerID)
 	delete(m.sentLoc, viewerID)
 	delete(m.sentScr, viewerID)
+	delete(m.sentFile, viewerID)
 	m.mu.Unlock()
 }
 

@@ -291,7 +291,7 @@ func (s *session) swap(l *browserpool.Lease) {
 	default:
 	}
 	if open {
-		s.tellRoles(protocol.Notice{Type: protocol.TypeFileChooser, State: ChooserClosed}, protocol.Notice{})
+		s.setChooser(false, false)
 	}
 }
 

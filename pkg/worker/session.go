@@ -123,6 +123,7 @@ type session struct {
 	screen         screenState          // guarded by mu (screenshare.go)
 	loc            browserpool.Location // guarded by mu: where the tab is (navigation.go)
 	locVer         int64                // guarded by mu: bumped when loc changes
+	chooser        chooserState         // guarded by mu: what viewers are told of file choosers (files.go)
 }
 
 func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Logger) (s *session, err error) {
