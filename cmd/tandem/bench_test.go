@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -159,18 +161,34 @@ func (s *benchServer) session(b *testing.B, ctx context.Context, path string) (c
 // first decoded picture.
 func (s *benchServer) customerSession(b *testing.B, ctx context.Context, path string) (id string, cust *botviewer.Viewer, custJar http.CookieJar, firstFrame time.Duration) {
 	b.Helper()
+	id, cust, custJar, steps := s.timedCustomerSession(b, ctx, path)
+	return id, cust, custJar, steps.firstFrame
+}
+
+// startSteps are the times of a session's start, each since the create
+// call: the create answered, the customer's join answered, the customer's
+// peer connected (its dial returned), its first picture decoded.
+type startSteps struct{ created, joined, dialled, firstFrame time.Duration }
+
+// timedCustomerSession is customerSession, with the time of each step.
+func (s *benchServer) timedCustomerSession(b *testing.B, ctx context.Context, path string) (id string, cust *botviewer.Viewer, custJar http.CookieJar, steps startSteps) {
+	b.Helper()
 	t0 := time.Now()
 	var sess struct{ ID, PIN string }
 	s.post(b, nil, "/api/v1/sessions", `{"start_url":"`+s.page.URL+path+`"}`, benchKey, &sess)
+	steps.created = time.Since(t0)
 	var joined map[string]string
 	custJar, _ = cookiejar.New(nil)
 	s.post(b, custJar, "/api/v1/join", `{"company":"demo","pin":"`+sess.PIN+`"}`, "", &joined)
+	steps.joined = time.Since(t0)
 	cust = s.dial(b, ctx, custJar, sess.ID, "customer")
+	steps.dialled = time.Since(t0)
 	p, err := cust.WaitPicture(ctx, func(botviewer.Picture) bool { return true })
 	if err != nil {
 		b.Fatal(err)
 	}
-	return sess.ID, cust, custJar, p.At.Sub(t0)
+	steps.firstFrame = p.At.Sub(t0)
+	return sess.ID, cust, custJar, steps
 }
 
 // addAgent lets the agent in (the customer's consent), joins the session
@@ -400,6 +418,50 @@ func benchClickToVisible(b *testing.B, path string) {
 		b.ReportMetric(ms(percentile(l, 95)), "ms-p95-"+who)
 	}
 	b.ReportMetric(ms(percentile(lat["customer"], 50)-percentile(lat["floor"], 50)), "ms-p50-overhead")
+	// Tandem's own part, as the worker measured it (tandem_server_seconds).
+	m := s.metrics(b)
+	in := histogramQuantile(m, "tandem_server_seconds", `path="input",role="customer"`, 0.5)
+	for _, role := range []string{"customer", "agent"} {
+		frame := histogramQuantile(m, "tandem_server_seconds", `path="frame",role="`+role+`"`, 0.5)
+		b.ReportMetric(frame*1000, "ms-p50-server-frame-"+role)
+		if role == "customer" {
+			b.ReportMetric((in+frame)*1000, "ms-p50-server")
+		}
+	}
+	b.ReportMetric(in*1000, "ms-p50-server-input")
+}
+
+// histogramQuantile estimates the q-quantile of the scraped histogram name
+// with labels (as written, without le), interpolating inside the bucket
+// that holds it like Prometheus's histogram_quantile.
+func histogramQuantile(m map[string]float64, name, labels string, q float64) float64 {
+	type bucket struct{ le, n float64 }
+	var bs []bucket
+	prefix := name + "_bucket{" + labels + `,le="`
+	for k, n := range m {
+		if rest, ok := strings.CutPrefix(k, prefix); ok {
+			le, err := strconv.ParseFloat(strings.TrimSuffix(rest, `"}`), 64)
+			if err == nil {
+				bs = append(bs, bucket{le, n})
+			}
+		}
+	}
+	slices.SortFunc(bs, func(a, b bucket) int { return cmp.Compare(a.le, b.le) })
+	if len(bs) == 0 || bs[len(bs)-1].n == 0 {
+		return 0
+	}
+	rank := q * bs[len(bs)-1].n
+	lo, below := 0.0, 0.0
+	for _, bk := range bs {
+		if bk.n >= rank {
+			if math.IsInf(bk.le, 1) {
+				return lo
+			}
+			return lo + (bk.le-lo)*(rank-below)/(bk.n-below)
+		}
+		lo, below = bk.le, bk.n
+	}
+	return lo
 }
 
 // percentile returns the p-th percentile of l (nearest rank), sorting l.

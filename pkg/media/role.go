@@ -29,6 +29,11 @@ type RoleEncoderConfig struct {
 	BitrateKbps         int           // VP8 CBR target; 0 means 1500
 	IdleRepeat          time.Duration // re-encode the last frame when nothing new came; 0 means 1s
 	KeyFrameMinInterval time.Duration // rate limit of requested key frames; 0 means 500ms
+	// OnSent, when set, is called on the encoder's goroutine after a
+	// captured frame's packets were written, with the time since the
+	// frame's Received: Tandem's own part of the frame's way. Not for
+	// repeats, nor for frames without a Received time.
+	OnSent func(since time.Duration)
 }
 
 func (c RoleEncoderConfig) withDefaults() RoleEncoderConfig {
@@ -342,12 +347,16 @@ func (e *RoleEncoder) encode(f *Frame, stamp, now time.Time, force, repeat bool)
 	if repeat {
 		s.Repeats++
 	}
+	onSent := !repeat && e.cfg.OnSent != nil && !f.Received.IsZero()
 	if key {
 		s.KeyFrames++
 		e.lastKey = now
 		e.keyWanted = false // this key frame answers any request made so far
 	}
 	e.mu.Unlock()
+	if onSent {
+		e.cfg.OnSent(time.Since(f.Received))
+	}
 }
 
 // ticks returns the RTP time of stamp in 90 kHz ticks since the first frame,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -192,7 +193,13 @@ func TestRoleEncoderNoViewers(t *testing.T) {
 func TestRoleEncoderStream(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		pool := NewFramePool()
-		s := startRole(t, RoleEncoderConfig{Role: "agent", BitrateKbps: 800})
+		var sentMu sync.Mutex
+		var sent []time.Duration
+		s := startRole(t, RoleEncoderConfig{Role: "agent", BitrateKbps: 800, OnSent: func(d time.Duration) {
+			sentMu.Lock()
+			sent = append(sent, d)
+			sentMu.Unlock()
+		}})
 		s.e.SetViewers(2)
 		t0 := time.Now()
 
@@ -241,6 +248,15 @@ func TestRoleEncoderStream(t *testing.T) {
 			st.Width != 320 || st.Height != 240 || st.Viewers != 2 || st.Role != "agent" {
 			t.Errorf("Stats = %+v", st)
 		}
+
+		// Each captured frame's time in Tandem is told, since its
+		// Received (the fake clock stands still while it is encoded);
+		// not the repeat's.
+		sentMu.Lock()
+		if want := []time.Duration{0, 0, 120 * time.Millisecond}; !slices.Equal(sent, want) {
+			t.Errorf("OnSent got %v, want %v", sent, want)
+		}
+		sentMu.Unlock()
 
 		// A new size restarts the encoder: the next frame is a key frame of that size.
 		offer(s.e, pool, 161, 91, white, time.Now())

@@ -84,11 +84,29 @@ func (w *Worker) Describe(ch chan<- *prometheus.Desc) {
 		descMaskF, descMaskOK, descMaskHeld, descMaskPull, descMaskP, descMaskRf, descMaskS, descScreen, descRestart, descLimits} {
 		ch <- d
 	}
+	w.serverTime.Describe(ch)
+}
+
+// Paths of tandem_server_seconds.
+const (
+	pathInput = "input" // a viewer's event received → handed to the tab
+	pathFrame = "frame" // a screencast frame received → its RTP written, per role
+)
+
+// newServerTime is the histogram of Tandem's own time on its two hot paths,
+// without Chromium's part (docs/benchmarks.md): from 0.25 ms to 0.5 s.
+func newServerTime() *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "tandem_server_seconds",
+		Help:    "Tandem's own time: a viewer's input event received to dispatched to the tab (path=input), a screencast frame received from Chromium to its RTP written (path=frame); by role.",
+		Buckets: prometheus.ExponentialBuckets(0.00025, 2, 12),
+	}, []string{"path", "role"})
 }
 
 // Collect implements prometheus.Collector: the ended sessions' totals plus
 // the live sessions' counters, read at scrape time.
 func (w *Worker) Collect(ch chan<- prometheus.Metric) {
+	w.serverTime.Collect(ch)
 	w.mu.Lock()
 	sum := totals{captured: w.done.captured, decodeErrors: w.done.decodeErrors, droppedInput: w.done.droppedInput,
 		refusedInput: w.done.refusedInput, mask: w.done.mask, screenRelay: w.done.screenRelay, screenDrop: w.done.screenDrop}

@@ -51,8 +51,9 @@ type viewer struct {
 type queuedInput struct {
 	role     string
 	ev       input.Event
-	viewerID string // who sent ev, or whom notice is for
-	notice   []byte // when set: send this to viewerID instead of dispatching ev
+	viewerID string    // who sent ev, or whom notice is for
+	received time.Time // when ev came from the viewer (tandem_server_seconds)
+	notice   []byte    // when set: send this to viewerID instead of dispatching ev
 	// releaseHeld: control changed hands; release every held key and
 	// button before the next event (control.go).
 	releaseHeld bool
@@ -165,7 +166,9 @@ func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Lo
 			return nil, fmt.Errorf("track for %s: %w", role, err)
 		}
 		s.track[role] = tr
-		cfg := media.RoleEncoderConfig{Role: role, BitrateKbps: w.cfg.BitrateKbps}
+		sent := w.serverTime.WithLabelValues(pathFrame, role)
+		cfg := media.RoleEncoderConfig{Role: role, BitrateKbps: w.cfg.BitrateKbps,
+			OnSent: func(d time.Duration) { sent.Observe(d.Seconds()) }}
 		if role == RoleAgent {
 			s.agent = mask.NewEncoder(cfg, tr, log)
 			s.enc[role] = s.agent
@@ -513,6 +516,9 @@ func (s *session) enqueue(v signaling.Viewer, probe input.Event, in queuedInput)
 		if in.notice == nil {
 			return
 		}
+	}
+	if in.received.IsZero() {
+		in.received = time.Now()
 	}
 	select {
 	case s.inputs <- in:

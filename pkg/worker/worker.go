@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/tandem-cobrowse/tandem/browserpool"
@@ -116,6 +117,8 @@ type Worker struct {
 	stopped       atomic.Bool   // Run returned: the last status says so
 	restarted     atomic.Uint64 // sessions' dead browsers replaced (recovery.go)
 	restartFailed atomic.Uint64 // sessions ended because their browser kept dying
+
+	serverTime *prometheus.HistogramVec // Tandem's own time on the media and input paths (metrics.go)
 }
 
 // New builds a Worker. It starts nothing until Run.
@@ -132,6 +135,8 @@ func New(cfg Config, nc *nats.Conn, pool *browserpool.Pool, api *rtc.API, log *z
 		log:      log.Named("worker").With(zap.String("worker_id", cfg.ID)),
 		sessions: make(map[string]*session),
 		ready:    make(chan struct{}),
+
+		serverTime: newServerTime(),
 	}, nil
 }
 

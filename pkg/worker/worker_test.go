@@ -272,6 +272,12 @@ func TestSessionStreamsAndTakesInput(t *testing.T) {
 		`tandem_key_frames_total{customer}`:     1,
 		`tandem_viewers{customer}`:              1,
 		`tandem_video_bytes_total{agent}`:       1000,
+		// Tandem's own time was measured on both paths, for both roles:
+		// the customer's click, the agent's click and keys, and frames.
+		`tandem_server_seconds{input}{customer}_count`: 2,
+		`tandem_server_seconds{input}{agent}_count`:    4,
+		`tandem_server_seconds{frame}{customer}_count`: 2,
+		`tandem_server_seconds{frame}{agent}_count`:    2,
 		// The session's own browser: some CPU, and the memory of a Chromium.
 		`tandem_session_browser_cpu_seconds_total{acme}{s_stream}`: 0.01,
 		`tandem_session_browser_memory_bytes{acme}{s_stream}`:      20 << 20,
