@@ -3,6 +3,9 @@ package media
 import (
 	"errors"
 	"fmt"
+	"image"
+	"image/draw"
+	"math"
 	"testing"
 	"time"
 )
@@ -110,7 +113,8 @@ func TestVP8MaxKeyInterval(t *testing.T) {
 }
 
 func TestVP8Errors(t *testing.T) {
-	for _, cfg := range []EncoderConfig{{}, {Width: 16}, {Width: -1, Height: 4}, {Width: MaxDimension + 1, Height: 4}, {Width: 4, Height: 4, CPUUsed: 17}, {Width: 4, Height: 4, BitrateKbps: -1}} {
+	for _, cfg := range []EncoderConfig{{}, {Width: 16}, {Width: -1, Height: 4}, {Width: MaxDimension + 1, Height: 4}, {Width: 4, Height: 4, CPUUsed: 17}, {Width: 4, Height: 4, BitrateKbps: -1},
+		{Width: 4, Height: 4, StaticThreshold: -2}, {Width: 4, Height: 4, ScreenContent: 3}} {
 		if e, err := NewVP8Encoder(cfg); err == nil {
 			e.Close()
 			t.Errorf("NewVP8Encoder(%+v) succeeded", cfg)
@@ -201,4 +205,130 @@ func BenchmarkEncode720p(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(n), "ms/frame")
 	b.ReportMetric(float64(bytes)/float64(n), "bytes/frame")
+}
+
+// BenchmarkEncodeTuning compares encoder settings on three kinds of page
+// change: a caret blinking on a still page (what an idle form sends), text
+// appearing as it is typed, and the whole page moving. Per setting it
+// reports encode time, bytes per frame, the worst luma PSNR of a decoded
+// frame against its source, and the worst mean error of one 16×16 block:
+// a setting that saves bits by leaving a stale block on the screen (a
+// caret that stays when it should go) shows there, where the PSNR of the
+// whole picture hides it (docs/benchmarks.md).
+func BenchmarkEncodeTuning(b *testing.B) {
+	pool := NewFramePool()
+	base := pagelike(1280, 720, 0)
+	scenes := []struct {
+		name  string
+		every time.Duration
+		make  func(n int) *image.RGBA
+	}{
+		{"caret", 500 * time.Millisecond, func(n int) *image.RGBA {
+			img := image.NewRGBA(base.Rect)
+			copy(img.Pix, base.Pix)
+			if n%2 == 0 {
+				draw.Draw(img, image.Rect(300, 200, 302, 218), image.Black, image.Point{}, draw.Src)
+			}
+			return img
+		}},
+		{"typing", 100 * time.Millisecond, func(n int) *image.RGBA {
+			img := image.NewRGBA(base.Rect)
+			copy(img.Pix, base.Pix)
+			for c := range n % 60 {
+				draw.Draw(img, image.Rect(100+c*9, 420, 107+c*9, 432), image.Black, image.Point{}, draw.Src)
+			}
+			return img
+		}},
+		{"moving", 60 * time.Millisecond, func(n int) *image.RGBA { return pagelike(1280, 720, n) }},
+	}
+	settings := []struct {
+		name string
+		cfg  EncoderConfig
+	}{
+		{"static-off", EncoderConfig{StaticThreshold: -1}}, // the default until November 2026
+		{"static100", EncoderConfig{StaticThreshold: 100}},
+		{"static300", EncoderConfig{StaticThreshold: 300}},
+		{"static500", EncoderConfig{}}, // the default
+		{"static1000", EncoderConfig{StaticThreshold: 1000}},
+		{"static2000", EncoderConfig{StaticThreshold: 2000}},
+		{"screen1", EncoderConfig{ScreenContent: 1}},
+		{"screen2", EncoderConfig{ScreenContent: 2}},
+		{"cpu8", EncoderConfig{CPUUsed: 8}},
+	}
+	for _, sc := range scenes {
+		var frames []*Frame
+		for n := range 60 {
+			frames = append(frames, imageFromRGBA(pool, sc.make(n)))
+		}
+		for _, st := range settings {
+			b.Run(sc.name+"/"+st.name, func(b *testing.B) {
+				cfg := st.cfg
+				cfg.Width, cfg.Height = 1280, 720
+				enc := newEncoder(b, cfg)
+				dec := newVP8Decoder(b)
+				var spent time.Duration
+				n, bytes, worst, block := 0, 0, math.Inf(1), 0.0
+				for b.Loop() {
+					f := frames[n%len(frames)]
+					start := time.Now()
+					data, _, err := enc.Encode(&f.Image, time.Duration(n)*sc.every, false)
+					spent += time.Since(start)
+					if err != nil {
+						b.Fatal(err)
+					}
+					img, err := dec.Decode(data)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if n >= 10 { // past the key frame's refinement
+						worst = min(worst, lumaPSNR(&f.Image, img))
+						block = max(block, worstBlock(&f.Image, img))
+					}
+					n++
+					bytes += len(data)
+				}
+				b.ReportMetric(float64(spent.Microseconds())/1000/float64(n), "ms/frame")
+				b.ReportMetric(float64(bytes)/float64(n), "bytes/frame")
+				if !math.IsInf(worst, 1) {
+					b.ReportMetric(worst, "worst-dB")
+					b.ReportMetric(block, "worst-block-err")
+				}
+			})
+		}
+	}
+}
+
+// lumaPSNR is the peak signal-to-noise ratio of b's luma against a's, in dB.
+func lumaPSNR(a, b *Image) float64 {
+	var sse float64
+	for y := range a.Height {
+		ra, rb := a.Y[y*a.StrideY:][:a.Width], b.Y[y*b.StrideY:][:a.Width]
+		for x := range ra {
+			d := float64(ra[x]) - float64(rb[x])
+			sse += d * d
+		}
+	}
+	if sse == 0 {
+		return 99
+	}
+	return 10 * math.Log10(255*255*float64(a.Width*a.Height)/sse)
+}
+
+// worstBlock is the largest mean absolute luma error of a 16×16 block of b
+// against a.
+func worstBlock(a, b *Image) float64 {
+	worst := 0.0
+	for by := 0; by+16 <= a.Height; by += 16 {
+		for bx := 0; bx+16 <= a.Width; bx += 16 {
+			sum := 0
+			for y := by; y < by+16; y++ {
+				for x := bx; x < bx+16; x++ {
+					d := int(a.Y[y*a.StrideY+x]) - int(b.Y[y*b.StrideY+x])
+					sum += max(d, -d)
+				}
+			}
+			worst = max(worst, float64(sum)/256)
+		}
+	}
+	return worst
 }
