@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	"image/draw"
 	"math"
 	"testing"
@@ -240,6 +241,13 @@ func BenchmarkEncodeTuning(b *testing.B) {
 			return img
 		}},
 		{"moving", 60 * time.Millisecond, func(n int) *image.RGBA { return pagelike(1280, 720, n) }},
+		{"click", time.Second, func(n int) *image.RGBA {
+			img := image.NewRGBA(base.Rect)
+			copy(img.Pix, base.Pix)
+			c := [2]color.RGBA{{220, 30, 30, 255}, {30, 60, 220, 255}}[n%2]
+			draw.Draw(img, image.Rect(256, 144, 1024, 576), image.NewUniform(c), image.Point{}, draw.Src)
+			return img
+		}},
 	}
 	settings := []struct {
 		name string
@@ -253,7 +261,10 @@ func BenchmarkEncodeTuning(b *testing.B) {
 		{"static2000", EncoderConfig{StaticThreshold: 2000}},
 		{"screen1", EncoderConfig{ScreenContent: 1}},
 		{"screen2", EncoderConfig{ScreenContent: 2}},
+		{"cpu-6", EncoderConfig{CPUUsed: -6}},
+		{"cpu4", EncoderConfig{CPUUsed: 4}},
 		{"cpu8", EncoderConfig{CPUUsed: 8}},
+		{"cpu16", EncoderConfig{CPUUsed: 16}},
 	}
 	for _, sc := range scenes {
 		var frames []*Frame
