@@ -86,7 +86,7 @@ func (g *Gateway) recordPINFailed(c echo.Context, company string) {
 	}
 	ctx := context.WithoutCancel(c.Request().Context())
 	network := g.clientNetwork(c)
-	g.background.Go(func() {
+	go func() {
 		defer func() { <-g.pinAudits }()
 		if _, err := g.store.GetCompany(ctx, company); err != nil {
 			if !errors.Is(err, tenant.ErrNotFound) {
@@ -96,7 +96,19 @@ func (g *Gateway) recordPINFailed(c echo.Context, company string) {
 		}
 		g.record(ctx, audit.Event{Company: company, Actor: audit.ActorCustomer, Type: audit.TypePINFailed,
 			Details: map[string]string{"network": network}})
-	})
+	}()
+}
+
+// settle waits until the failed-PIN records being written are written. It
+// takes every place, so that records of answers given meanwhile are
+// dropped (and logged) rather than waited for, then gives them back.
+func (g *Gateway) settle() {
+	for range cap(g.pinAudits) {
+		g.pinAudits <- struct{}{}
+	}
+	for range cap(g.pinAudits) {
+		<-g.pinAudits
+	}
 }
 
 // errAlreadyEnded stops endSessionOnce's update of an ended session.

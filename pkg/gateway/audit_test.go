@@ -173,7 +173,7 @@ func TestAuditTrailOfASession(t *testing.T) {
 	} {
 		e.do(t, nil, "POST", "/api/v1/join", body, nil).wantError(t, 404, "invalid_pin")
 	}
-	e.g.background.Wait() // the records are written after the answers
+	e.g.settle() // the records are written after the answers
 	company, err := e.audit.ListCompany(ctx, "acme", time.Time{}, 0)
 	if err != nil {
 		t.Fatal(err)

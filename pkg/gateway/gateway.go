@@ -70,8 +70,7 @@ type Gateway struct {
 
 	quotaMu sync.Mutex // held while a session is counted against its company's quota and created
 
-	background sync.WaitGroup // work that outlives its request (recordPINFailed); Run waits for it
-	pinAudits  chan struct{}  // a place for each failed-PIN record being written
+	pinAudits chan struct{} // a place for each failed-PIN record being written after its answer (recordPINFailed)
 }
 
 // pinAuditsPending bounds the failed-PIN records being written at once.
@@ -200,7 +199,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return fmt.Errorf("subscribe worker status: %w", err)
 	}
 	defer status.Unsubscribe() //nolint:errcheck
-	defer g.background.Wait()
+	defer g.settle()
 	var watching sync.WaitGroup
 	defer watching.Wait()
 	watching.Go(func() { g.watchWorkers(ctx) })
