@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -394,45 +395,79 @@ func (s *session) captureLoop(ctx context.Context, restored bool) error {
 
 // inputLoop dispatches viewers' input to the browser in arrival order.
 func (s *session) inputLoop(ctx context.Context) error {
+	var next *queuedInput // taken off the queue by mergeWheel, to handle next
+	for {
+		var in queuedInput
+		if next != nil {
+			in, next = *next, nil
+		} else {
+			select {
+			case <-ctx.Done():
+				return nil
+			case in = <-s.inputs:
+			}
+		}
+		if in.ev.Kind == input.KindWheel && in.notice == nil && !in.releaseHeld && in.nav == nil {
+			in, next = mergeWheel(s.inputs, in)
+		}
+		if in.notice != nil {
+			s.notify(in.viewerID, in.notice)
+			continue
+		}
+		if in.releaseHeld {
+			s.releaseAll(ctx)
+			continue
+		}
+		if in.nav != nil {
+			s.queueNavigate(in)
+			continue
+		}
+		if in.ev.Kind == input.KindViewport {
+			s.resize(ctx, in.ev)
+			continue
+		}
+		if in.role == RoleAgent && !s.inControl(in.viewerID) {
+			s.refuseNoControl(in)
+			continue
+		}
+		if s.clipboardRefuses(in) || (in.role == RoleAgent && s.maskRefuses(ctx, in)) {
+			continue
+		}
+		copied := s.selection(ctx, in)
+		var ok bool
+		if in.role == RoleAgent {
+			ok = s.dispatchAgent(ctx, in)
+		} else {
+			ok = s.dispatch(ctx, in)
+		}
+		if ok {
+			s.sendClipboard(in.viewerID, copied)
+			s.tellFocus(ctx, in)
+		}
+	}
+}
+
+// mergeWheel adds to a wheel step the steps queued right behind it from
+// the same viewer, at the same point and with the same modifiers.
+// Chromium answers a wheel dispatch only once it has handled the scroll,
+// tens of milliseconds, while a trackpad sends 60 steps a second or more:
+// one by one, they would queue up, and everything behind them (the click
+// that follows the scroll) would wait for all of them. The first other
+// item it takes off the queue is returned, to be handled next.
+func mergeWheel(inputs <-chan queuedInput, in queuedInput) (queuedInput, *queuedInput) {
 	for {
 		select {
-		case <-ctx.Done():
-			return nil
-		case in := <-s.inputs:
-			if in.notice != nil {
-				s.notify(in.viewerID, in.notice)
-				continue
+		case n := <-inputs:
+			e, m := in.ev, n.ev
+			if n.notice != nil || n.releaseHeld || n.nav != nil || m.Kind != input.KindWheel || n.viewerID != in.viewerID ||
+				m.X != e.X || m.Y != e.Y || m.Modifiers != e.Modifiers ||
+				math.Abs(e.DeltaX+m.DeltaX) > input.MaxWheelDelta || math.Abs(e.DeltaY+m.DeltaY) > input.MaxWheelDelta {
+				return in, &n
 			}
-			if in.releaseHeld {
-				s.releaseAll(ctx)
-				continue
-			}
-			if in.nav != nil {
-				s.queueNavigate(in)
-				continue
-			}
-			if in.ev.Kind == input.KindViewport {
-				s.resize(ctx, in.ev)
-				continue
-			}
-			if in.role == RoleAgent && !s.inControl(in.viewerID) {
-				s.refuseNoControl(in)
-				continue
-			}
-			if s.clipboardRefuses(in) || (in.role == RoleAgent && s.maskRefuses(ctx, in)) {
-				continue
-			}
-			copied := s.selection(ctx, in)
-			var ok bool
-			if in.role == RoleAgent {
-				ok = s.dispatchAgent(ctx, in)
-			} else {
-				ok = s.dispatch(ctx, in)
-			}
-			if ok {
-				s.sendClipboard(in.viewerID, copied)
-				s.tellFocus(ctx, in)
-			}
+			in.ev.DeltaX += m.DeltaX
+			in.ev.DeltaY += m.DeltaY
+		default:
+			return in, nil
 		}
 	}
 }
