@@ -4,7 +4,7 @@
 # harness (the real tandem binary in its own process, Go WebRTC viewers over
 # loopback, beside Chrome's own floor and a JPEG-over-WebSocket baseline).
 # Numbers are what one run on this machine saw; the machine and the command
-# are written too. About 15 minutes on 2 cores.
+# are written too. About 22 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +22,7 @@ go build -o bin/tandem ./cmd/tandem
 	TANDEM_BENCH_BIN="$PWD/bin/tandem" go test -timeout 20m -run '^$' -bench 'Pointer' -benchtime 3x ./cmd/tandem/
 	TANDEM_BENCH_BIN="$PWD/bin/tandem" TANDEM_BENCH_PROFILE="$profile" go test -timeout 20m -run '^$' -bench 'SessionCPU' -benchtime 3x ./cmd/tandem/
 	TANDEM_BENCH_BIN="$PWD/bin/tandem" go test -timeout 20m -run '^$' -bench 'MaskScrolling' -benchtime 3x ./cmd/tandem/
+	TANDEM_BENCH_BIN="$PWD/bin/tandem" go test -timeout 30m -run '^$' -bench 'Density' -benchtime 1x ./cmd/tandem/
 } 2>/dev/null | tee "$out"
 go run ./scripts/benchplot -in "$out" -out docs/benchmarks.png
 

@@ -84,6 +84,7 @@ func benchMux() *http.ServeMux {
 	page("/form", scrollingForm)
 	page("/blank", blankPage)
 	page("/support", supportForm)
+	page("/density", densityPage)
 	mux.HandleFunc("/typed", func(http.ResponseWriter, *http.Request) {})
 	return mux
 }

@@ -1,0 +1,279 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tandem-cobrowse/tandem/pkg/botviewer"
+	"github.com/tandem-cobrowse/tandem/pkg/input"
+)
+
+// densityPage is the support form with a probe: a box fixed at the top
+// right that turns from red to blue and back on each press, without
+// taking the focus from the field being typed in.
+var densityPage = strings.Replace(supportForm, "</body>", `<style>
+#probe{position:fixed;left:1140px;top:80px;width:120px;height:120px;background:#f00;z-index:9}
+#probe.b{background:#00f}
+</style><div id="probe" onmousedown="event.preventDefault();this.classList.toggle('b')"></div></body>`, 1)
+
+// The probe's centre, in the 1280×720 tab.
+const probeX, probeY = 1200, 140
+
+// Density targets of issue 8: every viewer keeps this frame rate while the
+// page moves, and this click-to-visible p95.
+const (
+	densityMinFPS = 15
+	densityMaxP95 = 250 * time.Millisecond
+	densityRun    = 30 * time.Second // how long each level's sessions work
+	densityProbe  = 5 * time.Second  // a probe not seen by then counts as this late
+)
+
+func probeColour(p botviewer.Picture) string {
+	y, u, v := botviewer.Pixel(p.Image, probeX, probeY)
+	switch {
+	case p.Width < probeX || p.Height < probeY:
+		return ""
+	case botviewer.IsRed(y, u, v):
+		return "red"
+	case botviewer.IsBlue(y, u, v):
+		return "blue"
+	}
+	return ""
+}
+
+// densityViewer is what one viewer of a density session saw.
+type densityViewer struct {
+	fps      []float64       // decoded frames a second, per scroll
+	captured []float64       // frames a second the worker captured, per scroll (all sessions')
+	lat      []time.Duration // probe pressed → the viewer's picture shows it
+}
+
+// workDensitySession works one session until until: in turns, a 3 s
+// scroll of the help text down and back at 30 wheel steps a second (the
+// viewers' frame rates are measured over it), six presses of the probe 500 ms apart (each viewer's latency), and
+// a dozen keys typed into the name field. The customer sends everything;
+// the agent, in control, only watches.
+func workDensitySession(ctx context.Context, cust, agent *botviewer.Viewer, captured func() float64, until time.Time) (c, a densityViewer, err error) {
+	colour := "red"
+	if _, err := cust.WaitPicture(ctx, func(p botviewer.Picture) bool { return probeColour(p) == colour }); err != nil {
+		return c, a, fmt.Errorf("the customer never saw the probe: %w", err)
+	}
+	viewers := []*botviewer.Viewer{cust, agent}
+	seen := []*densityViewer{&c, &a}
+	for time.Now().Before(until) {
+		n0 := []int{latestN(cust), latestN(agent)}
+		cap0 := captured()
+		t0 := time.Now()
+		// 30 wheel steps a second, as a trackpad sends them: each moves
+		// the page, so Chromium has a new picture for every frame it can
+		// capture.
+		for i := range 90 {
+			dy := 60.0
+			if i >= 45 {
+				dy = -60
+			}
+			if err := cust.Send(ctx, input.Event{Kind: input.KindWheel, X: 640, Y: 400, DeltaY: dy}); err != nil {
+				return c, a, err
+			}
+			time.Sleep(33 * time.Millisecond)
+		}
+		secs := time.Since(t0).Seconds()
+		c.captured = append(c.captured, (captured()-cap0)/secs)
+		for i, v := range viewers {
+			seen[i].fps = append(seen[i].fps, float64(latestN(v)-n0[i])/secs)
+		}
+		time.Sleep(500 * time.Millisecond) // the scroll settles back at the top
+		for range 6 {
+			want := map[string]string{"red": "blue", "blue": "red"}[colour]
+			t1 := time.Now()
+			for _, ev := range clickEvents(probeX, probeY) {
+				if err := cust.Send(ctx, ev); err != nil {
+					return c, a, err
+				}
+			}
+			for i, v := range viewers {
+				pctx, cancel := context.WithTimeout(ctx, densityProbe)
+				p, err := v.WaitPicture(pctx, func(p botviewer.Picture) bool { return probeColour(p) == want })
+				cancel()
+				if err != nil {
+					seen[i].lat = append(seen[i].lat, densityProbe)
+					continue
+				}
+				seen[i].lat = append(seen[i].lat, p.At.Sub(t1))
+			}
+			colour = want
+			time.Sleep(500 * time.Millisecond)
+		}
+		for _, ev := range clickEvents(250, 135) {
+			if err := cust.Send(ctx, ev); err != nil {
+				return c, a, err
+			}
+		}
+		if err := typeSlowly(ctx, cust.Send, " Jane Example"); err != nil {
+			return c, a, err
+		}
+	}
+	return c, a, nil
+}
+
+// BenchmarkDensity: how many sessions this machine holds at once, each
+// with a customer and an agent watching, while every viewer keeps at least
+// 15 fps during a scroll and the clicks' p95 stays within 250 ms. Each
+// level runs its sessions for 30 s of scrolling, clicking and typing in
+// every one of them (workDensitySession; the sessions start 1 s apart).
+// Per level: the worst
+// viewer's median scroll frame rate (`fps-min`), the p95 click to visible
+// over all sessions' probes per role, CPU per session of Tandem and of
+// Chromium (% of one core), memory (PSS) per session of Chromium
+// (tandem_session_browser_memory_bytes) and of Tandem's process, with
+// one session the frames a second Chromium produced during the scrolls
+// (`fps-captured`: the most the viewers could decode), and
+// `held` (1 when both targets were met). Levels of 1, 2, 3, 4, 6 and 8
+// sessions run whatever the smaller ones gave, so that the trend shows,
+// until one is far past the latency target (p95 over 1 s). The last
+// entry, `held`, reports the most sessions held. Run with -benchtime 1x.
+func BenchmarkDensity(b *testing.B) {
+	s := startBenchServer(b, "--max-sessions", "12")
+	held, allMet, swamped := 0, true, false
+	for _, n := range []int{1, 2, 3, 4, 6, 8} {
+		b.Run(fmt.Sprintf("sessions=%d", n), func(b *testing.B) {
+			if swamped {
+				b.Skip("a smaller level was already far past the targets")
+			}
+			met, p95 := densityLevel(b, s, n)
+			allMet = allMet && met
+			if allMet {
+				held = n // this level and every smaller one met the targets
+			}
+			swamped = p95 > 4*densityMaxP95
+		})
+	}
+	b.Run("held", func(b *testing.B) { b.ReportMetric(float64(held), "sessions") })
+}
+
+// densityLevel runs n sessions at once and reports them; it says whether
+// every viewer met the targets, and the worse role's p95.
+func densityLevel(b *testing.B, s *benchServer, n int) (met bool, worstP95 time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	type pair struct {
+		id          string
+		cust, agent *botviewer.Viewer
+	}
+	var sessions []pair
+	for range n {
+		id, cust, custJar, _ := s.customerSession(b, ctx, "/density")
+		sessions = append(sessions, pair{id, cust, s.addAgent(b, ctx, id, cust, custJar)})
+	}
+	defer func() {
+		for _, p := range sessions {
+			s.end(b, p.id)
+			_ = p.cust.Close()
+			_ = p.agent.Close()
+		}
+		time.Sleep(2 * time.Second) // the browsers exit before the next level
+	}()
+
+	b.ResetTimer()
+	hz := 100.0 // USER_HZ on Linux
+	self0, kids0 := cpuTicks(s.cmd.Process.Pid)
+	t0 := time.Now()
+	until := t0.Add(densityRun)
+	captured := func() float64 { return s.metrics(b)["tandem_frames_captured_total"] }
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var cust, agent []densityViewer
+	var errs []error
+	for i, p := range sessions {
+		wg.Go(func() {
+			time.Sleep(time.Duration(i) * time.Second)
+			c, a, err := workDensitySession(ctx, p.cust, p.agent, captured, until)
+			mu.Lock()
+			defer mu.Unlock()
+			cust, agent = append(cust, c), append(agent, a)
+			if err != nil {
+				errs = append(errs, err)
+			}
+		})
+	}
+	// Memory halfway through, when every session is at work.
+	time.Sleep(densityRun / 2)
+	m := s.metrics(b)
+	tandemPSS := pssBytes(s.cmd.Process.Pid)
+	wg.Wait()
+	self1, kids1 := cpuTicks(s.cmd.Process.Pid)
+	secs := time.Since(t0).Seconds()
+	b.StopTimer()
+	if len(errs) > 0 {
+		b.Fatal(errs[0])
+	}
+
+	var browserPSS float64
+	for k, v := range m {
+		if strings.HasPrefix(k, "tandem_session_browser_memory_bytes{") {
+			browserPSS += v
+		}
+	}
+	perSession := func(v float64) float64 { return v / float64(n) }
+	b.ReportMetric(perSession(float64(self1-self0)/hz/secs*100), "%cpu-tandem/session")
+	b.ReportMetric(perSession(float64(kids1-kids0)/hz/secs*100), "%cpu-chromium/session")
+	b.ReportMetric(perSession(browserPSS)/(1<<20), "MB-chromium/session")
+	b.ReportMetric(perSession(float64(tandemPSS))/(1<<20), "MB-tandem/session")
+
+	ok := true
+	minFPS := -1.0
+	for role, vs := range map[string][]densityViewer{"customer": cust, "agent": agent} {
+		var lat []time.Duration
+		for _, v := range vs {
+			lat = append(lat, v.lat...)
+			if len(v.fps) == 0 {
+				continue
+			}
+			slices.Sort(v.fps)
+			if f := v.fps[len(v.fps)/2]; minFPS < 0 || f < minFPS {
+				minFPS = f
+			}
+		}
+		p95 := percentile(lat, 95)
+		worstP95 = max(worstP95, p95)
+		b.ReportMetric(ms(percentile(lat, 50)), "ms-p50-"+role)
+		b.ReportMetric(ms(p95), "ms-p95-"+role)
+		ok = ok && len(lat) > 0 && p95 <= densityMaxP95
+	}
+	b.ReportMetric(minFPS, "fps-min")
+	if n == 1 {
+		// What Chromium gave during the scrolls: with one session, the
+		// worker's count is that session's.
+		slices.Sort(cust[0].captured)
+		b.ReportMetric(cust[0].captured[len(cust[0].captured)/2], "fps-captured")
+	}
+	ok = ok && minFPS >= densityMinFPS
+	if ok {
+		b.ReportMetric(1, "held")
+	} else {
+		b.ReportMetric(0, "held")
+	}
+	return ok, worstP95
+}
+
+// pssBytes is a process's proportional set size, from smaps_rollup.
+func pssBytes(pid int) int64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(raw)) {
+		if rest, ok := strings.CutPrefix(line, "Pss:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
