@@ -35,17 +35,12 @@ const (
 	densityProbe  = 5 * time.Second  // a probe not seen by then counts as this late
 )
 
+// probeColour names the probe's colour in p; "" before the tab has its size.
 func probeColour(p botviewer.Picture) string {
-	y, u, v := botviewer.Pixel(p.Image, probeX, probeY)
-	switch {
-	case p.Width < probeX || p.Height < probeY:
+	if p.Width <= probeX || p.Height <= probeY {
 		return ""
-	case botviewer.IsRed(y, u, v):
-		return "red"
-	case botviewer.IsBlue(y, u, v):
-		return "blue"
 	}
-	return ""
+	return colourAt(p.Image, probeX, probeY)
 }
 
 // densityViewer is what one viewer of a density session saw.

@@ -181,11 +181,16 @@ func clickEvents(x, y float64) []input.Event {
 // imageColour is the colour at 60 % of a picture's width and height,
 // where the benchmarks click.
 func imageColour(img *media.Image) string {
-	y, u, v := botviewer.Pixel(img, img.Width*6/10, img.Height*6/10)
+	return colourAt(img, img.Width*6/10, img.Height*6/10)
+}
+
+// colourAt names the colour of img at (x, y): "red", "blue" or "other".
+func colourAt(img *media.Image, x, y int) string {
+	yy, u, v := botviewer.Pixel(img, x, y)
 	switch {
-	case botviewer.IsRed(y, u, v):
+	case botviewer.IsRed(yy, u, v):
 		return "red"
-	case botviewer.IsBlue(y, u, v):
+	case botviewer.IsBlue(yy, u, v):
 		return "blue"
 	}
 	return "other"
