@@ -105,6 +105,7 @@ type RoleEncoder struct {
 	last        *Frame // the newest picture; encoded again on idle and key requests
 	lastEncoded bool   // last has been encoded at least once
 	lastEncode  time.Time
+	watched     bool // a viewer has watched since Run began
 	enc         *VP8Encoder
 	encW, encH  int
 	failing     bool // the last encode failed: log only the first of a run of failures
@@ -269,11 +270,20 @@ func (e *RoleEncoder) step(now time.Time) (wait time.Duration, ok bool) {
 		e.last, e.lastEncoded = f, false
 	}
 	if viewers == 0 {
-		if e.enc != nil {
-			e.closeEncoder() // no one watches: free the encoder; the next viewer gets a key frame anyway
+		switch {
+		case e.watched && e.enc != nil:
+			e.closeEncoder() // no one watches any more: free the encoder; the next viewer gets a key frame anyway
+		case !e.watched && e.last != nil:
+			// Nobody has watched yet: have the encoder ready for the first
+			// viewer, who would otherwise wait for it to start (about 70 ms
+			// at 720p, more while Chromium loads the page; docs/encoder.md).
+			if err := e.ensureEncoder(e.last.Width, e.last.Height); err != nil {
+				e.countError(err)
+			}
 		}
 		return 0, false
 	}
+	e.watched = true
 	switch {
 	case e.last == nil:
 		// Nothing to show yet; a key request taken above is answered by the

@@ -155,8 +155,9 @@ func TestRoleEncoderNoViewers(t *testing.T) {
 		if n := len(s.out.packets()); n != 0 {
 			t.Fatalf("%d packets written with no viewer, want none", n)
 		}
-		if st := s.e.Stats(); st.Frames != 0 || st.Dropped != 1 || st.Width != 0 {
-			t.Fatalf("Stats = %+v, want no frames, the grey one dropped, no encoder", st)
+		// The encoder is started for the first viewer, not used.
+		if st := s.e.Stats(); st.Frames != 0 || st.Dropped != 1 || st.Width != 64 || st.Height != 48 {
+			t.Fatalf("Stats = %+v, want no frames, the grey one dropped, an encoder of 64x48 ready", st)
 		}
 
 		// The first viewer gets a key frame of the newest picture at once.
@@ -169,7 +170,8 @@ func TestRoleEncoderNoViewers(t *testing.T) {
 		img := decodeAll(t, frames)[0]
 		checkRedSquare(t, img, toYUV(blue))
 
-		// Back to no viewer: the encoder is freed and nothing more is written.
+		// Back to no viewer: the encoder is freed, is not started again for
+		// new pictures, and nothing more is written.
 		s.e.SetViewers(0)
 		synctest.Wait()
 		n := len(s.out.packets())
