@@ -38,7 +38,7 @@ func (l *Lease) Usage() Usage {
 			continue
 		}
 		u.CPU += cpu
-		u.Memory += procMemory(pid)
+		u.Memory += ProcessMemory(pid)
 		u.Procs++
 	}
 	return u
@@ -68,9 +68,9 @@ func procCPU(pid int) (time.Duration, bool) {
 	return time.Duration(utime+stime) * time.Second / userHZ, true
 }
 
-// procMemory is pid's PSS in bytes, or its RSS when smaps_rollup is not
-// there.
-func procMemory(pid int) int64 {
+// ProcessMemory is pid's PSS in bytes, or its RSS when smaps_rollup is
+// not there; 0 when the process is gone.
+func ProcessMemory(pid int) int64 {
 	dir := "/proc/" + strconv.Itoa(pid)
 	if f, err := os.Open(dir + "/smaps_rollup"); err == nil {
 		defer f.Close()

@@ -3,14 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/tandem-cobrowse/tandem/browserpool"
 	"github.com/tandem-cobrowse/tandem/pkg/botviewer"
 	"github.com/tandem-cobrowse/tandem/pkg/input"
 )
@@ -201,7 +200,7 @@ func densityLevel(b *testing.B, s *benchServer, n int) (met bool, worstP95 time.
 	// Memory halfway through, when every session is at work.
 	time.Sleep(densityRun / 2)
 	m := s.metrics(b)
-	tandemPSS := pssBytes(s.cmd.Process.Pid)
+	tandemPSS := browserpool.ProcessMemory(s.cmd.Process.Pid)
 	wg.Wait()
 	self1, kids1 := cpuTicks(s.cmd.Process.Pid)
 	secs := time.Since(t0).Seconds()
@@ -256,19 +255,4 @@ func densityLevel(b *testing.B, s *benchServer, n int) (met bool, worstP95 time.
 		b.ReportMetric(0, "held")
 	}
 	return ok, worstP95
-}
-
-// pssBytes is a process's proportional set size, from smaps_rollup.
-func pssBytes(pid int) int64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(raw)) {
-		if rest, ok := strings.CutPrefix(line, "Pss:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
