@@ -126,36 +126,25 @@ func (s *session) fileLoop(ctx context.Context) error {
 // a later tick to one whose channel was not open yet. A viewer that joins
 // while a chooser is open learns it too.
 type chooserState struct {
-	ver      int64 // bumped on every change; 0: the page never opened one
-	open     bool
-	multiple bool
+	ver       int64  // bumped on every change; 0: the page never opened one
+	customers []byte // the notice to customers
+	agents    []byte // the notice to agents
 }
 
 // setChooser records that the page's chooser opened or closed and tells
-// the viewers.
+// the viewers. Customers are asked for the files; agents learn that the
+// customer is asked, and when it is over.
 func (s *session) setChooser(open, multiple bool) {
+	cust := protocol.Notice{Type: protocol.TypeFileChooser, State: ChooserClosed}
+	agent := cust
+	if open {
+		cust.State, cust.Multiple, cust.MaxBytes = ChooserOpen, multiple, MaxFileBytes
+		agent.State = ChooserCustomer
+	}
 	s.mu.Lock()
-	s.chooser = chooserState{ver: s.chooser.ver + 1, open: open, multiple: multiple}
+	s.chooser = chooserState{ver: s.chooser.ver + 1, customers: protocol.Encode(cust), agents: protocol.Encode(agent)}
 	s.mu.Unlock()
 	s.mask.notify()
-}
-
-// chooserNoticeLocked is the chooser notice for a viewer of role, and its
-// version; nil before the page opened any chooser. Customers are asked for
-// the files; agents learn that the customer is asked, and when it is over.
-func (s *session) chooserNoticeLocked(role string) (ver int64, msg []byte) {
-	c := s.chooser
-	if c.ver == 0 {
-		return 0, nil
-	}
-	n := protocol.Notice{Type: protocol.TypeFileChooser, State: ChooserClosed}
-	switch {
-	case c.open && role == RoleCustomer:
-		n.State, n.Multiple, n.MaxBytes = ChooserOpen, c.multiple, MaxFileBytes
-	case c.open:
-		n.State = ChooserCustomer
-	}
-	return c.ver, protocol.Encode(n)
 }
 
 // tellRoles sends toCustomers to every customer viewer and toAgents (when

@@ -437,14 +437,13 @@ func (m *masker) notify() {
 	ctlVer, ctlMsg, ctlAsk := m.s.controlNoticeLocked()
 	locVer, locCust, locAgent := m.s.locationNoticeLocked()
 	scrVer, scrMsg := m.s.screenNoticeLocked()
-	fileVer, fileCust := m.s.chooserNoticeLocked(RoleCustomer)
-	_, fileAgent := m.s.chooserNoticeLocked(RoleAgent)
+	file := m.s.chooser
 	m.mu.Lock()
 	state := protocol.Notice{Type: "masking", State: "active"}
 	if m.paused {
 		state = protocol.Notice{Type: "masking", State: "paused", Reason: m.stats.LastPause}
 	}
-	var masks []byte
+	var masks, stateMsg []byte
 	peers := map[string]func([]byte) error{}
 	// tell adds msg of version ver for viewer id unless it was told.
 	tell := func(id string, ver int64, msg, extra []byte, told map[string]int64) {
@@ -468,10 +467,13 @@ func (m *masker) notify() {
 		tell(id, ctlVer, ctlMsg, ask, m.sentCtl)
 		tell(id, locVer, pick(customer, locCust, locAgent), nil, m.sentLoc)
 		tell(id, scrVer, scrMsg, nil, m.sentScr)
-		tell(id, fileVer, pick(customer, fileCust, fileAgent), nil, m.sentFile)
+		tell(id, file.ver, pick(customer, file.customers, file.agents), nil, m.sentFile)
 		switch {
-		case vw.v.Role == RoleAgent:
-			tell(id, m.stateVer, protocol.Encode(state), nil, m.sentState)
+		case vw.v.Role == RoleAgent && m.sentState[id] != m.stateVer+1:
+			if stateMsg == nil {
+				stateMsg = protocol.Encode(state)
+			}
+			tell(id, m.stateVer, stateMsg, nil, m.sentState)
 		case customer && m.rectsVer > 0 && m.sentRects[id] <= m.rectsVer:
 			if masks == nil {
 				masks = protocol.Encode(masksNotice(m.rects, m.rectW, m.rectH))
