@@ -188,8 +188,8 @@ func (s *session) blockCheckAll(ctx context.Context, kind string, in queuedInput
 // dispatch sends an event to the page and keeps track of what is held; it
 // reports whether the page got the event.
 func (s *session) dispatch(ctx context.Context, in queuedInput) bool {
-	if !in.received.IsZero() {
-		s.w.serverTime.WithLabelValues(pathInput, in.role).Observe(time.Since(in.received).Seconds())
+	if o := s.inputTime[in.role]; o != nil && !in.received.IsZero() {
+		o.Observe(time.Since(in.received).Seconds())
 	}
 	if err := s.lease().Dispatch(ctx, in.ev.ForHost()); err != nil {
 		if ctx.Err() == nil {

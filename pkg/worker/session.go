@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
@@ -126,6 +127,8 @@ type session struct {
 	loc            browserpool.Location // guarded by mu: where the tab is (navigation.go)
 	locVer         int64                // guarded by mu: bumped when loc changes
 	chooser        chooserState         // guarded by mu: what viewers are told of file choosers (files.go)
+
+	inputTime map[string]prometheus.Observer // per role, tandem_server_seconds of the input path
 }
 
 func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Logger) (s *session, err error) {
@@ -147,7 +150,9 @@ func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Lo
 		ended:    make(chan struct{}),
 		viewers:  make(map[string]*viewer),
 		started:  time.Now(),
-		admitted: !req.MustAdmit,
+
+		inputTime: make(map[string]prometheus.Observer, len(roles)),
+		admitted:  !req.MustAdmit,
 	}
 	s.emptySince = s.started
 	// "return nil, err" sets the result s to nil before this runs: close
@@ -167,6 +172,7 @@ func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Lo
 			return nil, fmt.Errorf("track for %s: %w", role, err)
 		}
 		s.track[role] = tr
+		s.inputTime[role] = w.serverTime.WithLabelValues(pathInput, role)
 		sent := w.serverTime.WithLabelValues(pathFrame, role)
 		cfg := media.RoleEncoderConfig{Role: role, BitrateKbps: w.cfg.BitrateKbps,
 			OnSent: func(d time.Duration) { sent.Observe(d.Seconds()) }}
