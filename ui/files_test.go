@@ -2,13 +2,13 @@ package ui
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/tandem-cobrowse/tandem/pkg/browsertest"
 )
 
 // waitFiles waits for the "files" messages from index from on to satisfy
@@ -46,20 +46,7 @@ func TestFileChooser(t *testing.T) {
 	srv := newFakeServer(t)
 	w := srv.worker
 	ctx := customerLive(t, srv)
-	// The test browser runs as its own unprivileged user: the file must be
-	// readable by others (t.TempDir is not).
-	dir, err := os.MkdirTemp("", "tandem-ui-files-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	path := filepath.Join(dir, "見積書.txt")
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte("hello, 世界"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := browsertest.ReadableFile(t, "見積書.txt", []byte("hello, 世界"))
 
 	send(t, w, 1, map[string]any{"type": "file_chooser", "state": "open", "max_bytes": 1 << 20})
 	waitJS(t, ctx, "the chooser", `!document.querySelector('.viewer-chooser').hidden`)

@@ -537,3 +537,23 @@ const ScreenPanelGreenJS = `(() => {
   const p = g.getImageData(c.width >> 1, c.height >> 1, 1, 1).data;
   return p[1] > 180 && p[0] < 80 && p[2] < 80;
 })()`
+
+// ReadableFile writes data to a file called name that the test browser,
+// which runs as its own unprivileged user, can read (t.TempDir's cannot),
+// for chromedp.SetUploadFiles. It is removed when the test ends.
+func ReadableFile(t testing.TB, name string, data []byte) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "tandem-test-files-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	path := filepath.Join(dir, name)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
