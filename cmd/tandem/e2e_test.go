@@ -112,9 +112,15 @@ const (
 // test page server beside it.
 func startServe(t *testing.T) (*server, *httptest.Server) {
 	t.Helper()
+	return startServePage(t, togglePage)
+}
+
+// startServePage is startServe with html as the test page.
+func startServePage(t *testing.T, html string) (*server, *httptest.Server) {
+	t.Helper()
 	s := &server{typed: make(chan string, 64), done: make(chan error, 1)}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, togglePage) })
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, html) })
 	mux.HandleFunc("/typed", func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case s.typed <- r.URL.Query().Get("v"):

@@ -2,9 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -28,17 +25,7 @@ document.getElementById('f').addEventListener('change', async e => {
 // their device and it arrives in the remote input; an agent who opens the
 // session while the chooser is open is told that the customer is asked.
 func TestFileChooserInBrowsers(t *testing.T) {
-	s, _ := startServe(t)
-	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, uploadPage) })
-	mux.HandleFunc("/typed", func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case s.typed <- r.URL.Query().Get("v"):
-		default:
-		}
-	})
-	page := httptest.NewServer(mux)
-	t.Cleanup(page.Close)
+	s, page := startServePage(t, uploadPage)
 	sess := s.api(t, "POST", "/api/v1/sessions", `{"start_url":"`+page.URL+`/"}`)
 
 	cust, _ := browsertest.NewTab(t, 1280, 800, false)
