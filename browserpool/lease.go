@@ -96,6 +96,7 @@ type Lease struct {
 	width   int    // guarded by mu
 	height  int    // guarded by mu
 	casting bool   // screencast started; guarded by mu
+	paused  bool   // PauseCapture: no screencast until resumed; guarded by mu
 	device  Device // emulated; guarded by mu
 	err     error  // why done is closed; guarded by mu
 
@@ -467,6 +468,44 @@ func (l *Lease) Recapture(ctx context.Context) error {
 	return l.cast(ctx, cctx, w, h)
 }
 
+// PauseCapture stops (true) or restarts (false) the screencast, for a
+// session nobody watches. Paused, Chromium neither reads the picture back
+// nor encodes it, which is most of a moving page's cost
+// (docs/density.md); only holding back the frames' acknowledgements saves
+// just the JPEG. The page runs on, viewport changes and tab switches are
+// kept for the resume, Recapture does nothing and the watchdog waits. The
+// resume sends a frame of the page as it is then, like Recapture, also
+// when nothing on it changes.
+func (l *Lease) PauseCapture(ctx context.Context, pause bool) error {
+	what := "resume capture"
+	if pause {
+		what = "pause capture"
+	}
+	release, err := l.holdView(ctx, what)
+	if err != nil {
+		return err
+	}
+	defer release()
+	l.mu.Lock()
+	if l.paused == pause {
+		l.mu.Unlock()
+		return nil
+	}
+	l.paused = pause
+	w, h := l.width, l.height
+	l.mu.Unlock()
+	cctx, cancel := l.callCtx(ctx)
+	defer cancel()
+	return l.cast(ctx, cctx, w, h)
+}
+
+// CapturePaused reports whether PauseCapture paused the screencast.
+func (l *Lease) CapturePaused() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.paused
+}
+
 // holdView waits for the viewport and screencast to be free; release
 // frees them.
 func (l *Lease) holdView(ctx context.Context, what string) (release func(), err error) {
@@ -486,7 +525,7 @@ func (l *Lease) holdView(ctx context.Context, what string) (release func(), err 
 // cast (re)starts the screencast at w×h; the caller holds viewSem.
 func (l *Lease) cast(ctx, cctx context.Context, w, h int) error {
 	l.mu.Lock()
-	casting := l.casting
+	casting, paused := l.casting, l.paused
 	l.mu.Unlock()
 	l.restarting.Store(true)
 	l.lastFrame.Store(time.Now().UnixNano())
@@ -498,6 +537,13 @@ func (l *Lease) cast(ctx, cctx context.Context, w, h int) error {
 		if _, err := chromedp.Call(cctx, page.StopScreencast, cdp.Empty{}); err != nil {
 			return l.callErr(ctx, "stop screencast", err)
 		}
+	}
+	if paused {
+		// PauseCapture: the size is kept for the resume, which starts it.
+		l.mu.Lock()
+		l.width, l.height, l.casting = w, h, false
+		l.mu.Unlock()
+		return nil
 	}
 	quality := int64(l.quality)
 	sendLast := true

@@ -191,7 +191,7 @@ func procsMentioning(s string) []int {
 
 // needPool returns the shared pool, or skips (locally) when there is no
 // Chromium.
-func needPool(t *testing.T) *Pool {
+func needPool(t testing.TB) *Pool {
 	t.Helper()
 	if testPool == nil {
 		t.Skipf("no browser pool: %v", testPoolErr)
