@@ -4,7 +4,7 @@
 # harness (the real tandem binary in its own process, Go WebRTC viewers over
 # loopback, beside Chrome's own floor and a JPEG-over-WebSocket baseline).
 # Numbers are what one run on this machine saw; the machine and the command
-# are written too. About 22 minutes on 2 cores.
+# are written too. About 27 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +15,7 @@ go build -o bin/tandem ./cmd/tandem
 	go test -run '^$' -bench . -benchtime 100x ./pkg/media/
 	go test -run '^$' -bench . -benchtime 500x ./pkg/mask/
 	go test -run '^$' -bench 'Detect' -benchtime 5x ./browserpool/
+	go test -run '^$' -bench 'CapturePause' -benchtime 2x ./browserpool/
 	# 100 clicks per role, for the floor and for the baseline, per page
 	TANDEM_BENCH_BIN="$PWD/bin/tandem" go test -timeout 40m -run '^$' -bench 'ClickToVisible' -benchtime 100x ./cmd/tandem/
 	TANDEM_BENCH_BIN="$PWD/bin/tandem" go test -timeout 20m -run '^$' -bench 'SessionStart' -benchtime 10x ./cmd/tandem/

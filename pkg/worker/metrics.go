@@ -47,6 +47,7 @@ func (t *totals) addRole(st media.RoleStats) {
 
 var (
 	descSessions = prometheus.NewDesc("tandem_worker_sessions", "Sessions hosted now.", nil, nil)
+	descPaused   = prometheus.NewDesc("tandem_sessions_capture_paused", "Sessions whose capture is paused because nobody watches them.", nil, nil)
 	descCapacity = prometheus.NewDesc("tandem_worker_max_sessions", "Sessions this worker may host at once.", nil, nil)
 	descViewers  = prometheus.NewDesc("tandem_viewers", "Viewers watching now, by role.", []string{"role"}, nil)
 	descCaptured = prometheus.NewDesc("tandem_frames_captured_total", "Screencast frames received from Chromium and decoded.", nil, nil)
@@ -78,7 +79,7 @@ var (
 
 // Describe implements prometheus.Collector.
 func (w *Worker) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSessions, descCapacity, descViewers, descCaptured, descDecodeEr,
+	for _, d := range []*prometheus.Desc{descSessions, descPaused, descCapacity, descViewers, descCaptured, descDecodeEr,
 		descInputDr, descInputRf, descEncoded, descKeys, descDropped, descBytes, descEncodeS, descWarm, descStarts, descStartS,
 		descBrowserC, descBrowserM, descStartH,
 		descMaskF, descMaskOK, descMaskHeld, descMaskPull, descMaskP, descMaskRf, descMaskS, descScreen, descRestart, descLimits} {
@@ -152,11 +153,16 @@ func (w *Worker) Collect(ch chan<- prometheus.Metric) {
 	counter(descMaskP, float64(sum.mask.Pauses))
 	counter(descMaskRf, float64(sum.mask.Refused))
 	counter(descMaskS, sum.mask.MaskTime.Seconds())
+	paused := 0
 	for _, s := range live {
+		if s.lease().CapturePaused() {
+			paused++
+		}
 		u := s.lease().Usage()
 		counter(descBrowserC, u.CPU.Seconds(), s.req.Company, s.req.SessionID)
 		gauge(descBrowserM, float64(u.Memory), s.req.Company, s.req.SessionID)
 	}
+	gauge(descPaused, float64(paused))
 	counter(descScreen, float64(sum.screenRelay), "relayed")
 	counter(descScreen, float64(sum.screenDrop), "dropped")
 	counter(descRestart, float64(w.restarted.Load()), "restarted")

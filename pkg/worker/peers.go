@@ -204,6 +204,7 @@ func (s *session) viewersChanged() {
 		s.emptySince = now
 	}
 	s.mu.Unlock()
+	s.wakePause()
 	for _, role := range roles {
 		s.enc[role].SetViewers(counts[role])
 	}

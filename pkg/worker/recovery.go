@@ -76,6 +76,7 @@ func (s *session) startLoops(ctx context.Context, restored bool) *browserLoops {
 	g.Go(func() error { return s.fileLoop(gctx) })
 	g.Go(func() error { return s.downloadLoop(gctx) })
 	g.Go(func() error { return s.cursorLoop(gctx) })
+	g.Go(func() error { return s.pauseLoop(gctx) })
 	go func() {
 		b.err = g.Wait()
 		close(b.done)

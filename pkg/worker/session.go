@@ -104,6 +104,7 @@ type session struct {
 	blocks       blockState    // owned by inputLoop (blocking.go)
 	held         held          // owned by inputLoop: keys and buttons down, per viewer (control.go)
 	gateWake     chan struct{} // cap 1: a gate opened; captureLoop offers the newest frame (gate.go)
+	pauseWake    chan struct{} // cap 1: the viewers changed; pauseLoop looks (pause.go)
 	droppedInput atomic.Int64
 	refusedInput atomic.Int64
 	captured     atomic.Uint64
@@ -133,23 +134,24 @@ type session struct {
 
 func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Logger) (s *session, err error) {
 	s = &session{
-		w:        w,
-		req:      req,
-		log:      log,
-		pool:     media.NewFramePool(),
-		enc:      make(map[string]roleEncoder, len(roles)),
-		track:    make(map[string]*webrtc.TrackLocalStaticRTP, len(roles)),
-		inputs:   make(chan queuedInput, inputQueue),
-		navs:     make(chan queuedInput, navQueue),
-		files:    uploads{done: make(chan upload, 1)},
-		cursor:   newCursors(),
-		blocks:   blockState{downs: map[string]bool{}, audited: map[string]time.Time{}},
-		held:     held{},
-		control:  controlState{requests: map[string]time.Time{}},
-		gateWake: make(chan struct{}, 1),
-		ended:    make(chan struct{}),
-		viewers:  make(map[string]*viewer),
-		started:  time.Now(),
+		w:         w,
+		req:       req,
+		log:       log,
+		pool:      media.NewFramePool(),
+		enc:       make(map[string]roleEncoder, len(roles)),
+		track:     make(map[string]*webrtc.TrackLocalStaticRTP, len(roles)),
+		inputs:    make(chan queuedInput, inputQueue),
+		navs:      make(chan queuedInput, navQueue),
+		files:     uploads{done: make(chan upload, 1)},
+		cursor:    newCursors(),
+		blocks:    blockState{downs: map[string]bool{}, audited: map[string]time.Time{}},
+		held:      held{},
+		control:   controlState{requests: map[string]time.Time{}},
+		gateWake:  make(chan struct{}, 1),
+		pauseWake: make(chan struct{}, 1),
+		ended:     make(chan struct{}),
+		viewers:   make(map[string]*viewer),
+		started:   time.Now(),
 
 		inputTime: make(map[string]prometheus.Observer, len(roles)),
 		admitted:  !req.MustAdmit,

@@ -22,14 +22,17 @@ import (
 
 // Config sets up a Worker.
 type Config struct {
-	ID           string        // worker id in NATS subjects; "" → "w_" + random
-	MaxSessions  int           // sessions hosted at once; 0 → 4
-	BitrateKbps  int           // target bitrate of each role's stream; 0 → 1500
-	IdleTimeout  time.Duration // end a session nobody watched this long; 0 → 5m
-	MaxDuration  time.Duration // end any session after this long; 0 → 4h
-	LeaveGrace   time.Duration // after the last customer left, wait this long for a rejoin; 0 → 30s
-	StartTimeout time.Duration // leasing and opening the start URL; 0 → 20s
-	MaxTabs      int           // tabs a session's browser may have open; 0 → browserpool.DefaultMaxTabs
+	ID          string        // worker id in NATS subjects; "" → "w_" + random
+	MaxSessions int           // sessions hosted at once; 0 → 4
+	BitrateKbps int           // target bitrate of each role's stream; 0 → 1500
+	IdleTimeout time.Duration // end a session nobody watched this long; 0 → 5m
+	MaxDuration time.Duration // end any session after this long; 0 → 4h
+	LeaveGrace  time.Duration // after the last customer left, wait this long for a rejoin; 0 → 30s
+	// PauseCaptureAfter stops the screencast of a session nobody watched
+	// this long, until a viewer comes (pause.go); 0 → 2s, negative → never.
+	PauseCaptureAfter time.Duration
+	StartTimeout      time.Duration // leasing and opening the start URL; 0 → 20s
+	MaxTabs           int           // tabs a session's browser may have open; 0 → browserpool.DefaultMaxTabs
 	// MinMemory is the memory (MemAvailable) below which the worker takes
 	// no new session; 0 → 256 MiB, negative → no check (pressure.go).
 	MinMemory int64
@@ -82,6 +85,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LeaveGrace == 0 {
 		c.LeaveGrace = 30 * time.Second
+	}
+	if c.PauseCaptureAfter == 0 {
+		c.PauseCaptureAfter = defaultPauseCaptureAfter
 	}
 	if c.StartTimeout == 0 {
 		c.StartTimeout = 20 * time.Second

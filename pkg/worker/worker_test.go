@@ -117,6 +117,7 @@ func newHarnessRTC(t *testing.T, cfg Config, rc rtc.Config) *harness {
 	tabRoutes(mux)
 	downloadRoutes(mux)
 	recoverRoutes(mux)
+	pauseRoutes(mux)
 	h.page = httptest.NewServer(mux)
 	sub, err := b.Conn().Subscribe(SubjectEventsAll, func(m *nats.Msg) {
 		var ev Event
