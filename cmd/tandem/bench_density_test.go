@@ -11,7 +11,7 @@ import (
 
 	"github.com/tandem-cobrowse/tandem/browserpool"
 	"github.com/tandem-cobrowse/tandem/pkg/botviewer"
-	"github.com/tandem-cobrowse/tandem/pkg/input"
+	"github.com/tandem-cobrowse/tandem/pkg/protocol"
 )
 
 // densityPage is the support form with a probe: a box fixed at the top
@@ -30,8 +30,12 @@ const probeX, probeY = 1200, 140
 const (
 	densityMinFPS = 15
 	densityMaxP95 = 250 * time.Millisecond
-	densityRun    = 30 * time.Second // how long each level's sessions work
-	densityProbe  = 5 * time.Second  // a probe not seen by then counts as this late
+	// densityCycle is about one round of workDensitySession; the sessions
+	// of a level start this far apart over it.
+	densityCycle = 40 * time.Second
+	// densityRun is how long each session starts new rounds.
+	densityRun   = 2 * densityCycle
+	densityProbe = 5 * time.Second // a probe not seen by then counts as this late
 )
 
 // probeColour names the probe's colour in p; "" before the tab has its size.
@@ -49,34 +53,32 @@ type densityViewer struct {
 	lat      []time.Duration // probe pressed → the viewer's picture shows it
 }
 
-// workDensitySession works one session until until: in turns, a 3 s
-// scroll of the help text down and back at 30 wheel steps a second (the
-// viewers' frame rates are measured over it), six presses of the probe 500 ms apart (each viewer's latency), and
-// a dozen keys typed into the name field. The customer sends everything;
-// the agent, in control, only watches.
-func workDensitySession(ctx context.Context, cust, agent *botviewer.Viewer, captured func() float64, until time.Time) (c, a densityViewer, err error) {
-	colour := "red"
-	if _, err := cust.WaitPicture(ctx, func(p botviewer.Picture) bool { return probeColour(p) == colour }); err != nil {
-		return c, a, fmt.Errorf("the customer never saw the probe: %w", err)
-	}
+// workDensitySession works one session in rounds of the support workload
+// (supportSteps) until until: load the form with the probe, scroll the
+// help text (the viewers' frame rates are measured over it), press the
+// probe six times 500 ms apart (each viewer's latency), fill the form,
+// opening the dropdown, and then nothing for the workload's 20 s. The
+// customer sends everything; the agent, in control, only watches.
+func workDensitySession(ctx context.Context, url string, cust, agent *botviewer.Viewer, captured func() float64, until time.Time) (c, a densityViewer, err error) {
 	viewers := []*botviewer.Viewer{cust, agent}
 	seen := []*densityViewer{&c, &a}
-	for time.Now().Before(until) {
+	w := supportSteps{ctx: ctx, send: cust.Send}
+	navigate := func(ctx context.Context, url string) error {
+		return cust.SendMessage(ctx, protocol.Navigate{Type: protocol.TypeNavigate, Action: protocol.NavigateGo, URL: url})
+	}
+	for first := true; first || time.Now().Before(until); first = false {
+		if err := w.load(url, navigate); err != nil {
+			return c, a, err
+		}
+		colour := "red"
+		if _, err := cust.WaitPicture(ctx, func(p botviewer.Picture) bool { return probeColour(p) == colour }); err != nil {
+			return c, a, fmt.Errorf("the customer never saw the probe: %w", err)
+		}
 		n0 := []int{latestN(cust), latestN(agent)}
 		cap0 := captured()
 		t0 := time.Now()
-		// 30 wheel steps a second, as a trackpad sends them: each moves
-		// the page, so Chromium has a new picture for every frame it can
-		// capture.
-		for i := range 90 {
-			dy := 60.0
-			if i >= 45 {
-				dy = -60
-			}
-			if err := cust.Send(ctx, input.Event{Kind: input.KindWheel, X: 640, Y: 400, DeltaY: dy}); err != nil {
-				return c, a, err
-			}
-			time.Sleep(33 * time.Millisecond)
+		if err := w.scroll(); err != nil {
+			return c, a, err
 		}
 		secs := time.Since(t0).Seconds()
 		c.captured = append(c.captured, (captured()-cap0)/secs)
@@ -105,14 +107,10 @@ func workDensitySession(ctx context.Context, cust, agent *botviewer.Viewer, capt
 			colour = want
 			time.Sleep(500 * time.Millisecond)
 		}
-		for _, ev := range clickEvents(250, 135) {
-			if err := cust.Send(ctx, ev); err != nil {
-				return c, a, err
-			}
-		}
-		if err := typeSlowly(ctx, cust.Send, " Jane Example"); err != nil {
+		if err := w.fill(); err != nil {
 			return c, a, err
 		}
+		time.Sleep(supportIdle)
 	}
 	return c, a, nil
 }
@@ -120,8 +118,10 @@ func workDensitySession(ctx context.Context, cust, agent *botviewer.Viewer, capt
 // BenchmarkDensity: how many sessions this machine holds at once, each
 // with a customer and an agent watching, while every viewer keeps at least
 // 15 fps during a scroll and the clicks' p95 stays within 250 ms. Each
-// level runs its sessions for 30 s of scrolling, clicking and typing in
-// every one of them (workDensitySession; the sessions start 1 s apart).
+// session works in rounds of the support workload with its 20 s idle,
+// and probe presses (workDensitySession), starting new rounds for
+// densityRun; the sessions of a level start spread evenly over one round,
+// as independent support calls would be.
 // Per level: the worst
 // viewer's median scroll frame rate (`fps-min`), the p95 click to visible
 // over all sessions' probes per role, CPU per session of Tandem and of
@@ -155,7 +155,7 @@ func BenchmarkDensity(b *testing.B) {
 // densityLevel runs n sessions at once and reports them; it says whether
 // every viewer met the targets, and the worse role's p95.
 func densityLevel(b *testing.B, s *benchServer, n int) (met bool, worstP95 time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	type pair struct {
 		id          string
@@ -187,8 +187,8 @@ func densityLevel(b *testing.B, s *benchServer, n int) (met bool, worstP95 time.
 	var errs []error
 	for i, p := range sessions {
 		wg.Go(func() {
-			time.Sleep(time.Duration(i) * time.Second)
-			c, a, err := workDensitySession(ctx, p.cust, p.agent, captured, until)
+			time.Sleep(time.Duration(i) * densityCycle / time.Duration(n))
+			c, a, err := workDensitySession(ctx, s.page.URL+"/density", p.cust, p.agent, captured, until)
 			mu.Lock()
 			defer mu.Unlock()
 			cust, agent = append(cust, c), append(agent, a)

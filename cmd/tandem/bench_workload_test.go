@@ -62,6 +62,50 @@ func typeSlowly(ctx context.Context, send func(context.Context, input.Event) err
 // open the <select> and pick with the keyboard, type a card number and a
 // message. send delivers an input event, navigate loads an address.
 func supportWorkload(ctx context.Context, url string, send func(context.Context, input.Event) error, navigate func(context.Context, string) error) error {
+	w := supportSteps{ctx: ctx, send: send}
+	if err := w.load(url, navigate); err != nil {
+		return err
+	}
+	if err := w.scroll(); err != nil {
+		return err
+	}
+	return w.fill()
+}
+
+// supportSteps are the support workload's parts, for the benchmarks that
+// measure around one of them (BenchmarkDensity).
+type supportSteps struct {
+	ctx  context.Context
+	send func(context.Context, input.Event) error
+}
+
+// load opens url and gives it 1.5 s to draw.
+func (w supportSteps) load(url string, navigate func(context.Context, string) error) error {
+	if err := navigate(w.ctx, url); err != nil {
+		return err
+	}
+	time.Sleep(1500 * time.Millisecond)
+	return nil
+}
+
+// scroll moves the help text down and back up, in wheel steps about eight
+// a second: 2.7 s.
+func (w supportSteps) scroll() error {
+	for _, dy := range []float64{150, -150} {
+		for range 8 {
+			if err := w.send(w.ctx, input.Event{Kind: input.KindWheel, X: 640, Y: 400, DeltaY: dy}); err != nil {
+				return err
+			}
+			time.Sleep(120 * time.Millisecond)
+		}
+		time.Sleep(400 * time.Millisecond)
+	}
+	return nil
+}
+
+// fill types into the form, opening the dropdown on the way.
+func (w supportSteps) fill() error {
+	ctx, send := w.ctx, w.send
 	pause := func(d time.Duration) { time.Sleep(d) }
 	click := func(x, y float64) error {
 		for _, ev := range clickEvents(x, y) {
@@ -81,19 +125,6 @@ func supportWorkload(ctx context.Context, url string, send func(context.Context,
 		}
 		pause(250 * time.Millisecond)
 		return nil
-	}
-	if err := navigate(ctx, url); err != nil {
-		return err
-	}
-	pause(1500 * time.Millisecond)
-	for _, dy := range []float64{150, -150} {
-		for range 8 {
-			if err := send(ctx, input.Event{Kind: input.KindWheel, X: 640, Y: 400, DeltaY: dy}); err != nil {
-				return err
-			}
-			pause(120 * time.Millisecond)
-		}
-		pause(400 * time.Millisecond)
 	}
 	for _, step := range []func() error{
 		func() error { return click(250, 135) },
