@@ -114,6 +114,8 @@ type PoolStats struct {
 	// processes: "cgroup" or "process-group".
 	MemoryLimit string
 	Placement   string
+	// Width and Height are the viewport of a lease that asks for none.
+	Width, Height int
 }
 
 // New validates cfg, finds the Chromium binary and the browser user, and
@@ -439,6 +441,8 @@ func (p *Pool) Stats() PoolStats {
 		StartTimes:   p.startTimes,
 		MemoryLimit:  p.cg.MemoryLimit(),
 		Placement:    p.cg.Placement(),
+		Width:        p.cfg.Width,
+		Height:       p.cfg.Height,
 	}
 }
 

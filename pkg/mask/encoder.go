@@ -39,5 +39,6 @@ func (e *Encoder) Offer(f Frame) {
 // picture.
 func (e *Encoder) RequestKeyFrame()              { e.enc.RequestKeyFrame() }
 func (e *Encoder) SetViewers(n int)              { e.enc.SetViewers(n) }
+func (e *Encoder) Prepare(w, h int)              { e.enc.Prepare(w, h) }
 func (e *Encoder) Stats() media.RoleStats        { return e.enc.Stats() }
 func (e *Encoder) Run(ctx context.Context) error { return e.enc.Run(ctx) }

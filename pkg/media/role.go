@@ -34,6 +34,9 @@ type RoleEncoderConfig struct {
 	// frame's Received: Tandem's own part of the frame's way. Not for
 	// repeats, nor for frames without a Received time.
 	OnSent func(since time.Duration)
+	// Warm, when set, has encoders started ahead; a picture of its size
+	// takes one instead of starting it (EncoderPool).
+	Warm *EncoderPool
 }
 
 func (c RoleEncoderConfig) withDefaults() RoleEncoderConfig {
@@ -78,6 +81,11 @@ type RoleStats struct {
 	LastEncode    time.Duration // wall time of the last VP8 encode
 	EncodeTime    time.Duration // wall time of all VP8 encodes
 	Width, Height int           // size of the running encoder; zero when none
+	// Size of an encoder started ahead by Prepare and not taken yet; zero
+	// when none.
+	PreparedWidth, PreparedHeight int
+	Starts                        uint64 // VP8 encoders started, Prepare's included
+	WarmTaken                     uint64 // of which taken ready from the Warm pool
 }
 
 // RoleEncoder encodes the frames of one role (customer or agent) once and
@@ -98,6 +106,8 @@ type RoleEncoder struct {
 	honourNext bool      // guarded by mu: the next request skips the rate limit (set on 0→n)
 	lastKey    time.Time // guarded by mu: when the last key frame was written
 	running    bool      // guarded by mu: Run was called
+	prepW      int       // guarded by mu: Prepare's size, until Run takes it; 0 when none
+	prepH      int       // guarded by mu
 	done       bool      // guarded by mu: Run returned; Offer releases at once
 	stats      RoleStats // guarded by mu
 
@@ -108,6 +118,9 @@ type RoleEncoder struct {
 	watched     bool // a viewer has watched since Run began
 	enc         *VP8Encoder
 	encW, encH  int
+	next        *VP8Encoder // started by Prepare for pictures of nextW×nextH; nil when none
+	nextW       int
+	nextH       int
 	failing     bool // the last encode failed: log only the first of a run of failures
 	pk          rtp.Packetizer
 	stamped     bool      // t0 and lastTicks are set
@@ -194,6 +207,23 @@ func (e *RoleEncoder) SetViewers(n int) {
 	e.signal()
 }
 
+// Prepare has the encoder for w×h pictures started ahead of the first of
+// them: starting a 720p VP8 encoder takes about 70 ms, 130–250 ms while
+// Chromium loads a page (docs/encoder.md), and the first picture of a new
+// session or size would wait for it. The worker calls it when the tab
+// gets its size, before Chromium has drawn at that size. A picture of
+// another size starts its own encoder as before. Nothing is prepared
+// while the role has had viewers and has none now.
+func (e *RoleEncoder) Prepare(w, h int) {
+	if w <= 0 || h <= 0 {
+		return
+	}
+	e.mu.Lock()
+	e.prepW, e.prepH = w, h
+	e.mu.Unlock()
+	e.signal()
+}
+
 // Stats returns the encoder's counters.
 func (e *RoleEncoder) Stats() RoleStats {
 	e.mu.Lock()
@@ -249,6 +279,8 @@ func (e *RoleEncoder) step(now time.Time) (wait time.Duration, ok bool) {
 	f := e.pending
 	e.pending = nil
 	viewers := e.viewers
+	prepW, prepH := e.prepW, e.prepH // a one-off request
+	e.prepW, e.prepH = 0, 0
 	force, join := false, false
 	if viewers > 0 {
 		join = e.joinKey
@@ -269,18 +301,25 @@ func (e *RoleEncoder) step(now time.Time) (wait time.Duration, ok bool) {
 		}
 		e.last, e.lastEncoded = f, false
 	}
-	if viewers == 0 {
-		switch {
-		case e.watched && e.enc != nil:
-			e.closeEncoder() // no one watches any more: free the encoder; the next viewer gets a key frame anyway
-		case !e.watched && e.last != nil:
-			// Nobody has watched yet: have the encoder ready for the first
-			// viewer, who would otherwise wait for it to start (about 70 ms
-			// at 720p, more while Chromium loads the page; docs/encoder.md).
-			if err := e.ensureEncoder(e.last.Width, e.last.Height); err != nil {
-				e.countError(err)
-			}
+	if viewers == 0 && e.watched {
+		// No one watches any more: free the encoders; the next viewer gets
+		// a key frame anyway.
+		if e.enc != nil {
+			e.closeEncoder()
 		}
+		e.dropNext()
+		return 0, false
+	}
+	if viewers == 0 && e.last != nil {
+		// Nobody has watched yet: have the encoder ready for the first
+		// viewer, who would otherwise wait for it to start (about 70 ms
+		// at 720p, more while Chromium loads the page; docs/encoder.md).
+		if err := e.ensureEncoder(e.last.Width, e.last.Height); err != nil {
+			e.countError(err)
+		}
+	}
+	e.prepare(prepW, prepH)
+	if viewers == 0 {
 		return 0, false
 	}
 	e.watched = true
@@ -382,7 +421,57 @@ func (e *RoleEncoder) ticks(stamp time.Time) int64 {
 	return max(t, e.lastTicks+1)
 }
 
-// ensureEncoder (re)starts the VP8 encoder for a w×h picture.
+// prepare starts the encoder Prepare asked for, unless the running one
+// or the one already prepared has that size.
+func (e *RoleEncoder) prepare(w, h int) {
+	if w == 0 || (e.enc != nil && e.encW == w && e.encH == h) || (e.next != nil && e.nextW == w && e.nextH == h) {
+		return
+	}
+	e.dropNext()
+	enc, err := e.newEncoder(w, h)
+	if err != nil {
+		e.countError(err)
+		return
+	}
+	e.setNext(enc, w, h)
+}
+
+func (e *RoleEncoder) newEncoder(w, h int) (*VP8Encoder, error) {
+	if enc := e.cfg.Warm.Take(w, h, e.cfg.BitrateKbps); enc != nil {
+		e.mu.Lock()
+		e.stats.Starts++
+		e.stats.WarmTaken++
+		e.mu.Unlock()
+		return enc, nil
+	}
+	enc, err := NewVP8Encoder(EncoderConfig{Width: w, Height: h, BitrateKbps: e.cfg.BitrateKbps})
+	if err != nil {
+		return nil, fmt.Errorf("start VP8 encoder %dx%d: %w", w, h, err)
+	}
+	e.mu.Lock()
+	e.stats.Starts++
+	e.mu.Unlock()
+	return enc, nil
+}
+
+// setNext makes enc the prepared encoder (nil: none); the one there was
+// is the caller's.
+func (e *RoleEncoder) setNext(enc *VP8Encoder, w, h int) {
+	e.next, e.nextW, e.nextH = enc, w, h
+	e.mu.Lock()
+	e.stats.PreparedWidth, e.stats.PreparedHeight = w, h
+	e.mu.Unlock()
+}
+
+func (e *RoleEncoder) dropNext() {
+	if e.next != nil {
+		e.next.Close()
+		e.setNext(nil, 0, 0)
+	}
+}
+
+// ensureEncoder (re)starts the VP8 encoder for a w×h picture, taking the
+// prepared one when it has that size.
 func (e *RoleEncoder) ensureEncoder(w, h int) error {
 	if e.enc != nil && e.encW == w && e.encH == h {
 		return nil
@@ -390,9 +479,15 @@ func (e *RoleEncoder) ensureEncoder(w, h int) error {
 	if e.enc != nil {
 		e.closeEncoder()
 	}
-	enc, err := NewVP8Encoder(EncoderConfig{Width: w, Height: h, BitrateKbps: e.cfg.BitrateKbps})
-	if err != nil {
-		return fmt.Errorf("start VP8 encoder %dx%d: %w", w, h, err)
+	enc := e.next
+	if enc != nil && e.nextW == w && e.nextH == h {
+		e.setNext(nil, 0, 0) // taken
+	} else {
+		e.dropNext() // prepared for a size that did not come
+		var err error
+		if enc, err = e.newEncoder(w, h); err != nil {
+			return err
+		}
 	}
 	e.enc, e.encW, e.encH = enc, w, h
 	e.mu.Lock()
@@ -448,4 +543,5 @@ func (e *RoleEncoder) shutdown() {
 	if e.enc != nil {
 		e.closeEncoder()
 	}
+	e.dropNext()
 }

@@ -192,6 +192,62 @@ func TestRoleEncoderNoViewers(t *testing.T) {
 	})
 }
 
+// Prepare starts the encoder ahead of the pictures of its size: the first
+// picture takes it instead of starting one, also while viewers watch at
+// another size (a resize); a picture of another size starts its own and
+// the prepared one is freed; after the last viewer left nothing is
+// prepared.
+func TestRoleEncoderPrepare(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pool := NewFramePool()
+		s := startRole(t, RoleEncoderConfig{Role: "customer"})
+		want := func(what string, width, prepared int, starts uint64) {
+			t.Helper()
+			synctest.Wait()
+			st := s.e.Stats()
+			if st.Width != width || st.PreparedWidth != prepared || st.Starts != starts {
+				t.Fatalf("%s: running %dx%d, prepared %dx%d, %d starts; want width %d, prepared width %d, %d starts",
+					what, st.Width, st.Height, st.PreparedWidth, st.PreparedHeight, st.Starts, width, prepared, starts)
+			}
+		}
+		s.e.Prepare(64, 48)
+		want("prepared before any picture", 0, 64, 1)
+		offer(s.e, pool, 64, 48, grey, time.Now())
+		want("the first picture", 64, 0, 1)
+		s.e.SetViewers(1)
+		synctest.Wait()
+
+		s.e.Prepare(32, 24) // the tab is being resized
+		want("prepared while watched", 64, 32, 2)
+		offer(s.e, pool, 64, 48, blue, time.Now()) // a late picture of the old size
+		want("an old-size picture", 64, 32, 2)
+		offer(s.e, pool, 32, 24, green, time.Now())
+		want("the new size", 32, 0, 2)
+		frames := reassemble(t, s.out.packets())
+		if last := frames[len(frames)-1]; !last.key {
+			t.Fatal("the first picture of the new size is not a key frame")
+		}
+		imgs := decodeAll(t, frames)
+		if img := imgs[len(imgs)-1]; img.Width != 32 || img.Height != 24 {
+			t.Fatalf("last picture %dx%d, want 32x24", img.Width, img.Height)
+		}
+
+		s.e.Prepare(80, 60)
+		want("prepared for a size", 32, 80, 3)
+		offer(s.e, pool, 48, 32, grey, time.Now())
+		want("a picture of another size", 48, 0, 4)
+
+		s.e.SetViewers(0)
+		s.e.Prepare(64, 48)
+		want("after the last viewer left", 0, 0, 4)
+
+		s.stop()
+		if st := pool.Stats(); st.RefErrors != 0 {
+			t.Errorf("pool after Run returned: %+v, want no reference errors", st)
+		}
+	})
+}
+
 func TestRoleEncoderStream(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		pool := NewFramePool()

@@ -69,6 +69,7 @@ type queuedInput struct {
 type roleEncoder interface {
 	RequestKeyFrame()
 	SetViewers(n int)
+	Prepare(w, h int)
 	Stats() media.RoleStats
 	Run(ctx context.Context) error
 }
@@ -176,7 +177,7 @@ func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Lo
 		s.track[role] = tr
 		s.inputTime[role] = w.serverTime.WithLabelValues(pathInput, role)
 		sent := w.serverTime.WithLabelValues(pathFrame, role)
-		cfg := media.RoleEncoderConfig{Role: role, BitrateKbps: w.cfg.BitrateKbps,
+		cfg := media.RoleEncoderConfig{Role: role, BitrateKbps: w.cfg.BitrateKbps, Warm: w.encoders,
 			OnSent: func(d time.Duration) { sent.Observe(d.Seconds()) }}
 		if role == RoleAgent {
 			s.agent = mask.NewEncoder(cfg, tr, log)
@@ -220,6 +221,7 @@ func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Lo
 		return nil, fmt.Errorf("lease browser for session %s: %w", req.SessionID, err)
 	}
 	s.browser.Store(l)
+	s.prepareEncoders(l.Viewport())
 	s.host, err = signaling.NewHost(w.nc, req.Company, req.SessionID, s, log)
 	if err != nil {
 		return nil, fmt.Errorf("signaling host: %w", err)
@@ -480,6 +482,14 @@ func mergeWheel(inputs <-chan queuedInput, in queuedInput) (queuedInput, *queued
 	}
 }
 
+// prepareEncoders has both roles' encoders started for the tab's w×h
+// pictures while Chromium draws the first of them (media.RoleEncoder.Prepare).
+func (s *session) prepareEncoders(w, h int) {
+	for _, role := range roles {
+		s.enc[role].Prepare(w, h)
+	}
+}
+
 // resize makes the tab the customer's window: its size, and a phone's
 // viewport, touch, user agent and pixel ratio when the customer is on one.
 func (s *session) resize(ctx context.Context, ev input.Event) {
@@ -489,6 +499,7 @@ func (s *session) resize(ctx context.Context, ev input.Event) {
 		return
 	}
 	_, _, was := s.lease().View()
+	s.prepareEncoders(w, h)
 	if err := s.lease().SetView(ctx, w, h, d); err != nil {
 		s.log.Warn("resize viewport", zap.Error(err))
 		return

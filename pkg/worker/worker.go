@@ -17,6 +17,7 @@ import (
 	"github.com/tandem-cobrowse/tandem/pkg/auth"
 	"github.com/tandem-cobrowse/tandem/pkg/bus"
 	"github.com/tandem-cobrowse/tandem/pkg/mask"
+	"github.com/tandem-cobrowse/tandem/pkg/media"
 	"github.com/tandem-cobrowse/tandem/pkg/rtc"
 )
 
@@ -125,6 +126,7 @@ type Worker struct {
 	restartFailed atomic.Uint64 // sessions ended because their browser kept dying
 
 	serverTime *prometheus.HistogramVec // Tandem's own time on the media and input paths (metrics.go)
+	encoders   *media.EncoderPool       // set by Run before it takes sessions; nil without a default size
 }
 
 // New builds a Worker. It starts nothing until Run.
@@ -154,6 +156,18 @@ func (w *Worker) ID() string { return w.cfg.ID }
 func (w *Worker) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Encoders for the next session's two roles, started ahead at the
+	// default viewport: starting one takes 70–250 ms, which the customer's
+	// first picture waited for (docs/encoder.md).
+	st := w.pool.Stats()
+	if st.Width > 0 && st.Height > 0 {
+		enc, err := media.NewEncoderPool(media.EncoderConfig{Width: st.Width, Height: st.Height, BitrateKbps: w.cfg.BitrateKbps}, len(roles), w.log)
+		if err != nil {
+			return fmt.Errorf("encoder pool: %w", err)
+		}
+		w.encoders = enc
+		defer enc.Close() // after the sessions ended: deferred first, run last
+	}
 	onLease := func(m *nats.Msg) {
 		// Starting a browser takes a second: never on the NATS goroutine.
 		w.wg.Add(1)
