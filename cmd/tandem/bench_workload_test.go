@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"sync"
@@ -77,6 +78,10 @@ func supportWorkload(ctx context.Context, url string, send func(context.Context,
 type supportSteps struct {
 	ctx  context.Context
 	send func(context.Context, input.Event) error
+	// wheelEvery spaces the scroll's wheel steps: 0 means 120 ms, a mouse
+	// wheel's notches (eight of 150 px each way); shorter is a trackpad's
+	// stream of smaller steps over the same distance.
+	wheelEvery time.Duration
 }
 
 // load opens url and gives it 1.5 s to draw.
@@ -88,15 +93,17 @@ func (w supportSteps) load(url string, navigate func(context.Context, string) er
 	return nil
 }
 
-// scroll moves the help text down and back up, in wheel steps about eight
-// a second: 2.7 s.
+// scroll moves the help text 1200 px down and back up, each way in about
+// a second of wheel steps (wheelEvery apart) and a 400 ms pause: 2.7 s.
 func (w supportSteps) scroll() error {
-	for _, dy := range []float64{150, -150} {
-		for range 8 {
-			if err := w.send(w.ctx, input.Event{Kind: input.KindWheel, X: 640, Y: 400, DeltaY: dy}); err != nil {
+	every := cmp.Or(w.wheelEvery, 120*time.Millisecond)
+	steps := max(int(960*time.Millisecond/every), 1)
+	for _, dir := range []float64{1, -1} {
+		for range steps {
+			if err := w.send(w.ctx, input.Event{Kind: input.KindWheel, X: 640, Y: 400, DeltaY: dir * 1200 / float64(steps)}); err != nil {
 				return err
 			}
-			time.Sleep(120 * time.Millisecond)
+			time.Sleep(every)
 		}
 		time.Sleep(400 * time.Millisecond)
 	}

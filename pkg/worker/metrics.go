@@ -60,6 +60,7 @@ var (
 	descBytes    = prometheus.NewDesc("tandem_video_bytes_total", "VP8 bytes sent, by role (once per role, whatever the viewer count).", []string{"role"}, nil)
 	descEncodeS  = prometheus.NewDesc("tandem_encode_seconds_total", "Time spent in the VP8 encoder, by role.", []string{"role"}, nil)
 	descBrowserC = prometheus.NewDesc("tandem_session_browser_cpu_seconds_total", "CPU time of each live session's browser processes.", []string{"company_id", "session_id"}, nil)
+	descSessCap  = prometheus.NewDesc("tandem_session_frames_captured_total", "Screencast frames received and decoded, per live session.", []string{"company_id", "session_id"}, nil)
 	descBrowserM = prometheus.NewDesc("tandem_session_browser_memory_bytes", "Memory (PSS) of each live session's browser processes.", []string{"company_id", "session_id"}, nil)
 	descStartH   = prometheus.NewDesc("tandem_browser_start_seconds", "How long browser starts took, by kind (warm: ahead of demand, cold: for a waiting session).", []string{"kind"}, nil)
 	descWarm     = prometheus.NewDesc("tandem_browsers_warm", "Started browsers waiting for a session.", nil, nil)
@@ -81,7 +82,7 @@ var (
 func (w *Worker) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSessions, descPaused, descCapacity, descViewers, descCaptured, descDecodeEr,
 		descInputDr, descInputRf, descEncoded, descKeys, descDropped, descBytes, descEncodeS, descWarm, descStarts, descStartS,
-		descBrowserC, descBrowserM, descStartH,
+		descBrowserC, descBrowserM, descSessCap, descStartH,
 		descMaskF, descMaskOK, descMaskHeld, descMaskPull, descMaskP, descMaskRf, descMaskS, descScreen, descRestart, descLimits} {
 		ch <- d
 	}
@@ -161,6 +162,7 @@ func (w *Worker) Collect(ch chan<- prometheus.Metric) {
 		u := s.lease().Usage()
 		counter(descBrowserC, u.CPU.Seconds(), s.req.Company, s.req.SessionID)
 		gauge(descBrowserM, float64(u.Memory), s.req.Company, s.req.SessionID)
+		counter(descSessCap, float64(s.captured.Load()), s.req.Company, s.req.SessionID)
 	}
 	gauge(descPaused, float64(paused))
 	counter(descScreen, float64(sum.screenRelay), "relayed")
