@@ -64,6 +64,7 @@ type Viewer struct {
 	// videoBytes counts the RTP payload bytes (VP8 payload descriptor and
 	// data, no RTP, SRTP, UDP or IP headers) received on the tab's video.
 	videoBytes atomic.Int64
+	videoSSRC  atomic.Uint32 // the tab's video stream, once it came
 
 	mu        sync.Mutex
 	latest    Picture             // guarded by mu
@@ -327,6 +328,7 @@ func (v *Viewer) readTrack(tr *webrtc.TrackRemote, screen bool) {
 		}
 		if !screen {
 			v.videoBytes.Add(int64(len(pkt.Payload)))
+			v.videoSSRC.Store(pkt.SSRC)
 		}
 		payload, err := vp8.Unmarshal(pkt.Payload)
 		if err != nil {
@@ -363,6 +365,18 @@ func (v *Viewer) readTrack(tr *webrtc.TrackRemote, screen bool) {
 		v.changed = make(chan struct{})
 		v.mu.Unlock()
 	}
+}
+
+// SendLoss sends a receiver report saying that fraction (0 to 1) of the
+// tab's video packets were lost, as a viewer on a poor link would; an
+// error before the video came.
+func (v *Viewer) SendLoss(fraction float64) error {
+	ssrc := v.videoSSRC.Load()
+	if ssrc == 0 {
+		return errors.New("botviewer: no video yet")
+	}
+	lost := uint8(min(max(fraction, 0), 1) * 255)
+	return v.pc.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverReport{Reports: []rtcp.ReceptionReport{{SSRC: ssrc, FractionLost: lost}}}})
 }
 
 // WaitPicture waits until a decoded picture of the tab satisfies ok, and

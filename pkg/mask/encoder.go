@@ -2,6 +2,7 @@ package mask
 
 import (
 	"context"
+	"time"
 
 	"github.com/pion/rtp"
 	"go.uber.org/zap"
@@ -37,8 +38,9 @@ func (e *Encoder) Offer(f Frame) {
 // RequestKeyFrame, SetViewers, Stats and Run are media.RoleEncoder's. When
 // no new Frame comes, the encoder repeats the last one it got: the last safe
 // picture.
-func (e *Encoder) RequestKeyFrame()              { e.enc.RequestKeyFrame() }
-func (e *Encoder) SetViewers(n int)              { e.enc.SetViewers(n) }
-func (e *Encoder) Prepare(w, h int)              { e.enc.Prepare(w, h) }
-func (e *Encoder) Stats() media.RoleStats        { return e.enc.Stats() }
-func (e *Encoder) Run(ctx context.Context) error { return e.enc.Run(ctx) }
+func (e *Encoder) RequestKeyFrame()                    { e.enc.RequestKeyFrame() }
+func (e *Encoder) SetViewers(n int)                    { e.enc.SetViewers(n) }
+func (e *Encoder) Prepare(w, h int)                    { e.enc.Prepare(w, h) }
+func (e *Encoder) ReportLoss(f float64, now time.Time) { e.enc.ReportLoss(f, now) }
+func (e *Encoder) Stats() media.RoleStats              { return e.enc.Stats() }
+func (e *Encoder) Run(ctx context.Context) error       { return e.enc.Run(ctx) }

@@ -84,6 +84,7 @@ type RoleStats struct {
 	// Size of an encoder started ahead by Prepare and not taken yet; zero
 	// when none.
 	PreparedWidth, PreparedHeight int
+	BitrateKbps                   int    // the target now: the configured one, or lower while viewers lose packets (ReportLoss)
 	Starts                        uint64 // VP8 encoders started, Prepare's included
 	WarmTaken                     uint64 // of which taken ready from the Warm pool
 }
@@ -99,17 +100,19 @@ type RoleEncoder struct {
 	wake chan struct{} // capacity 1: something in the guarded state changed
 
 	mu         sync.Mutex
-	pending    *Frame    // guarded by mu: latest offered frame Run has not taken
-	viewers    int       // guarded by mu
-	joinKey    bool      // guarded by mu: viewers went 0→n, the next encode is a key frame
-	keyWanted  bool      // guarded by mu: a RequestKeyFrame not answered yet
-	honourNext bool      // guarded by mu: the next request skips the rate limit (set on 0→n)
-	lastKey    time.Time // guarded by mu: when the last key frame was written
-	running    bool      // guarded by mu: Run was called
-	prepW      int       // guarded by mu: Prepare's size, until Run takes it; 0 when none
-	prepH      int       // guarded by mu
-	done       bool      // guarded by mu: Run returned; Offer releases at once
-	stats      RoleStats // guarded by mu
+	pending    *Frame     // guarded by mu: latest offered frame Run has not taken
+	viewers    int        // guarded by mu
+	joinKey    bool       // guarded by mu: viewers went 0→n, the next encode is a key frame
+	keyWanted  bool       // guarded by mu: a RequestKeyFrame not answered yet
+	honourNext bool       // guarded by mu: the next request skips the rate limit (set on 0→n)
+	lastKey    time.Time  // guarded by mu: when the last key frame was written
+	running    bool       // guarded by mu: Run was called
+	loss       lossWindow // guarded by mu: the viewers' losses reported since the last adaptation
+	rate       int        // guarded by mu: the target bitrate now, kbps
+	prepW      int        // guarded by mu: Prepare's size, until Run takes it; 0 when none
+	prepH      int        // guarded by mu
+	done       bool       // guarded by mu: Run returned; Offer releases at once
+	stats      RoleStats  // guarded by mu
 
 	// Owned by Run's goroutine.
 	last        *Frame // the newest picture; encoded again on idle and key requests
@@ -118,6 +121,7 @@ type RoleEncoder struct {
 	watched     bool // a viewer has watched since Run began
 	enc         *VP8Encoder
 	encW, encH  int
+	encRate     int         // the bitrate enc was set to
 	next        *VP8Encoder // started by Prepare for pictures of nextW×nextH; nil when none
 	nextW       int
 	nextH       int
@@ -141,7 +145,8 @@ func NewRoleEncoder(cfg RoleEncoderConfig, out rtpWriter, log *zap.Logger) *Role
 		out:   out,
 		log:   log.Named("encoder").With(zap.String("role", cfg.Role)),
 		wake:  make(chan struct{}, 1),
-		stats: RoleStats{Role: cfg.Role},
+		rate:  cfg.BitrateKbps,
+		stats: RoleStats{Role: cfg.Role, BitrateKbps: cfg.BitrateKbps},
 		pk: rtp.NewPacketizer(rtpMTU, rtpPayloadType, 0,
 			&codecs.VP8Payloader{EnablePictureID: true}, rtp.NewRandomSequencer(), rtpClockRate),
 	}
@@ -221,6 +226,38 @@ func (e *RoleEncoder) Prepare(w, h int) {
 	e.mu.Lock()
 	e.prepW, e.prepH = w, h
 	e.mu.Unlock()
+	e.signal()
+}
+
+// ReportLoss takes one viewer's receiver report on the role's stream: the
+// fraction (0 to 1) of packets it lost since its previous report. The
+// role's bitrate follows the worst viewer's loss, as the loss-based half
+// of Google's congestion control does (docs/encoder.md): about once a
+// second, over 10 % lost lowers it by half the loss, under 2 % raises it
+// by 8 %, between the two it stays; never under MinBitrateKbps nor over
+// the configured target. All the role's viewers share the stream, so one
+// viewer on a poor link lowers the quality for all of them. Safe to call
+// from any goroutine; it does not block on encoding.
+func (e *RoleEncoder) ReportLoss(fraction float64, now time.Time) {
+	e.mu.Lock()
+	prev := e.rate
+	next, ok := e.loss.add(fraction, now, e.rate, e.cfg.BitrateKbps)
+	changed := ok && next != e.rate
+	if changed {
+		e.rate = next
+		e.stats.BitrateKbps = next
+	}
+	e.mu.Unlock()
+	if !changed {
+		return
+	}
+	// One line per episode, not per step.
+	switch target := e.cfg.BitrateKbps; {
+	case prev == target:
+		e.log.Info("viewers lose packets: bitrate lowered", zap.Int("kbps", next), zap.Float64("loss", fraction))
+	case next == target:
+		e.log.Info("bitrate back to its target", zap.Int("kbps", next))
+	}
 	e.signal()
 }
 
@@ -357,6 +394,16 @@ func (e *RoleEncoder) encode(f *Frame, stamp, now time.Time, force, repeat bool)
 		e.countError(err)
 		return
 	}
+	e.mu.Lock()
+	rate := e.rate
+	e.mu.Unlock()
+	if rate != e.encRate {
+		if err := e.enc.SetBitrate(rate); err != nil {
+			e.countError(err)
+		} else {
+			e.encRate = rate
+		}
+	}
 	ticks := e.ticks(stamp)
 	start := time.Now()
 	data, key, err := e.enc.Encode(&f.Image, time.Duration(ticks)*100000/9, force) // ticks → ns
@@ -489,7 +536,7 @@ func (e *RoleEncoder) ensureEncoder(w, h int) error {
 			return err
 		}
 	}
-	e.enc, e.encW, e.encH = enc, w, h
+	e.enc, e.encW, e.encH, e.encRate = enc, w, h, e.cfg.BitrateKbps
 	e.mu.Lock()
 	e.stats.Width, e.stats.Height = w, h
 	e.mu.Unlock()
@@ -544,4 +591,42 @@ func (e *RoleEncoder) shutdown() {
 		e.closeEncoder()
 	}
 	e.dropNext()
+}
+
+// Loss-based adaptation of a role's bitrate (ReportLoss).
+const (
+	lossEvery      = time.Second // how often the bitrate may change
+	lossHigh       = 0.10        // over this, lower the bitrate
+	lossLow        = 0.02        // under this, raise it
+	lossRaise      = 1.08        // the factor of one raise
+	MinBitrateKbps = 200         // the least a role's bitrate is lowered to
+)
+
+// lossWindow gathers the viewers' losses between two adaptations.
+type lossWindow struct {
+	since time.Time // the first report of the window; zero: none yet
+	worst float64
+}
+
+// add counts one report at now and, once a window of lossEvery is over,
+// returns the next bitrate for the current one (ok true).
+func (w *lossWindow) add(fraction float64, now time.Time, cur, target int) (next int, ok bool) {
+	if w.since.IsZero() {
+		w.since = now
+	}
+	w.worst = max(w.worst, min(max(fraction, 0), 1))
+	if now.Sub(w.since) < lossEvery {
+		return cur, false
+	}
+	loss := w.worst
+	*w = lossWindow{since: now}
+	switch {
+	case loss > lossHigh:
+		next = int(float64(cur) * (1 - loss/2))
+	case loss < lossLow:
+		next = int(float64(cur)*lossRaise) + 1
+	default:
+		next = cur
+	}
+	return min(max(next, min(MinBitrateKbps, target)), target), true
 }

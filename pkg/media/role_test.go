@@ -469,3 +469,93 @@ func TestRoleEncoderRealClock(t *testing.T) {
 		}
 	}
 }
+
+// The adaptation's steps: a window of a second, the worst report in it,
+// lowered by half the loss over 10 %, raised by 8 % under 2 %, kept in
+// between, within MinBitrateKbps and the target.
+func TestLossWindow(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	var w lossWindow
+	if _, ok := w.add(0.5, t0, 1500, 1500); ok {
+		t.Fatal("the first report adapted at once")
+	}
+	if _, ok := w.add(0, t0.Add(500*time.Millisecond), 1500, 1500); ok {
+		t.Fatal("adapted within the window")
+	}
+	if next, ok := w.add(0, t0.Add(time.Second), 1500, 1500); !ok || next != 1125 {
+		t.Fatalf("after a window whose worst loss was 50 %%: %d (%v), want 1125", next, ok)
+	}
+	for _, c := range []struct {
+		loss      float64
+		cur, want int
+	}{
+		{0.05, 1000, 1000}, // between the thresholds: kept
+		{0.01, 1000, 1081}, // raised by 8 %
+		{0.01, 1450, 1500}, // not over the target
+		{0.9, 300, 200},    // not under the floor
+		{1.5, 1000, 500},   // a report over 1 counts as 1
+		{-1, 1000, 1081},   // under 0 as 0
+		{0.2, 150, 150},    // a target under the floor is the floor
+	} {
+		w := lossWindow{since: t0}
+		target := max(1500, c.cur)
+		if c.cur == 150 {
+			target = 150
+		}
+		if next, ok := w.add(c.loss, t0.Add(time.Second), c.cur, target); !ok || next != c.want {
+			t.Errorf("loss %v at %d kbps: %d (%v), want %d", c.loss, c.cur, next, ok, c.want)
+		}
+	}
+}
+
+// Reported losses lower the bitrate the encoder writes at, and the
+// stream's frames shrink; once the losses stop it climbs back to the
+// configured target.
+func TestRoleEncoderFollowsLoss(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pool := NewFramePool()
+		s := startRole(t, RoleEncoderConfig{Role: "customer"})
+		s.e.SetViewers(1)
+		n := 0
+		// bytesPer encodes frames of noise, which no bitrate can carry
+		// whole, for d at 20 fps and returns the mean frame size.
+		bytesPer := func(d time.Duration) float64 {
+			before := s.e.Stats()
+			for end := time.Now().Add(d); time.Now().Before(end); n++ {
+				f := pool.Get(640, 360)
+				for i := range f.Y {
+					f.Y[i] = byte((i*7919 + n*104729) >> 3)
+				}
+				f.Received = time.Now()
+				s.e.Offer(f)
+				f.Release()
+				time.Sleep(50 * time.Millisecond)
+				synctest.Wait()
+			}
+			after := s.e.Stats()
+			return float64(after.Bytes-before.Bytes) / float64(after.Frames-before.Frames)
+		}
+		high := bytesPer(3 * time.Second)
+		for range 10 {
+			s.e.ReportLoss(0.4, time.Now())
+			time.Sleep(time.Second)
+		}
+		if got := s.e.Stats().BitrateKbps; got != MinBitrateKbps {
+			t.Fatalf("after 10 s of 40 %% loss the bitrate is %d kbps, want the floor %d", got, MinBitrateKbps)
+		}
+		low := bytesPer(3 * time.Second)
+		// Noise at the quantizer's limit does not shrink to the budget;
+		// a frame still well smaller shows the target was applied.
+		if low > high*0.7 {
+			t.Errorf("frames of %.0f bytes at %d kbps against %.0f at 1500, want clearly smaller", low, MinBitrateKbps, high)
+		}
+		for range 40 {
+			s.e.ReportLoss(0, time.Now())
+			time.Sleep(time.Second)
+		}
+		if got := s.e.Stats().BitrateKbps; got != 1500 {
+			t.Fatalf("after 40 s without loss the bitrate is %d kbps, want the configured 1500", got)
+		}
+		s.stop()
+	})
+}

@@ -64,6 +64,11 @@ type PeerConfig struct {
 	// before DTLS is up is lost). Requests that arrive while one is pending
 	// are merged.
 	OnKeyFrame func()
+	// OnLoss, when set, receives the fraction (0 to 1) of the role's
+	// packets the viewer lost since its previous receiver report, about
+	// once a second. It runs on the peer's RTCP reading goroutine, not
+	// the dispatch goroutine, and must not block.
+	OnLoss func(fraction float64)
 	// OnCandidate receives our trickled ICE candidates (not the end of
 	// gathering).
 	OnCandidate func(protocol.Candidate)
@@ -300,10 +305,10 @@ func (p *Peer) addTrack() error {
 	p.hasScreen = screenSender != nil || screenRecv != nil
 	p.screenRecv = screenRecv
 	p.mu.Unlock()
-	if !p.goTracked(func() { p.readRTCP(sender, p.requestKeyFrame) }) {
+	if !p.goTracked(func() { p.readRTCP(sender, p.requestKeyFrame, p.cfg.OnLoss) }) {
 		return ErrClosed
 	}
-	if screenSender != nil && !p.goTracked(func() { p.readRTCP(screenSender, p.requestScreenKeyFrame) }) {
+	if screenSender != nil && !p.goTracked(func() { p.readRTCP(screenSender, p.requestScreenKeyFrame, nil) }) {
 		return ErrClosed
 	}
 	return nil
@@ -364,8 +369,13 @@ func (p *Peer) RequestScreenKeyFrame() {
 
 // readRTCP reads the sender's RTCP until the sender stops. Reading is what
 // lets the NACK responder see NACKs; PLI and FIR become key-frame requests
-// (keyFrame).
-func (p *Peer) readRTCP(sender *webrtc.RTPSender, keyFrame func()) {
+// (keyFrame), and receiver reports on the sender's stream go to loss when
+// set.
+func (p *Peer) readRTCP(sender *webrtc.RTPSender, keyFrame func(), loss func(float64)) {
+	var ssrc uint32
+	if enc := sender.GetParameters().Encodings; len(enc) > 0 {
+		ssrc = uint32(enc[0].SSRC)
+	}
 	buf := make([]byte, 1500)
 	for {
 		n, _, err := sender.Read(buf)
@@ -377,9 +387,13 @@ func (p *Peer) readRTCP(sender *webrtc.RTPSender, keyFrame func()) {
 			continue // a malformed compound packet; the next one may be fine
 		}
 		for _, pkt := range pkts {
-			switch pkt.(type) {
+			switch pkt := pkt.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				keyFrame()
+			case *rtcp.ReceiverReport:
+				reportLoss(pkt.Reports, ssrc, loss)
+			case *rtcp.SenderReport: // a viewer that also sends (a shared screen) reports in its SR
+				reportLoss(pkt.Reports, ssrc, loss)
 			}
 		}
 	}
@@ -710,5 +724,17 @@ func (p *Peer) onMessage(data []byte, reliable bool) {
 	select {
 	case p.events <- ev:
 	default:
+	}
+}
+
+// reportLoss hands loss the fraction lost of each report on ssrc.
+func reportLoss(reports []rtcp.ReceptionReport, ssrc uint32, loss func(float64)) {
+	if loss == nil {
+		return
+	}
+	for _, r := range reports {
+		if r.SSRC == ssrc {
+			loss(float64(r.FractionLost) / 256)
+		}
 	}
 }

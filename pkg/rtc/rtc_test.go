@@ -173,6 +173,7 @@ func TestFilterSDP(t *testing.T) {
 type workerPeer struct {
 	*Peer
 	keyFrames atomic.Int32
+	lost      atomic.Int32 // the highest loss reported, in 1/256 (the viewer also sends its own reports, without loss)
 	mu        sync.Mutex
 	inputs    []string                     // guarded by mu
 	cands     []string                     // guarded by mu
@@ -235,6 +236,14 @@ func negotiate(t *testing.T, a *API, track webrtc.TrackLocal, opts viewerOptions
 			w.mu.Unlock()
 		},
 		OnKeyFrame: func() { w.keyFrames.Add(1) },
+		OnLoss: func(f float64) {
+			for v := int32(f * 256); ; {
+				old := w.lost.Load()
+				if v <= old || w.lost.CompareAndSwap(old, v) {
+					return
+				}
+			}
+		},
 		OnCandidate: func(c protocol.Candidate) {
 			w.mu.Lock()
 			w.cands = append(w.cands, c.Candidate)
@@ -313,6 +322,14 @@ func TestPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, "key frame request after FIR", func() bool { return w.keyFrames.Load() == 3 })
+
+	// A receiver report on the role's stream tells its loss; one on
+	// another stream does not.
+	if err := v.pc.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverReport{Reports: []rtcp.ReceptionReport{
+		{SSRC: uint32(ssrc) + 1, FractionLost: 200}, {SSRC: uint32(ssrc), FractionLost: 64}}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "a quarter lost, reported", func() bool { return w.lost.Load() == 64 })
 
 	// Input on both channels reaches OnInput; the payload is never logged.
 	const click = `{"type":"key","action":"down","key":"4","text":"4111111111111111"}`

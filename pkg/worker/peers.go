@@ -71,6 +71,8 @@ func (s *session) Offer(ctx context.Context, v signaling.Viewer, o signaling.Off
 		OnInput:    func(b []byte) { s.onInput(v, b) },
 		OnFile:     onFile,
 		OnKeyFrame: enc.RequestKeyFrame,
+		// The role's bitrate follows its worst viewer's loss.
+		OnLoss: func(f float64) { enc.ReportLoss(f, time.Now()) },
 		// The customer's screen, relayed to agents (screenshare.go).
 		ScreenTrack:      screen,
 		OnScreenKeyFrame: onScreenKey,

@@ -70,6 +70,7 @@ type roleEncoder interface {
 	RequestKeyFrame()
 	SetViewers(n int)
 	Prepare(w, h int)
+	ReportLoss(fraction float64, now time.Time)
 	Stats() media.RoleStats
 	Run(ctx context.Context) error
 }
