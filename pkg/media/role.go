@@ -205,6 +205,10 @@ func (e *RoleEncoder) SetViewers(n int) {
 	}
 	if n == 0 {
 		e.joinKey, e.keyWanted, e.honourNext = false, false, false
+		// The next viewers start at the full target: the losses were
+		// those who left.
+		e.rate, e.loss = e.cfg.BitrateKbps, lossWindow{}
+		e.stats.BitrateKbps = e.rate
 	}
 	e.viewers = n
 	e.stats.Viewers = n
@@ -254,7 +258,7 @@ func (e *RoleEncoder) ReportLoss(fraction float64, now time.Time) {
 	// One line per episode, not per step.
 	switch target := e.cfg.BitrateKbps; {
 	case prev == target:
-		e.log.Info("viewers lose packets: bitrate lowered", zap.Int("kbps", next), zap.Float64("loss", fraction))
+		e.log.Info("viewers lose packets: bitrate lowered", zap.Int("kbps", next))
 	case next == target:
 		e.log.Info("bitrate back to its target", zap.Int("kbps", next))
 	}

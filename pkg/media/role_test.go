@@ -556,6 +556,19 @@ func TestRoleEncoderFollowsLoss(t *testing.T) {
 		if got := s.e.Stats().BitrateKbps; got != 1500 {
 			t.Fatalf("after 40 s without loss the bitrate is %d kbps, want the configured 1500", got)
 		}
+		// Lowered again, then the viewers leave: the next ones start at
+		// the full target.
+		for range 3 {
+			s.e.ReportLoss(0.5, time.Now())
+			time.Sleep(time.Second)
+		}
+		if got := s.e.Stats().BitrateKbps; got >= 1500 {
+			t.Fatalf("after 3 s of 50 %% loss the bitrate is %d kbps", got)
+		}
+		s.e.SetViewers(0)
+		if got := s.e.Stats().BitrateKbps; got != 1500 {
+			t.Errorf("with no viewer left the bitrate is %d kbps, want 1500 for the next ones", got)
+		}
 		s.stop()
 	})
 }
