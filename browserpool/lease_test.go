@@ -234,15 +234,20 @@ func click(x, y float64) []input.Event {
 	}
 }
 
-func TestClickChangesThePage(t *testing.T) {
-	page := fmt.Sprintf(`<html><body style="margin:0;height:100vh;background:rgb(%d,%d,%d)">
+// buttonPage is red with a button at (100,100)-(400,300) that turns it
+// blue.
+var buttonPage = "data:text/html," + url.PathEscape(fmt.Sprintf(`<html><body style="margin:0;height:100vh;background:rgb(%d,%d,%d)">
 <button style="position:absolute;left:100px;top:100px;width:300px;height:200px"
  onclick="document.body.style.background='rgb(%d,%d,%d)'">go</button></body></html>`,
-		red.R, red.G, red.B, blue.R, blue.G, blue.B)
-	l := lease(t, LeaseOptions{StartURL: "data:text/html," + url.PathEscape(page)})
-	atCorner := func(c color.RGBA) func(frame) bool {
-		return func(f frame) bool { return near(colourAt(f.img, 0.9, 0.9), c) }
-	}
+	red.R, red.G, red.B, blue.R, blue.G, blue.B))
+
+// atCorner matches a frame whose bottom right has colour c.
+func atCorner(c color.RGBA) func(frame) bool {
+	return func(f frame) bool { return near(colourAt(f.img, 0.9, 0.9), c) }
+}
+
+func TestClickChangesThePage(t *testing.T) {
+	l := lease(t, LeaseOptions{StartURL: buttonPage})
 	waitFrame(t, l, "red before the click", atCorner(red))
 	dispatch(t, l, click(250, 200)...)
 	waitFrame(t, l, "blue after the click", atCorner(blue))

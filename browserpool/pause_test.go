@@ -3,11 +3,8 @@ package browserpool
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"image"
-	"image/color"
 	"image/jpeg"
-	"net/url"
 	"slices"
 	"testing"
 	"time"
@@ -58,14 +55,7 @@ func TestPauseCaptureStopsFrames(t *testing.T) {
 // What changed while the capture was paused is the first thing sent on
 // resume, also on a page that stays still afterwards.
 func TestPauseCaptureResumesWithTheLatestPicture(t *testing.T) {
-	page := fmt.Sprintf(`<html><body style="margin:0;height:100vh;background:rgb(%d,%d,%d)">
-<button style="position:absolute;left:100px;top:100px;width:300px;height:200px"
- onclick="document.body.style.background='rgb(%d,%d,%d)'">go</button></body></html>`,
-		red.R, red.G, red.B, blue.R, blue.G, blue.B)
-	l := lease(t, LeaseOptions{StartURL: "data:text/html," + url.PathEscape(page)})
-	atCorner := func(c color.RGBA) func(frame) bool {
-		return func(f frame) bool { return near(colourAt(f.img, 0.9, 0.9), c) }
-	}
+	l := lease(t, LeaseOptions{StartURL: buttonPage})
 	waitFrame(t, l, "red before the pause", atCorner(red))
 	pauseCapture(t, l, true)
 	framesFor(l, 500*time.Millisecond)
