@@ -1,31 +1,46 @@
 package media
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
 
-// waitReady polls p until it has n encoders ready.
-func waitReady(t *testing.T, p *EncoderPool, n int) {
+// waitUntil polls ok until it holds, failing the test after 10 s.
+func waitUntil(t *testing.T, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for p.Stats().Ready != n {
+	for !ok() {
 		if time.Now().After(deadline) {
-			t.Fatalf("pool has %d encoders ready, want %d", p.Stats().Ready, n)
+			t.Fatalf("still waiting for %s after 10 s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 }
 
-// The pool keeps its encoders started, hands one out for its own size and
-// setting only, starts a replacement, and frees them all on Close.
-func TestEncoderPool(t *testing.T) {
-	p, err := NewEncoderPool(EncoderConfig{Width: 64, Height: 48}, 2, nil)
+// warmPool starts a pool of n 64×48 encoders, closed at the test's end,
+// and waits until they are ready.
+func warmPool(t *testing.T, n int) *EncoderPool {
+	t.Helper()
+	p, err := NewEncoderPool(EncoderConfig{Width: 64, Height: 48}, n, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
-	waitReady(t, p, 2)
+	t.Cleanup(p.Close)
+	waitReady(t, p, n)
+	return p
+}
+
+// waitReady waits until p has n encoders ready.
+func waitReady(t *testing.T, p *EncoderPool, n int) {
+	t.Helper()
+	waitUntil(t, fmt.Sprintf("%d encoders ready", n), func() bool { return p.Stats().Ready == n })
+}
+
+// The pool keeps its encoders started, hands one out for its own size and
+// setting only, starts a replacement, and frees them all on Close.
+func TestEncoderPool(t *testing.T) {
+	p := warmPool(t, 2)
 	if e := p.Take(32, 24, 1500); e != nil {
 		t.Fatal("Take of another size returned an encoder")
 	}
@@ -63,23 +78,12 @@ func TestEncoderPool(t *testing.T) {
 
 // A role encoder with a warm pool takes its first encoder from it.
 func TestRoleEncoderTakesWarmEncoder(t *testing.T) {
-	p, err := NewEncoderPool(EncoderConfig{Width: 64, Height: 48}, 1, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	waitReady(t, p, 1)
+	p := warmPool(t, 1)
 	s := startRole(t, RoleEncoderConfig{Role: "customer", Warm: p})
 	pool := NewFramePool()
 	s.e.SetViewers(1)
 	offer(s.e, pool, 64, 48, blue, time.Now())
-	deadline := time.Now().Add(10 * time.Second)
-	for s.e.Stats().Frames == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no frame encoded")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitUntil(t, "a frame encoded", func() bool { return s.e.Stats().Frames > 0 })
 	if st := s.e.Stats(); st.WarmTaken != 1 || st.Starts != 1 {
 		t.Errorf("Stats = %+v, want the one encoder taken from the pool", st)
 	}
