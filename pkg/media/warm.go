@@ -24,15 +24,13 @@ type EncoderPool struct {
 	filling bool          // guarded by mu: the filler runs
 	closed  bool          // guarded by mu
 	taken   uint64        // guarded by mu
-	missed  uint64        // guarded by mu: Takes of the pool's size that found none ready
 	wg      sync.WaitGroup
 }
 
 // EncoderPoolStats counts what an EncoderPool did.
 type EncoderPoolStats struct {
-	Ready  int    // started and waiting
-	Taken  uint64 // handed out
-	Missed uint64 // asked for at the pool's size while none was ready
+	Ready int    // started and waiting
+	Taken uint64 // handed out
 }
 
 // NewEncoderPool starts size encoders of cfg in the background and keeps
@@ -65,7 +63,6 @@ func (p *EncoderPool) Take(w, h, kbps int) *VP8Encoder {
 		return nil
 	}
 	if len(p.ready) == 0 {
-		p.missed++
 		p.fillLocked()
 		return nil
 	}
@@ -117,7 +114,7 @@ func (p *EncoderPool) fill() {
 func (p *EncoderPool) Stats() EncoderPoolStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return EncoderPoolStats{Ready: len(p.ready), Taken: p.taken, Missed: p.missed}
+	return EncoderPoolStats{Ready: len(p.ready), Taken: p.taken}
 }
 
 // Close frees the ready encoders and waits for the filler; Take returns
