@@ -122,6 +122,7 @@ type RoleEncoder struct {
 	enc         *VP8Encoder
 	encW, encH  int
 	encRate     int         // the bitrate enc was set to
+	wantRate    int         // e.rate as step last read it
 	next        *VP8Encoder // started by Prepare for pictures of nextW×nextH; nil when none
 	nextW       int
 	nextH       int
@@ -322,6 +323,7 @@ func (e *RoleEncoder) step(now time.Time) (wait time.Duration, ok bool) {
 	viewers := e.viewers
 	prepW, prepH := e.prepW, e.prepH // a one-off request
 	e.prepW, e.prepH = 0, 0
+	e.wantRate = e.rate
 	force, join := false, false
 	if viewers > 0 {
 		join = e.joinKey
@@ -398,10 +400,7 @@ func (e *RoleEncoder) encode(f *Frame, stamp, now time.Time, force, repeat bool)
 		e.countError(err)
 		return
 	}
-	e.mu.Lock()
-	rate := e.rate
-	e.mu.Unlock()
-	if rate != e.encRate {
+	if rate := e.wantRate; rate != e.encRate {
 		if err := e.enc.SetBitrate(rate); err != nil {
 			e.countError(err)
 		} else {
