@@ -78,6 +78,37 @@ func TestVP8RoundTrip(t *testing.T) {
 	}
 }
 
+// TestVP8Version checks the bitstream version in every frame's header (RFC
+// 6386, 9.1): 2, without a loop filter, unless LoopFilter asks for 0; and
+// that both decode to the picture.
+func TestVP8Version(t *testing.T) {
+	pool := NewFramePool()
+	f := picture(pool, 160, 120, grey, time.Time{})
+	defer f.Release()
+	for _, lf := range []bool{false, true} {
+		want := byte(2)
+		if lf {
+			want = 0
+		}
+		enc := newEncoder(t, EncoderConfig{Width: 160, Height: 120, LoopFilter: lf})
+		dec := newVP8Decoder(t)
+		for i := range 3 {
+			data, _, err := enc.Encode(&f.Image, time.Duration(i)*40*time.Millisecond, false)
+			if err != nil {
+				t.Fatalf("LoopFilter %v: Encode #%d: %v", lf, i, err)
+			}
+			if got := data[0] >> 1 & 7; got != want {
+				t.Errorf("LoopFilter %v: frame #%d has version %d, want %d", lf, i, got, want)
+			}
+			img, err := dec.Decode(data)
+			if err != nil {
+				t.Fatalf("LoopFilter %v: Decode #%d: %v", lf, i, err)
+			}
+			checkRedSquare(t, img, toYUV(grey))
+		}
+	}
+}
+
 func TestVP8ForceKey(t *testing.T) {
 	pool := NewFramePool()
 	enc := newEncoder(t, EncoderConfig{Width: 64, Height: 48, BitrateKbps: 500, CPUUsed: -6, StaticThreshold: 100})
@@ -253,6 +284,7 @@ func BenchmarkEncodeTuning(b *testing.B) {
 		name string
 		cfg  EncoderConfig
 	}{
+		{"loopfilter", EncoderConfig{LoopFilter: true}},    // VP8 version 0: the default until 27 November 2026
 		{"static-off", EncoderConfig{StaticThreshold: -1}}, // the default until November 2026
 		{"static100", EncoderConfig{StaticThreshold: 100}},
 		{"static300", EncoderConfig{StaticThreshold: 300}},
