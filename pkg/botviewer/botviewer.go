@@ -45,13 +45,14 @@ type Picture struct {
 
 // Viewer is one connected viewer.
 type Viewer struct {
-	pc      *webrtc.PeerConnection
-	sig     Signaler
-	input   *webrtc.DataChannel
-	pointer *webrtc.DataChannel
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	open    chan struct{}
+	pc        *webrtc.PeerConnection
+	onPicture func(Picture) // Options.OnPicture
+	sig       Signaler
+	input     *webrtc.DataChannel
+	pointer   *webrtc.DataChannel
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	open      chan struct{}
 	// renegotiated gets the outcome of each restart offer's answer (nil
 	// once applied), from the signaling goroutine; cap 1.
 	renegotiated chan error
@@ -122,6 +123,10 @@ type Options struct {
 	// iceTransportPolicy "relay").
 	ICEServers []webrtc.ICEServer
 	RelayOnly  bool
+	// OnPicture, when set, is called on the track's goroutine with every
+	// picture of the tab decoded, for a test that must see each one
+	// (WaitPicture may skip pictures that came in between).
+	OnPicture func(Picture)
 }
 
 // Dial negotiates with Tandem through sig and returns once the offer is
@@ -146,7 +151,7 @@ func DialWith(ctx context.Context, sig Signaler, opts Options) (*Viewer, error) 
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	v := &Viewer{pc: pc, sig: sig, cancel: cancel, changed: make(chan struct{}), open: make(chan struct{}),
+	v := &Viewer{pc: pc, sig: sig, cancel: cancel, changed: make(chan struct{}), open: make(chan struct{}), onPicture: opts.OnPicture,
 		renegotiated: make(chan error, 1), screenPLI: make(chan struct{}, 1)}
 	fail := func(err error) (*Viewer, error) {
 		_ = v.Close()
@@ -355,11 +360,15 @@ func (v *Viewer) readTrack(tr *webrtc.TrackRemote, screen bool) {
 			continue
 		}
 		n++
+		p := Picture{Image: img, At: time.Now(), N: n}
+		if !screen && v.onPicture != nil {
+			v.onPicture(p)
+		}
 		v.mu.Lock()
 		if screen {
-			v.screen = Picture{Image: img, At: time.Now(), N: n}
+			v.screen = p
 		} else {
-			v.latest = Picture{Image: img, At: time.Now(), N: n}
+			v.latest = p
 		}
 		close(v.changed)
 		v.changed = make(chan struct{})
