@@ -34,9 +34,15 @@ func Apply(src *media.Frame, rects []image.Rectangle, pool *media.FramePool) Fra
 	copyPlane(dst.U, dst.StrideUV, src.U, src.StrideUV, cw, ch)
 	copyPlane(dst.V, dst.StrideUV, src.V, src.StrideUV, cw, ch)
 	bounds := image.Rect(0, 0, src.Width, src.Height)
+	painted := false
 	for _, r := range rects {
-		paint(&dst.Image, r.Intersect(bounds))
+		r = r.Intersect(bounds)
+		painted = painted || !r.Empty()
+		paint(&dst.Image, r)
 	}
+	// Only a picture with nothing painted lets the agents be sent the
+	// customers' encoding of it (media.RoleEncoderConfig.Follow).
+	dst.Verbatim = !painted
 	return Frame{f: dst}
 }
 

@@ -283,6 +283,31 @@ func TestApplyPaintsOnlyTheCopy(t *testing.T) {
 	if src.Y[4*src.StrideY+8] != 200 || got.f.Seq != 7 {
 		t.Fatal("the source changed, or the copy lost its metadata")
 	}
+	if got.f.Verbatim {
+		t.Fatal("a painted copy is marked verbatim: the agents could be sent the customers' encoding of it")
+	}
+}
+
+// Only a copy with nothing painted may stand for the customers' picture
+// (media.RoleEncoderConfig.Follow): no areas, or areas all outside it.
+func TestApplyVerbatim(t *testing.T) {
+	pool := media.NewFramePool()
+	src := pool.Get(64, 48)
+	defer src.Release()
+	for _, c := range []struct {
+		rects []image.Rectangle
+		want  bool
+	}{
+		{nil, true},
+		{[]image.Rectangle{image.Rect(70, 0, 90, 10), image.Rect(0, 0, 0, 0)}, true},
+		{[]image.Rectangle{image.Rect(70, 0, 90, 10), image.Rect(63, 47, 64, 48)}, false},
+	} {
+		got := Apply(src, c.rects, pool)
+		if got.f.Verbatim != c.want {
+			t.Errorf("Apply(%v).Verbatim = %v, want %v", c.rects, got.f.Verbatim, c.want)
+		}
+		got.Release()
+	}
 }
 
 func TestParseReport(t *testing.T) {

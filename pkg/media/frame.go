@@ -49,6 +49,10 @@ type Frame struct {
 	Meta     Meta
 	Received time.Time
 	Seq      uint64
+	// Verbatim marks a copy of the captured picture Seq with nothing
+	// painted on it: the agents may be sent the customers' encoding of it
+	// (mask.Apply sets it; RoleEncoderConfig.Follow).
+	Verbatim bool
 
 	refs atomic.Int32
 	pool *FramePool

@@ -37,6 +37,11 @@ type RoleEncoderConfig struct {
 	// Warm, when set, has encoders started ahead; a picture of its size
 	// takes one instead of starting it (EncoderPool).
 	Warm *EncoderPool
+	// Lead, when set, has every frame written published on it for a
+	// follower; Follow, when set, makes this encoder that follower: it
+	// writes the leader's frames instead of its own while the pictures
+	// offered to it are the leader's, unpainted (chain.go).
+	Lead, Follow *Chain
 }
 
 func (c RoleEncoderConfig) withDefaults() RoleEncoderConfig {
@@ -87,6 +92,9 @@ type RoleStats struct {
 	BitrateKbps                   int    // the target now: the configured one, or lower while viewers lose packets (ReportLoss)
 	Starts                        uint64 // VP8 encoders started, Prepare's included
 	WarmTaken                     uint64 // of which taken ready from the Warm pool
+	Followed                      uint64 // frames written from the leader's stream (Follow), of Frames
+	FollowRuns                    uint64 // runs of following the leader begun
+	FollowBreaks                  uint64 // runs ended (a painted or missing picture, the leader stopped)
 }
 
 // RoleEncoder encodes the frames of one role (customer or agent) once and
@@ -113,6 +121,7 @@ type RoleEncoder struct {
 	prepH      int        // guarded by mu
 	done       bool       // guarded by mu: Run returned; Offer releases at once
 	stats      RoleStats  // guarded by mu
+	verdicts   verdicts   // guarded by mu: the pictures offered, for following (chain.go)
 
 	// Owned by Run's goroutine.
 	last        *Frame // the newest picture; encoded again on idle and key requests
@@ -131,6 +140,7 @@ type RoleEncoder struct {
 	stamped     bool      // t0 and lastTicks are set
 	t0          time.Time // capture time of the first frame written
 	lastTicks   int64     // RTP ticks since t0 of the last frame written
+	fs          followState
 }
 
 // NewRoleEncoder returns an idle encoder for cfg.Role writing to out. Nothing
@@ -141,7 +151,7 @@ func NewRoleEncoder(cfg RoleEncoderConfig, out rtpWriter, log *zap.Logger) *Role
 		log = zap.NewNop()
 	}
 	cfg = cfg.withDefaults()
-	return &RoleEncoder{
+	e := &RoleEncoder{
 		cfg:   cfg,
 		out:   out,
 		log:   log.Named("encoder").With(zap.String("role", cfg.Role)),
@@ -151,6 +161,13 @@ func NewRoleEncoder(cfg RoleEncoderConfig, out rtpWriter, log *zap.Logger) *Role
 		pk: rtp.NewPacketizer(rtpMTU, rtpPayloadType, 0,
 			&codecs.VP8Payloader{EnablePictureID: true}, rtp.NewRandomSequencer(), rtpClockRate),
 	}
+	if cfg.Lead != nil {
+		cfg.Lead.join(e, true)
+	}
+	if cfg.Follow != nil {
+		cfg.Follow.join(e, false)
+	}
+	return e
 }
 
 // Offer hands f to the encoder, which retains it; the caller keeps its own
@@ -171,6 +188,9 @@ func (e *RoleEncoder) Offer(f *Frame) {
 	}
 	old := e.pending
 	e.pending = f
+	if e.cfg.Follow != nil {
+		e.verdicts.add(f, time.Now())
+	}
 	if old != nil {
 		e.stats.Dropped++
 	}
@@ -351,6 +371,7 @@ func (e *RoleEncoder) step(now time.Time) (wait time.Duration, ok bool) {
 			e.closeEncoder()
 		}
 		e.dropNext()
+		e.fs.on = false
 		return 0, false
 	}
 	if viewers == 0 && e.last != nil {
@@ -366,6 +387,22 @@ func (e *RoleEncoder) step(now time.Time) (wait time.Duration, ok bool) {
 		return 0, false
 	}
 	e.watched = true
+	if e.cfg.Follow != nil && e.last != nil {
+		on, fw := e.follow(now, force)
+		if on {
+			// The leader's frames are this role's: no idle repeat of its
+			// own, and the picture counts as sent.
+			e.lastEncode, e.lastEncoded = now, true
+			if fw > 0 {
+				return fw, true
+			}
+			return 0, false
+		}
+		force = force || e.fs.ownKey
+		if fw > 0 {
+			defer func() { wait = min(wait, fw) }()
+		}
+	}
 	switch {
 	case e.last == nil:
 		// Nothing to show yet; a key request taken above is answered by the
@@ -423,6 +460,20 @@ func (e *RoleEncoder) encode(f *Frame, stamp, now time.Time, force, repeat bool)
 	if len(data) == 0 {
 		return
 	}
+	if key {
+		e.fs.ownKey = false
+	}
+	if e.cfg.Lead != nil {
+		e.cfg.Lead.publish(captureOf(f), data, key, repeat, stamp, now)
+	}
+	e.write(data, key, ticks, now, took, repeat, f.Received, false)
+}
+
+// write sends one VP8 frame as RTP and counts it: ticks is its RTP time
+// (RoleEncoder.ticks), received the capture time of its picture (for
+// OnSent), followed whether it is the leader's (chain.go).
+func (e *RoleEncoder) write(data []byte, key bool, ticks int64, now time.Time, took time.Duration,
+	repeat bool, received time.Time, followed bool) {
 	// The packetizer stamps its running timestamp and then adds the samples
 	// given; advance it to this frame's capture time first.
 	e.pk.SkipSamples(uint32(ticks - e.lastTicks))
@@ -446,7 +497,10 @@ func (e *RoleEncoder) encode(f *Frame, stamp, now time.Time, force, repeat bool)
 	if repeat {
 		s.Repeats++
 	}
-	onSent := !repeat && e.cfg.OnSent != nil && !f.Received.IsZero()
+	if followed {
+		s.Followed++
+	}
+	onSent := !repeat && e.cfg.OnSent != nil && !received.IsZero()
 	if key {
 		s.KeyFrames++
 		e.lastKey = now
@@ -454,7 +508,7 @@ func (e *RoleEncoder) encode(f *Frame, stamp, now time.Time, force, repeat bool)
 	}
 	e.mu.Unlock()
 	if onSent {
-		e.cfg.OnSent(time.Since(f.Received))
+		e.cfg.OnSent(time.Since(received))
 	}
 }
 

@@ -41,6 +41,8 @@ func (t *totals) addRole(st media.RoleStats) {
 	r.Dropped += st.Dropped
 	r.EncodeErrors += st.EncodeErrors
 	r.EncodeTime += st.EncodeTime
+	r.Followed += st.Followed
+	r.FollowBreaks += st.FollowBreaks
 	r.Viewers += st.Viewers
 	t.roles[st.Role] = r
 }
@@ -56,6 +58,8 @@ var (
 	descInputRf  = prometheus.NewDesc("tandem_input_refused_total", "Viewer input events held back because the customer had not agreed or been admitted.", nil, nil)
 	descEncoded  = prometheus.NewDesc("tandem_frames_encoded_total", "VP8 frames encoded and sent, by role.", []string{"role"}, nil)
 	descKeys     = prometheus.NewDesc("tandem_key_frames_total", "VP8 key frames sent, by role.", []string{"role"}, nil)
+	descFollowed = prometheus.NewDesc("tandem_frames_followed_total", "Frames of the agents' stream that were the customers' encoding, sent while the mask painted nothing.", nil, nil)
+	descFollowBr = prometheus.NewDesc("tandem_follow_breaks_total", "Times the agents' stream stopped following the customers' encoding (a painted picture, a missed one, no customer watching).", nil, nil)
 	descDropped  = prometheus.NewDesc("tandem_frames_dropped_total", "Frames replaced by a newer one before encoding, by role.", []string{"role"}, nil)
 	descBytes    = prometheus.NewDesc("tandem_video_bytes_total", "VP8 bytes sent, by role (once per role, whatever the viewer count).", []string{"role"}, nil)
 	descEncodeS  = prometheus.NewDesc("tandem_encode_seconds_total", "Time spent in the VP8 encoder, by role.", []string{"role"}, nil)
@@ -81,7 +85,7 @@ var (
 // Describe implements prometheus.Collector.
 func (w *Worker) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSessions, descPaused, descCapacity, descViewers, descCaptured, descDecodeEr,
-		descInputDr, descInputRf, descEncoded, descKeys, descDropped, descBytes, descEncodeS, descWarm, descStarts, descStartS,
+		descInputDr, descInputRf, descEncoded, descKeys, descFollowed, descFollowBr, descDropped, descBytes, descEncodeS, descWarm, descStarts, descStartS,
 		descBrowserC, descBrowserM, descSessCap, descStartH,
 		descMaskF, descMaskOK, descMaskHeld, descMaskPull, descMaskP, descMaskRf, descMaskS, descScreen, descRestart, descLimits} {
 		ch <- d
@@ -147,6 +151,8 @@ func (w *Worker) Collect(ch chan<- prometheus.Metric) {
 		counter(descBytes, float64(st.Bytes), role)
 		counter(descEncodeS, st.EncodeTime.Seconds(), role)
 	}
+	counter(descFollowed, float64(sum.roles[RoleAgent].Followed))
+	counter(descFollowBr, float64(sum.roles[RoleAgent].FollowBreaks))
 	counter(descMaskF, float64(sum.mask.Frames))
 	counter(descMaskOK, float64(sum.mask.Masked))
 	counter(descMaskHeld, float64(sum.mask.Held))

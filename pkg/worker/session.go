@@ -170,6 +170,9 @@ func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Lo
 	if s.dec, err = media.NewDecoder(); err != nil {
 		return nil, fmt.Errorf("jpeg decoder: %w", err)
 	}
+	// The agents' encoder sends the customers' frames while the mask
+	// paints nothing (media.Chain): one encode instead of two.
+	chain := media.NewChain()
 	for _, role := range roles {
 		tr, err := w.rtc.NewTrack(role)
 		if err != nil {
@@ -181,9 +184,11 @@ func (w *Worker) startSession(ctx context.Context, req LeaseRequest, log *zap.Lo
 		cfg := media.RoleEncoderConfig{Role: role, BitrateKbps: w.cfg.BitrateKbps, Warm: w.encoders,
 			OnSent: func(d time.Duration) { sent.Observe(d.Seconds()) }}
 		if role == RoleAgent {
+			cfg.Follow = chain
 			s.agent = mask.NewEncoder(cfg, tr, log)
 			s.enc[role] = s.agent
 		} else {
+			cfg.Lead = chain
 			s.cust = media.NewRoleEncoder(cfg, tr, log)
 			s.enc[role] = s.cust
 		}
