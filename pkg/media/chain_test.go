@@ -72,6 +72,16 @@ func (p *followPair) show(bg rgba, secret, skip bool) {
 	}
 }
 
+// follow shows clean pictures of bg until the follower forwards the
+// leader's frames.
+func (p *followPair) follow(bg rgba) {
+	p.t.Helper()
+	for range 4 {
+		p.show(bg, false, false)
+	}
+	waitUntil(p.t, "the follower to follow", func() bool { return p.fol.e.Stats().Followed > 0 })
+}
+
 // checkAgentsSaw decodes everything the follower wrote and checks that each
 // picture is one it was offered: the secret's square shows the background
 // or the paint, never the secret, a picture it was not offered, nor the
@@ -108,10 +118,7 @@ func (p *followPair) checkAgentsSaw(bgs ...rgba) {
 func TestFollowerForwardsOnlyVerbatimRuns(t *testing.T) {
 	p := startFollowPair(t, true)
 	white, blue := rgba{R: 240, G: 240, B: 240, A: 255}, rgba{R: 30, G: 60, B: 220, A: 255}
-	for range 4 {
-		p.show(white, false, false)
-	}
-	waitUntil(t, "the follower to follow", func() bool { return p.fol.e.Stats().Followed > 0 })
+	p.follow(white)
 	for range 3 {
 		p.show(white, false, false)
 	}
@@ -173,10 +180,7 @@ func TestFollowerFallsBack(t *testing.T) {
 	})
 	t.Run("stops", func(t *testing.T) {
 		p := startFollowPair(t, true)
-		for range 4 {
-			p.show(white, false, false)
-		}
-		waitUntil(t, "the follower to follow", func() bool { return p.fol.e.Stats().Followed > 0 })
+		p.follow(white)
 		p.lead.e.SetViewers(0)
 		p.show(blue, false, false)
 		if s := p.fol.e.Stats(); s.FollowBreaks != 1 {
@@ -190,10 +194,7 @@ func TestFollowerFallsBack(t *testing.T) {
 	})
 	t.Run("agents lose packets", func(t *testing.T) {
 		p := startFollowPair(t, true)
-		for range 4 {
-			p.show(white, false, false)
-		}
-		waitUntil(t, "the follower to follow", func() bool { return p.fol.e.Stats().Followed > 0 })
+		p.follow(white)
 		now := time.Now()
 		p.fol.e.ReportLoss(0.5, now)
 		p.fol.e.ReportLoss(0.5, now.Add(lossEvery))

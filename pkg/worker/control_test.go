@@ -34,12 +34,18 @@ func controlRoutes(mux *http.ServeMux) {
 // gives the customer's consent.
 func (h *harness) consented(ctx context.Context, t *testing.T, req LeaseRequest) (customer, agent *botviewer.Viewer) {
 	t.Helper()
+	return h.consentedWith(ctx, t, req, botviewer.Options{SeeScreen: true})
+}
+
+// consentedWith is consented with the agent's viewer dialled with opts.
+func (h *harness) consentedWith(ctx context.Context, t *testing.T, req LeaseRequest, agentOpts botviewer.Options) (customer, agent *botviewer.Viewer) {
+	t.Helper()
 	req.Company = "acme"
 	if rep := h.leaseWith(t, req); rep.Error != "" {
 		t.Fatalf("lease = %+v", rep)
 	}
 	customer = h.join(ctx, t, "acme", req.SessionID, RoleCustomer)
-	agent = h.join(ctx, t, "acme", req.SessionID, RoleAgent)
+	agent = h.joinWith(ctx, t, "acme", req.SessionID, RoleAgent, agentOpts)
 	h.gate(t, Gate{Company: "acme", SessionID: req.SessionID, Consented: true}, "")
 	return customer, agent
 }

@@ -20,13 +20,9 @@ func TestAgentsFollowTheCustomersStream(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	const id = "s_follow"
-	if rep := h.leaseWith(t, LeaseRequest{Company: "acme", SessionID: id, StartURL: "/"}); rep.Error != "" {
-		t.Fatalf("lease = %+v", rep)
-	}
 	var watching atomic.Bool
 	var leaked, seen atomic.Int32
-	customer := h.join(ctx, t, "acme", id, RoleCustomer)
-	agent := h.joinWith(ctx, t, "acme", id, RoleAgent, botviewer.Options{SeeScreen: true, OnPicture: func(p botviewer.Picture) {
+	customer, agent := h.consentedWith(ctx, t, LeaseRequest{SessionID: id, StartURL: "/"}, botviewer.Options{SeeScreen: true, OnPicture: func(p botviewer.Picture) {
 		if !watching.Load() {
 			return
 		}
@@ -40,7 +36,6 @@ func TestAgentsFollowTheCustomersStream(t *testing.T) {
 			}
 		}
 	}})
-	h.gate(t, Gate{Company: "acme", SessionID: id, Consented: true}, "")
 	s := h.sessionOf(t, "acme", id)
 	stats := func() (followed, runs, breaks uint64) {
 		st := s.enc[RoleAgent].Stats()
