@@ -106,8 +106,10 @@ func (c *Chain) publish(of capture, data []byte, key, repeat bool, stamp, now ti
 	}
 }
 
-// at copies frame i into dst. ok is false when it is not published yet;
-// lost when it was overwritten before the follower took it.
+// at copies frame i into dst, unless dst holds it already (the follower
+// looks at a frame again while it waits for the mask's verdict). ok is
+// false when it is not published yet; lost when it was overwritten before
+// the follower took it.
 func (c *Chain) at(i uint64, dst *chainFrame) (ok, lost bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -118,6 +120,9 @@ func (c *Chain) at(i uint64, dst *chainFrame) (ok, lost bool) {
 		return false, true
 	}
 	slot := &c.ring[i%chainLen]
+	if dst.n == i && dst.at.Equal(slot.at) {
+		return true, false
+	}
 	data := append(dst.data[:0], slot.data...)
 	*dst = *slot
 	dst.data = data

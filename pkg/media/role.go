@@ -387,6 +387,7 @@ func (e *RoleEncoder) step(now time.Time) (wait time.Duration, ok bool) {
 		return 0, false
 	}
 	e.watched = true
+	var followWake time.Duration // when following wants to look again; 0: no need
 	if e.cfg.Follow != nil && e.last != nil {
 		on, fw := e.follow(now, force)
 		if on {
@@ -398,10 +399,7 @@ func (e *RoleEncoder) step(now time.Time) (wait time.Duration, ok bool) {
 			}
 			return 0, false
 		}
-		force = force || e.fs.ownKey
-		if fw > 0 {
-			defer func() { wait = min(wait, fw) }()
-		}
+		force, followWake = force || e.fs.ownKey, fw
 	}
 	switch {
 	case e.last == nil:
@@ -424,6 +422,9 @@ func (e *RoleEncoder) step(now time.Time) (wait time.Duration, ok bool) {
 		wait = min(wait, e.lastKey.Add(e.cfg.KeyFrameMinInterval).Sub(now))
 	}
 	e.mu.Unlock()
+	if followWake > 0 {
+		wait = min(wait, followWake)
+	}
 	// Due work was done above; the floor only guards against a busy loop
 	// should a deadline ever stay in the past.
 	return max(wait, time.Millisecond), true
