@@ -1,11 +1,14 @@
 package tenant
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -98,6 +101,7 @@ const maxCASTries = 64
 type Store struct {
 	cfg Config
 	log *zap.Logger
+	js  jetstream.JetStream // for the buckets' streams (listJSON)
 
 	companies, agents, emails, apiKeys, secrets, pins, sessions jetstream.KeyValue
 
@@ -121,6 +125,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config, log *zap.Logg
 	s := &Store{
 		cfg:            cfg,
 		log:            log.Named("tenant"),
+		js:             js,
 		now:            time.Now,
 		hashPassword:   auth.HashPassword,
 		verifyPassword: auth.VerifyPassword,
@@ -266,32 +271,74 @@ func updateJSON[T any](ctx context.Context, kv jetstream.KeyValue, key string, f
 }
 
 // listJSON decodes the current value of every key matching filter (a KV
-// key pattern such as "<company>.*").
-func listJSON[T any](ctx context.Context, kv jetstream.KeyValue, filter string) ([]T, error) {
+// key pattern such as "<company>.*"), in the order they were last written.
+//
+// A watch alone is not an exact list: while keys it covers are written, its
+// "all initial values delivered" mark can come before some of them, and it
+// can deliver a key twice (TestListWhileWriting saw about one list in three
+// short by a key under concurrent updates). A company's session quota counts
+// on this list, so the keys are first taken from the stream's count of
+// messages per subject, which holds every write finished before the call;
+// the watch gives their values, a key it missed is read on its own, and a
+// key it gave twice is kept once, at its newest value.
+func listJSON[T any](ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, filter string) ([]T, error) {
+	fail := func(err error) ([]T, error) { return nil, fmt.Errorf("list %s: %w", kv.Bucket(), err) }
+	st, err := js.Stream(ctx, "KV_"+kv.Bucket())
+	if err != nil {
+		return fail(err)
+	}
+	prefix := "$KV." + kv.Bucket() + "."
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(prefix+filter))
+	if err != nil {
+		return fail(err)
+	}
 	w, err := kv.Watch(ctx, filter, jetstream.IgnoreDeletes())
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", kv.Bucket(), err)
+		return fail(err)
 	}
 	defer w.Stop()
-	var out []T
-	for {
+	latest := make(map[string]jetstream.KeyValueEntry, len(info.State.Subjects))
+	for done := false; !done; {
 		select {
 		case e, ok := <-w.Updates():
 			if !ok {
-				return nil, fmt.Errorf("list %s: watcher closed", kv.Bucket())
+				return fail(errors.New("watcher closed"))
 			}
-			if e == nil { // all current values delivered
-				return out, nil
+			if e == nil { // the watch's own mark of its initial values
+				done = true
+			} else if old, ok := latest[e.Key()]; !ok || e.Revision() > old.Revision() {
+				latest[e.Key()] = e
 			}
-			var v T
-			if err := json.Unmarshal(e.Value(), &v); err != nil {
-				return nil, fmt.Errorf("decode %s entry %s: %w", kv.Bucket(), e.Key(), err)
-			}
-			out = append(out, v)
 		case <-ctx.Done():
-			return nil, fmt.Errorf("list %s: %w", kv.Bucket(), ctx.Err())
+			return fail(ctx.Err())
 		}
 	}
+	for subject := range info.State.Subjects {
+		key := strings.TrimPrefix(subject, prefix)
+		if _, ok := latest[key]; ok {
+			continue
+		}
+		e, err := kv.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) { // deleted, or a purge marker
+			continue
+		}
+		if err != nil {
+			return fail(err)
+		}
+		latest[key] = e
+	}
+	entries := slices.SortedFunc(maps.Values(latest), func(a, b jetstream.KeyValueEntry) int {
+		return cmp.Compare(a.Revision(), b.Revision())
+	})
+	out := make([]T, 0, len(entries))
+	for _, e := range entries {
+		var v T
+		if err := json.Unmarshal(e.Value(), &v); err != nil {
+			return nil, fmt.Errorf("decode %s entry %s: %w", kv.Bucket(), e.Key(), err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 // purge removes key, leaving a marker that expires after markerTTL. With
