@@ -1,6 +1,7 @@
 package browserpool
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"unicode/utf8"
@@ -14,30 +15,102 @@ import (
 
 // Dispatch validates ev, clamps its coordinates to the current viewport and
 // feeds it to the tab with CDP Input.* (a viewport event calls SetViewport).
-// An invalid event returns an error wrapping input.ErrInvalid.
+// It returns once Chromium has handled ev. An invalid event returns an error
+// wrapping input.ErrInvalid.
 //
 // Policy (who may send what) is the caller's job; Dispatch only delivers.
 func (l *Lease) Dispatch(ctx context.Context, ev input.Event) error {
+	return <-l.Send(ctx, ev)
+}
+
+// Send is Dispatch without the wait for Chromium: it returns once the
+// command is written to Chromium, which handles the commands of its pipe
+// in the order they were written, and the returned channel (buffered)
+// gets Dispatch's result once Chromium has handled ev. Events sent one
+// after the other from one goroutine reach the page in that order, and a
+// press no longer waits behind the answer to the move before it (3–4 ms:
+// Chromium answers a move once the page has handled it, at its next
+// animation frame; docs/architecture.md, "Customers' events do not
+// wait"). A viewport event is done by the time Send returns.
+func (l *Lease) Send(ctx context.Context, ev input.Event) <-chan error {
+	res := make(chan error, 1)
 	if err := ev.Validate(); err != nil {
-		return fmt.Errorf("dispatch: %w", err)
+		res <- fmt.Errorf("dispatch: %w", err)
+		return res
 	}
 	if ev.Kind == input.KindViewport {
-		return l.SetViewport(ctx, ev.Width, ev.Height)
+		res <- l.SetViewport(ctx, ev.Width, ev.Height)
+		return res
 	}
 	what := "dispatch " + string(ev.Kind)
 	if err := l.live(what); err != nil {
-		return err
+		res <- err
+		return res
 	}
 	ev = ev.Clamp(l.Viewport())
 
-	cctx, cancel := l.callCtx(ctx)
-	defer cancel()
+	// One Input command between its start and its write at a time, so
+	// that the pipe's first Input command written after the start is this
+	// one (inputWritten).
+	l.inputMu.Lock()
+	defer l.inputMu.Unlock()
+	written := make(chan struct{})
+	l.inputSent.Store(&written)
+	defer l.inputSent.Store(nil)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		cctx, cancel := l.callCtx(ctx)
+		defer cancel()
+		if err := l.callInput(cctx, ev); err != nil {
+			res <- l.callErr(ctx, what, err)
+			return
+		}
+		res <- nil
+	}()
+	select {
+	case <-written:
+	case <-finished: // failed before it was written (or the hook was not set)
+	}
+	return res
+}
+
+// inputWritten is the browser's protocol logger (chromedp calls it on its
+// writer goroutine for each message, just before the message is written
+// to the pipe): it tells Send that the Input command it started is on its
+// way. Every other message is let through untouched.
+func (l *Lease) inputWritten(format string, args ...any) {
+	if format != "-> %s" || len(args) != 1 {
+		return
+	}
+	p := l.inputSent.Load()
+	if p == nil {
+		return
+	}
+	b, ok := args[0].([]byte)
+	if !ok || !bytes.Contains(b[:min(len(b), inputMethodWithin)], inputMethod) {
+		return
+	}
+	if l.inputSent.CompareAndSwap(p, nil) {
+		close(*p)
+	}
+}
+
+// inputMethod starts the method of every command Send writes; it comes
+// within the first inputMethodWithin bytes of a message (after the id and
+// the session id).
+var inputMethod = []byte(`"method":"Input.`)
+
+const inputMethodWithin = 160
+
+// callInput makes the CDP call of ev, a valid event other than a viewport.
+func (l *Lease) callInput(ctx context.Context, ev input.Event) error {
 	var err error
 	switch ev.Kind {
 	case input.KindMouse:
-		_, err = chromedp.Call(cctx, cdpinput.DispatchMouseEvent, mouseParams(ev))
+		_, err = chromedp.Call(ctx, cdpinput.DispatchMouseEvent, mouseParams(ev))
 	case input.KindWheel:
-		_, err = chromedp.Call(cctx, dispatchWheel, wheelParams{
+		_, err = chromedp.Call(ctx, dispatchWheel, wheelParams{
 			Type:      cdpinput.DispatchMouseEventTypeMouseWheel,
 			X:         ev.X,
 			Y:         ev.Y,
@@ -46,16 +119,13 @@ func (l *Lease) Dispatch(ctx context.Context, ev input.Event) error {
 			Modifiers: int64(ev.Modifiers),
 		})
 	case input.KindTouch:
-		_, err = chromedp.Call(cctx, cdpinput.DispatchTouchEvent, touchParams(ev))
+		_, err = chromedp.Call(ctx, cdpinput.DispatchTouchEvent, touchParams(ev))
 	case input.KindKey:
-		_, err = chromedp.Call(cctx, cdpinput.DispatchKeyEvent, keyParams(ev))
+		_, err = chromedp.Call(ctx, cdpinput.DispatchKeyEvent, keyParams(ev))
 	case input.KindText:
-		_, err = chromedp.Call(cctx, cdpinput.InsertText, cdpinput.InsertTextParams{Text: ev.Text})
+		_, err = chromedp.Call(ctx, cdpinput.InsertText, cdpinput.InsertTextParams{Text: ev.Text})
 	}
-	if err != nil {
-		return l.callErr(ctx, what, err)
-	}
-	return nil
+	return err
 }
 
 // dispatchWheel is Input.dispatchMouseEvent for a wheel: Chromium refuses a

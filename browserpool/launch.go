@@ -209,6 +209,7 @@ func (p *Pool) start(ctx context.Context, warm bool) (l *Lease, err error) {
 	l.bctx, l.bcancel = chromedp.NewContext(allocCtx,
 		chromedp.WithLogf(l.chromedpLog(zap.DebugLevel)),
 		chromedp.WithErrorf(l.chromedpLog(zap.WarnLevel)),
+		chromedp.WithBrowserOption(chromedp.WithBrowserDebugf(l.inputWritten)),
 	)
 
 	var timedOut atomic.Bool

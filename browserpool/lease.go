@@ -80,6 +80,11 @@ type Lease struct {
 
 	viewSem chan struct{} // serializes SetViewport's CDP calls
 
+	// Send (dispatch.go): one Input command at a time until it is
+	// written; inputSent is closed by inputWritten when it is.
+	inputMu   sync.Mutex
+	inputSent atomic.Pointer[chan struct{}]
+
 	world worldState // the isolated world script (world.go)
 	tabs  tabState   // the browser's tabs (tabs.go)
 

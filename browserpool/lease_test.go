@@ -289,6 +289,56 @@ func TestWheelScrollsThePage(t *testing.T) {
 	r.waitValue(t, l, "120,250")
 }
 
+// Send returns once the event is on its way, before Chromium answers it,
+// and the events sent one after the other reach the page in that order.
+// The page's handler of the first move to the right half keeps it busy
+// for 300 ms, so the move's answer cannot have come when Send returns.
+func TestSendKeepsOrderWithoutWaiting(t *testing.T) {
+	r := newReporter(t, `<!doctype html><meta charset="utf-8">
+<input id="t" style="position:absolute;left:50px;top:50px;width:400px;height:40px">
+<script>
+const t = document.getElementById('t'), log = [];
+let busy = false;
+document.addEventListener('mousemove', e => {
+  if (!busy && e.clientX > 250) { busy = true; const end = performance.now() + 300; while (performance.now() < end) {} }
+  if (log[log.length - 1] !== 'move') log.push('move');
+});
+document.addEventListener('keydown', e => log.push(e.key));
+t.addEventListener('input', e => { if (e.inputType === 'insertText' && e.data.length > 1) log.push(e.data) });
+document.addEventListener('mousedown', () => log.push('down'));
+document.addEventListener('mouseup', () => { log.push('up'); fetch('/report?v=' + encodeURIComponent(log.join(','))) });
+</script>`)
+	l := lease(t, LeaseOptions{StartURL: r.URL})
+	dispatch(t, l, input.Event{Kind: input.KindMouse, Action: input.ActionDown, X: 100, Y: 70, Button: input.ButtonLeft, Buttons: 1, Clicks: 1},
+		input.Event{Kind: input.KindMouse, Action: input.ActionUp, X: 100, Y: 70, Button: input.ButtonLeft, Clicks: 1}) // focus the input
+	r.waitValue(t, l, "move,down,up") // Chromium moves the pointer there first
+
+	ctx := context.Background()
+	move := l.Send(ctx, input.Event{Kind: input.KindMouse, Action: input.ActionMove, X: 300, Y: 300})
+	select {
+	case err := <-move:
+		t.Fatalf("Send of the move returned after Chromium answered it (%v)", err)
+	default:
+	}
+	answers := []<-chan error{move}
+	for _, k := range []string{"a", "b", "c"} {
+		code := "Key" + strings.ToUpper(k)
+		answers = append(answers,
+			l.Send(ctx, input.Event{Kind: input.KindKey, Action: input.ActionDown, Key: k, Code: code, Text: k}),
+			l.Send(ctx, input.Event{Kind: input.KindKey, Action: input.ActionUp, Key: k, Code: code}))
+	}
+	answers = append(answers, l.Send(ctx, input.Event{Kind: input.KindText, Text: "日本語"}))
+	for _, ev := range click(300, 300)[1:] {
+		answers = append(answers, l.Send(ctx, ev))
+	}
+	for i, a := range answers {
+		if err := <-a; err != nil {
+			t.Errorf("event %d: %v", i, err)
+		}
+	}
+	r.waitValue(t, l, "move,down,up,move,a,b,c,日本語,down,up")
+}
+
 func TestDispatchClampsAndValidates(t *testing.T) {
 	r := newReporter(t, `<!doctype html><body style="margin:0;height:100vh">
 <script>document.addEventListener('mousedown', e => fetch('/report?v=' + e.clientX + ',' + e.clientY));</script>`)

@@ -188,9 +188,8 @@ func (s *session) blockCheckAll(ctx context.Context, kind string, in queuedInput
 // dispatch sends an event to the page and keeps track of what is held; it
 // reports whether the page got the event.
 func (s *session) dispatch(ctx context.Context, in queuedInput) bool {
-	if o := s.inputTime[in.role]; o != nil && !in.received.IsZero() {
-		o.Observe(time.Since(in.received).Seconds())
-	}
+	s.settle()
+	s.observeInput(in)
 	if err := s.lease().Dispatch(ctx, in.ev.ForHost()); err != nil {
 		if ctx.Err() == nil {
 			s.log.Debug("dispatch input", zap.Error(err), zap.String("role", in.role))
@@ -199,6 +198,13 @@ func (s *session) dispatch(ctx context.Context, in queuedInput) bool {
 	}
 	s.held.track(in.viewerID, in.ev)
 	return true
+}
+
+// observeInput records in's wait in the worker (tandem_server_seconds).
+func (s *session) observeInput(in queuedInput) {
+	if o := s.inputTime[in.role]; o != nil && !in.received.IsZero() {
+		o.Observe(time.Since(in.received).Seconds())
+	}
 }
 
 // blockCheck asks the page (and in turn the cross-origin frame the event

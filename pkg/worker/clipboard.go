@@ -105,6 +105,7 @@ func (s *session) selection(ctx context.Context, in queuedInput) string {
 	if k := clipboardKey(in.ev); (k != "copy" && k != "cut") || !s.mayClipboard(in.role) {
 		return ""
 	}
+	s.settle() // the selection the events before made
 	_, text, err := s.lease().EvalWorld(ctx, mask.Top, selectionJS)
 	if err != nil {
 		return ""

@@ -46,6 +46,7 @@ func (s *session) tellFocus(ctx context.Context, in queuedInput) {
 	if in.role != RoleCustomer || !released {
 		return
 	}
+	s.settle() // the focus after the release
 	_, state, err := s.lease().EvalWorld(ctx, mask.Top, editableJS)
 	if err != nil || (state != "editable" && state != "none") {
 		return

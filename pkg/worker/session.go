@@ -105,6 +105,7 @@ type session struct {
 	inputs       chan queuedInput
 	blocks       blockState    // owned by inputLoop (blocking.go)
 	held         held          // owned by inputLoop: keys and buttons down, per viewer (control.go)
+	sent         []inFlight    // owned by inputLoop: events sent, their answers not taken yet (sent.go)
 	gateWake     chan struct{} // cap 1: a gate opened; captureLoop offers the newest frame (gate.go)
 	pauseWake    chan struct{} // cap 1: the viewers changed; pauseLoop looks (pause.go)
 	droppedInput atomic.Int64
@@ -411,6 +412,7 @@ func (s *session) captureLoop(ctx context.Context, restored bool) error {
 
 // inputLoop dispatches viewers' input to the browser in arrival order.
 func (s *session) inputLoop(ctx context.Context) error {
+	defer s.settle()
 	var next *queuedInput // taken off the queue by mergeWheel, to handle next
 	for {
 		var in queuedInput
@@ -429,6 +431,9 @@ func (s *session) inputLoop(ctx context.Context) error {
 		if in.notice != nil {
 			s.notify(in.viewerID, in.notice)
 			continue
+		}
+		if !pipelined(in) {
+			s.settle() // it depends on how the page took the events before it (sent.go)
 		}
 		if in.releaseHeld {
 			s.releaseAll(ctx)
@@ -451,9 +456,13 @@ func (s *session) inputLoop(ctx context.Context) error {
 		}
 		copied := s.selection(ctx, in)
 		var ok bool
-		if in.role == RoleAgent {
+		switch {
+		case in.role == RoleAgent:
 			ok = s.dispatchAgent(ctx, in)
-		} else {
+		case pipelined(in):
+			s.send(ctx, in)
+			ok = true
+		default:
 			ok = s.dispatch(ctx, in)
 		}
 		if ok {
