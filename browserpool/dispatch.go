@@ -70,7 +70,11 @@ func (l *Lease) Send(ctx context.Context, ev input.Event) <-chan error {
 	}()
 	select {
 	case <-written:
-	case <-finished: // failed before it was written (or the hook was not set)
+	case <-finished:
+		// Failed before it was written, or the logger is not set. A call
+		// cancelled between chromedp's queue and the pipe is written
+		// later and may be taken for the next Send's command; it can only
+		// be cancelled with ctx or the lease, which end the next ones too.
 	}
 	return res
 }
