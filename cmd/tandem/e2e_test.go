@@ -313,10 +313,11 @@ func TestEndToEnd(t *testing.T) {
 	browsertest.Shot(t, agent, os.Getenv("TANDEM_E2E_SHOTS"), "e2e-agent-live")
 	browsertest.Shot(t, cust, os.Getenv("TANDEM_E2E_SHOTS"), "e2e-customer-live")
 
-	// The customer types into the remote field.
+	// The customer types into the remote field; the keys go without
+	// waiting for Chromium's answers and must land in order.
 	clickAt(t, cust, fmt.Sprintf(remotePointJS, 60, 35))
-	browsertest.Type(t, cust, "abc")
-	waitTyped(t, s.typed, "abc")
+	browsertest.Type(t, cust, "tandem2026order42qwerty")
+	waitTyped(t, s.typed, "tandem2026order42qwerty")
 
 	// The agent is viewing: its click stays in the console, with a note;
 	// its pointer shows on the customer's view, named.
