@@ -144,7 +144,7 @@ func (s *Store) ListAgents(ctx context.Context, company string) ([]Agent, error)
 	if !validSlug(company) {
 		return nil, nil
 	}
-	as, err := listJSON[Agent](ctx, s.js, s.agents, company+".*")
+	as, err := listJSON[Agent](ctx, s.streamOf(s.agents), s.agents, company+".*")
 	if err != nil {
 		return nil, err
 	}

@@ -140,7 +140,7 @@ func (s *Store) ListAPIKeys(ctx context.Context, company string) ([]APIKey, erro
 	if !validSlug(company) {
 		return nil, nil
 	}
-	recs, err := listJSON[apiKeyRecord](ctx, s.js, s.apiKeys, company+".*")
+	recs, err := listJSON[apiKeyRecord](ctx, s.streamOf(s.apiKeys), s.apiKeys, company+".*")
 	if err != nil {
 		return nil, err
 	}

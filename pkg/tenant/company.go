@@ -160,7 +160,7 @@ func (s *Store) GetCompany(ctx context.Context, slug string) (Company, error) {
 
 // ListCompanies returns every company, ordered by slug.
 func (s *Store) ListCompanies(ctx context.Context) ([]Company, error) {
-	cs, err := listJSON[Company](ctx, s.js, s.companies, ">")
+	cs, err := listJSON[Company](ctx, s.streamOf(s.companies), s.companies, ">")
 	if err != nil {
 		return nil, err
 	}

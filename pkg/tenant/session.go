@@ -271,7 +271,7 @@ func (s *Store) ListSessions(ctx context.Context, company string) ([]Session, er
 	if !validSlug(company) {
 		return nil, nil
 	}
-	recs, err := listJSON[sessionRecord](ctx, s.js, s.sessions, company+".*")
+	recs, err := listJSON[sessionRecord](ctx, s.streamOf(s.sessions), s.sessions, company+".*")
 	if err != nil {
 		return nil, err
 	}
@@ -292,7 +292,7 @@ func (s *Store) ListSessions(ctx context.Context, company string) ([]Session, er
 // are hosted by a worker that lost says is gone: the gateways end them
 // when a worker stops sending heartbeats.
 func (s *Store) LiveSessionsOn(ctx context.Context, lost func(workerID string) bool) ([]Session, error) {
-	recs, err := listJSON[sessionRecord](ctx, s.js, s.sessions, "*.*")
+	recs, err := listJSON[sessionRecord](ctx, s.streamOf(s.sessions), s.sessions, "*.*")
 	if err != nil {
 		return nil, err
 	}

@@ -99,9 +99,9 @@ const maxCASTries = 64
 
 // Store is the tenant store. Create it with Open.
 type Store struct {
-	cfg Config
-	log *zap.Logger
-	js  jetstream.JetStream // for the buckets' streams (listJSON)
+	cfg     Config
+	log     *zap.Logger
+	streams map[string]jetstream.Stream // each bucket's stream, by bucket name (listJSON)
 
 	companies, agents, emails, apiKeys, secrets, pins, sessions jetstream.KeyValue
 
@@ -125,7 +125,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config, log *zap.Logg
 	s := &Store{
 		cfg:            cfg,
 		log:            log.Named("tenant"),
-		js:             js,
+		streams:        map[string]jetstream.Stream{},
 		now:            time.Now,
 		hashPassword:   auth.HashPassword,
 		verifyPassword: auth.VerifyPassword,
@@ -161,6 +161,9 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config, log *zap.Logg
 			}
 		}
 		*b.kv = kv
+		if s.streams[b.name], err = js.Stream(ctx, "KV_"+b.name); err != nil {
+			return nil, fmt.Errorf("tenant: open bucket %s: %w", b.name, err)
+		}
 	}
 	return s, nil
 }
@@ -281,12 +284,8 @@ func updateJSON[T any](ctx context.Context, kv jetstream.KeyValue, key string, f
 // messages per subject, which holds every write finished before the call;
 // the watch gives their values, a key it missed is read on its own, and a
 // key it gave twice is kept once, at its newest value.
-func listJSON[T any](ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, filter string) ([]T, error) {
+func listJSON[T any](ctx context.Context, st jetstream.Stream, kv jetstream.KeyValue, filter string) ([]T, error) {
 	fail := func(err error) ([]T, error) { return nil, fmt.Errorf("list %s: %w", kv.Bucket(), err) }
-	st, err := js.Stream(ctx, "KV_"+kv.Bucket())
-	if err != nil {
-		return fail(err)
-	}
 	prefix := "$KV." + kv.Bucket() + "."
 	info, err := st.Info(ctx, jetstream.WithSubjectFilter(prefix+filter))
 	if err != nil {
@@ -340,6 +339,9 @@ func listJSON[T any](ctx context.Context, js jetstream.JetStream, kv jetstream.K
 	}
 	return out, nil
 }
+
+// streamOf is kv's stream, for listJSON.
+func (s *Store) streamOf(kv jetstream.KeyValue) jetstream.Stream { return s.streams[kv.Bucket()] }
 
 // purge removes key, leaving a marker that expires after markerTTL. With
 // rev > 0 it removes the key only if rev is still its latest revision, and
