@@ -19,13 +19,18 @@ import (
 // Config says how the pool launches browsers. The zero value is usable:
 // every zero field means its default.
 type Config struct {
-	Chromium     string        // browser binary; "" means the first of /usr/lib/chromium/chromium-headless-shell, /usr/lib/chromium/chromium that exists
-	User         string        // when Tandem runs as root, run Chromium as this unprivileged user; "" means "tandem-browser" if it exists, else "nobody"
-	TempDir      string        // parent of the per-browser profile directories; "" means os.TempDir(); must be searchable by User
-	Warm         int           // started, unleased browsers to keep ready; 0 means 1, negative means none
-	Width        int           // default viewport width in CSS pixels; 0 means 1280
-	Height       int           // default viewport height in CSS pixels; 0 means 720
-	JPEGQuality  int           // screencast JPEG quality, 1 to 100; 0 means 60
+	Chromium    string // browser binary; "" means the first of /usr/lib/chromium/chromium-headless-shell, /usr/lib/chromium/chromium that exists
+	User        string // when Tandem runs as root, run Chromium as this unprivileged user; "" means "tandem-browser" if it exists, else "nobody"
+	TempDir     string // parent of the per-browser profile directories; "" means os.TempDir(); must be searchable by User
+	Warm        int    // started, unleased browsers to keep ready; 0 means 1, negative means none
+	Width       int    // default viewport width in CSS pixels; 0 means 1280
+	Height      int    // default viewport height in CSS pixels; 0 means 720
+	JPEGQuality int    // screencast JPEG quality, 1 to 100; 0 means 60
+	// MotionFPS: while the page moves and the screencast delivers fewer
+	// frames a second than this, it is taken at 3/4 of the viewport's size
+	// until the page is still again (motion.go). 0 means 18, negative
+	// never.
+	MotionFPS    int
 	StartTimeout time.Duration // limit on starting one browser; 0 means 15s
 	ProxyServer  string        // optional --proxy-server for egress control (pkg/egress), which then sees loopback requests too; "" means none
 	MaxMemory    int64         // a browser whose processes use more (PSS, bytes) is killed (ErrMemoryLimit); 0 means 2 GiB, negative no limit
@@ -49,6 +54,7 @@ const (
 	defaultWidth        = 1280
 	defaultHeight       = 720
 	defaultJPEGQuality  = 60
+	defaultMotionFPS    = 18
 	defaultStartTimeout = 15 * time.Second
 	defaultMaxMemory    = 2 << 30
 	defaultUser         = "tandem-browser"
@@ -125,6 +131,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Height == 0 {
 		c.Height = defaultHeight
+	}
+	if c.MotionFPS == 0 {
+		c.MotionFPS = defaultMotionFPS
 	}
 	if c.JPEGQuality == 0 {
 		c.JPEGQuality = defaultJPEGQuality

@@ -80,6 +80,9 @@ type Lease struct {
 
 	viewSem chan struct{} // serializes SetViewport's CDP calls
 
+	motion   motionState   // the capture's size while the page moves (motion.go)
+	viewSize atomic.Uint64 // width<<32 | height of the viewport at the last cast
+
 	// Send (dispatch.go): one Input command at a time until it is
 	// written; inputSent is closed by inputWritten when it is.
 	inputMu   sync.Mutex
@@ -124,6 +127,7 @@ func newLease(cfg Config, log *zap.Logger) *Lease {
 		locWake:   make(chan struct{}, 1),
 		crashed:   make(chan struct{}),
 		viewSem:   make(chan struct{}, 1),
+		motion:    motionState{minFPS: float64(cfg.MotionFPS), wake: make(chan struct{}, 1)},
 		width:     cfg.Width,
 		height:    cfg.Height,
 		done:      make(chan struct{}),
@@ -241,6 +245,7 @@ func (l *Lease) goWatch() {
 	l.wg.Go(l.monitor)
 	l.wg.Go(l.ackLoop)
 	l.wg.Go(l.watchdog)
+	l.wg.Go(l.motionLoop)
 }
 
 // monitor closes Done when the browser dies before the lease is closed.
@@ -285,6 +290,7 @@ func (l *Lease) onEvent(t *tab, ev any) {
 		if !l.testDropAcks.Load() {
 			l.queueAck(t, ev.SessionID)
 		}
+		l.motion.frame(now)
 		// ev.Data is already base64-decoded into a slice of its own.
 		c := media.Capture{JPEG: ev.Data, Received: now, Seq: l.seq.Add(1)}
 		// A frame of a (re)start: from when the restart began until the
@@ -293,8 +299,11 @@ func (l *Lease) onEvent(t *tab, ev any) {
 		c.Meta.Restarted = l.restarting.Load() || l.awaitFirst.Swap(false)
 		l.lastFrame.Store(now.UnixNano())
 		if m := ev.Metadata; m != nil {
+			size := l.viewSize.Load()
 			c.Meta = media.Meta{
 				Restarted:       c.Meta.Restarted,
+				FullWidth:       int(size >> 32),
+				FullHeight:      int(size & 0xffffffff),
 				OffsetTop:       m.OffsetTop,
 				PageScaleFactor: m.PageScaleFactor,
 				DeviceWidth:     m.DeviceWidth,
@@ -534,6 +543,7 @@ func (l *Lease) cast(ctx, cctx context.Context, w, h int) error {
 	l.mu.Unlock()
 	l.restarting.Store(true)
 	l.lastFrame.Store(time.Now().UnixNano())
+	l.viewSize.Store(uint64(w)<<32 | uint64(h))
 	defer func() {
 		l.awaitFirst.Store(true)
 		l.restarting.Store(false)
@@ -552,11 +562,12 @@ func (l *Lease) cast(ctx, cctx context.Context, w, h int) error {
 	}
 	quality := int64(l.quality)
 	sendLast := true
+	cw, ch := l.captureSize(w, h)
 	_, err := chromedp.Call(cctx, page.StartScreencast, page.StartScreencastParams{
 		Format:            page.StartScreencastFormatJpeg,
 		Quality:           &quality,
-		MaxWidth:          int64(w),
-		MaxHeight:         int64(h),
+		MaxWidth:          int64(cw),
+		MaxHeight:         int64(ch),
 		EveryNthFrame:     1,
 		MaxFramesInFlight: 1, // halves swap-to-receive lag (MEASUREMENTS.md)
 		// With one frame in flight, a frame composited while waiting for

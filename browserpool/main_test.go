@@ -95,7 +95,7 @@ func runMain(m *testing.M) int {
 	if testing.Verbose() {
 		log = zap.Must(zap.NewDevelopment())
 	}
-	testPool, err = New(Config{Warm: 1, TempDir: dir}, log)
+	testPool, err = New(Config{Warm: 1, TempDir: dir, MotionFPS: -1}, log) // motion_test.go turns it on where it looks
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "browserpool: New: %v\n", err)
 		return 1

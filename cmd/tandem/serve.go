@@ -64,6 +64,7 @@ type serveConfig struct {
 	BrowserUser    string
 	Warm           int
 	BrowserMemory  int
+	MotionFPS      int
 	BrowserCgroup  string
 	MaxSessions    int
 	MaxCPUPressure float64
@@ -145,6 +146,7 @@ func workerFlags(fs *flag.FlagSet, cfg *serveConfig, standalone bool) {
 	fs.StringVar(&cfg.BrowserUser, "browser-user", "", "unprivileged user that runs Chromium when Tandem runs as root")
 	fs.IntVar(&cfg.Warm, "warm", 0, "browsers kept started and ready (0: 1, negative: none)")
 	fs.IntVar(&cfg.BrowserMemory, "browser-memory", 0, "MiB of memory a session's browser may use before it is killed (0: 2048, negative: no limit)")
+	fs.IntVar(&cfg.MotionFPS, "motion-fps", 0, "while a page moves and its capture delivers fewer frames a second than this, capture it at 3/4 size until it is still (0: 18, negative: never)")
 	fs.StringVar(&cfg.BrowserCgroup, "browser-cgroup", "auto", "auto: each browser in a cgroup v2 of its own where Tandem may create one (the kernel then enforces --browser-memory if the memory controller is there); off: never")
 	fs.IntVar(&cfg.MaxSessions, "max-sessions", 0, "sessions this worker hosts at once (0: 4)")
 	fs.IntVar(&cfg.MaxTabs, "max-tabs", 0, "tabs a session's browser may have open; a page's tab beyond them is closed (0: 5)")
@@ -684,7 +686,8 @@ func newWorker(cfg serveConfig, b *bus.Bus, allow []string, loopback bool, log *
 	}
 	closers = append(closers, px.Close)
 	pool, err := browserpool.New(browserpool.Config{Chromium: cfg.Chromium, User: cfg.BrowserUser, Warm: cfg.Warm,
-		ProxyServer: px.URL(), EgressCheck: px.Checker().CheckURL, MaxMemory: int64(cfg.BrowserMemory) << 20, Cgroup: cfg.BrowserCgroup}, log)
+		ProxyServer: px.URL(), EgressCheck: px.Checker().CheckURL, MaxMemory: int64(cfg.BrowserMemory) << 20, Cgroup: cfg.BrowserCgroup,
+		MotionFPS: cfg.MotionFPS}, log)
 	if err != nil {
 		closeAll()
 		return nil, fmt.Errorf("browser pool: %w", err)

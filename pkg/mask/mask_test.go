@@ -65,6 +65,16 @@ func TestPlanMapsGrowsAndAligns(t *testing.T) {
 	if err != nil || len(rects) != 1 || rects[0] != image.Rect(42, 92, 84, 120) {
 		t.Fatalf("half size: %v %v", rects, err)
 	}
+	// A picture captured at 3/4 while the page moved, to be scaled back up
+	// to 800×600: the margin is 12 of its pixels (8 at full size, plus
+	// one), not 8. 101×0.75-12 = 63.75 → 62; 201×0.75-12 = 138.75 → 138;
+	// 151×0.75+12 = 125.25 → 126; 222×0.75+12 = 178.5 → 180.
+	reduced := meta(10, 100)
+	reduced.FullWidth, reduced.FullHeight = 800, 600
+	rects, err = tr.Plan(reduced, 600, 450, time.Time{})
+	if err != nil || len(rects) != 1 || rects[0] != image.Rect(62, 138, 126, 180) {
+		t.Fatalf("3/4 capture: %v %v, want [(62,138)-(126,180)]", rects, err)
+	}
 }
 
 func TestPlanHoldsWhatItCannotKnow(t *testing.T) {

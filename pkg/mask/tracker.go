@@ -347,7 +347,15 @@ func (t *Tracker) Plan(m media.Meta, w, h int, received time.Time) (rects []imag
 		return nil, hold(ReasonUnmeasured, "no report at the frame's scroll %v,%v size %vx%v scale %v",
 			m.ScrollOffsetX, m.ScrollOffsetY, m.DeviceWidth, m.DeviceHeight, scale)
 	}
-	mp := mapper{m: m, scale: scale, sx: float64(w) / m.DeviceWidth, sy: float64(h) / m.DeviceHeight, w: w, h: h, grow: t.cfg.Grow}
+	grow := t.cfg.Grow
+	if m.Reduced(w, h) {
+		// A picture captured smaller (while the page moves) is scaled back
+		// up before encoding: the margin, in its own pixels, keeps at least
+		// its full-size width once scaled up, which also covers what
+		// Chromium's scaling down blends across an edge.
+		grow = int(math.Ceil(float64(grow*m.FullWidth)/float64(w))) + 1
+	}
+	mp := mapper{m: m, scale: scale, sx: float64(w) / m.DeviceWidth, sy: float64(h) / m.DeviceHeight, w: w, h: h, grow: grow}
 	// The picture may be painted at a root scroll a step away from its
 	// metadata's (a sliver along a canary of the always-scrolling form
 	// leaked in CI, one scroll step off): document rectangles cover every

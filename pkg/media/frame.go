@@ -16,6 +16,10 @@ type Meta struct {
 	ScrollOffsetX   float64 // in CSS pixels
 	ScrollOffsetY   float64
 	Timestamp       time.Time // when Chromium swapped the frame, if it said
+	// FullWidth×FullHeight is the viewport's size in pixels at full scale:
+	// a picture captured smaller while the page moves is scaled back up to
+	// it before encoding (RoleEncoder). 0 when unknown.
+	FullWidth, FullHeight int
 	// Restarted marks a frame that came while the screencast was being
 	// (re)started: Chromium's first picture of a capture, whose pixels and
 	// metadata are not known to come from the same paint.

@@ -125,6 +125,7 @@ type RoleEncoder struct {
 
 	// Owned by Run's goroutine.
 	last        *Frame // the newest picture; encoded again on idle and key requests
+	up          Image  // last scaled up to the viewport's size for encoding (encodedSize)
 	lastEncoded bool   // last has been encoded at least once
 	lastEncode  time.Time
 	watched     bool // a viewer has watched since Run began
@@ -378,7 +379,7 @@ func (e *RoleEncoder) step(now time.Time) (wait time.Duration, ok bool) {
 		// Nobody has watched yet: have the encoder ready for the first
 		// viewer, who would otherwise wait for it to start (about 70 ms
 		// at 720p, more while Chromium loads the page; docs/encoder.md).
-		if err := e.ensureEncoder(e.last.Width, e.last.Height); err != nil {
+		if err := e.ensureEncoder(encodedSize(e.last)); err != nil {
 			e.countError(err)
 		}
 	}
@@ -430,13 +431,34 @@ func (e *RoleEncoder) step(now time.Time) (wait time.Duration, ok bool) {
 	return max(wait, time.Millisecond), true
 }
 
+// encodedSize is the size f is encoded at: the viewport's, when Chromium
+// captured it smaller while the page moved (scale.go), else its own.
+func encodedSize(f *Frame) (w, h int) {
+	if f.Meta.Reduced(f.Width, f.Height) {
+		return f.Meta.FullWidth, f.Meta.FullHeight
+	}
+	return f.Width, f.Height
+}
+
 // encode writes f as the picture captured at stamp. Failures are counted, and
 // logged once per run of failures, never per frame.
 func (e *RoleEncoder) encode(f *Frame, stamp, now time.Time, force, repeat bool) {
 	e.lastEncode = now // also on failure, so that a failing picture is retried at the idle pace
-	if err := e.ensureEncoder(f.Width, f.Height); err != nil {
+	w, h := encodedSize(f)
+	if err := e.ensureEncoder(w, h); err != nil {
 		e.countError(err)
 		return
+	}
+	img := &f.Image
+	if w != f.Width || h != f.Height {
+		if e.up.Width != w || e.up.Height != h {
+			e.up = NewImage(w, h)
+		}
+		if err := Scale(&e.up, img); err != nil {
+			e.countError(err)
+			return
+		}
+		img = &e.up
 	}
 	if rate := e.wantRate; rate != e.encRate {
 		if err := e.enc.SetBitrate(rate); err != nil {
@@ -447,7 +469,7 @@ func (e *RoleEncoder) encode(f *Frame, stamp, now time.Time, force, repeat bool)
 	}
 	ticks := e.ticks(stamp)
 	start := time.Now()
-	data, key, err := e.enc.Encode(&f.Image, time.Duration(ticks)*100000/9, force) // ticks → ns
+	data, key, err := e.enc.Encode(img, time.Duration(ticks)*100000/9, force) // ticks → ns
 	took := time.Since(start)
 	if err != nil {
 		e.countError(err)
