@@ -82,6 +82,10 @@ type supportSteps struct {
 	// wheel's notches (eight of 150 px each way); shorter is a trackpad's
 	// stream of smaller steps over the same distance.
 	wheelEvery time.Duration
+	// stroke, when set, is called as each of the scroll's two strokes
+	// begins (true) and once its last step has had its interval (false):
+	// the page moves between the two; the 400 ms pauses are outside.
+	stroke func(begin bool)
 }
 
 // load opens url and gives it 1.5 s to draw.
@@ -99,11 +103,17 @@ func (w supportSteps) scroll() error {
 	every := cmp.Or(w.wheelEvery, 120*time.Millisecond)
 	steps := max(int(960*time.Millisecond/every), 1)
 	for _, dir := range []float64{1, -1} {
+		if w.stroke != nil {
+			w.stroke(true)
+		}
 		for range steps {
 			if err := w.send(w.ctx, input.Event{Kind: input.KindWheel, X: 640, Y: 400, DeltaY: dir * 1200 / float64(steps)}); err != nil {
 				return err
 			}
 			time.Sleep(every)
+		}
+		if w.stroke != nil {
+			w.stroke(false)
 		}
 		time.Sleep(400 * time.Millisecond)
 	}
