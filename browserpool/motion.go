@@ -184,6 +184,10 @@ func (l *Lease) captureSize(w, h int) (int, int) {
 	return max(w*reducedNum/reducedDen, 1), max(h*reducedNum/reducedDen, 1)
 }
 
+// CaptureReduced reports whether the capture is, or is being switched to,
+// the reduced size.
+func (l *Lease) CaptureReduced() bool { return l.motion.isReduced() }
+
 // CaptureSwitches is how many times the capture changed size (reduced while
 // the page moved, or back to full size).
 func (l *Lease) CaptureSwitches() int64 {

@@ -50,6 +50,8 @@ func (t *totals) addRole(st media.RoleStats) {
 var (
 	descSessions = prometheus.NewDesc("tandem_worker_sessions", "Sessions hosted now.", nil, nil)
 	descPaused   = prometheus.NewDesc("tandem_sessions_capture_paused", "Sessions whose capture is paused because nobody watches them.", nil, nil)
+	descReduced  = prometheus.NewDesc("tandem_sessions_capture_reduced", "Sessions whose page is captured at 3/4 size because it moves faster than the capture keeps up with.", nil, nil)
+	descSwitches = prometheus.NewDesc("tandem_session_capture_switches_total", "Times the session's capture changed size (reduced while its page moved, or back to full size).", []string{"company_id", "session_id"}, nil)
 	descCapacity = prometheus.NewDesc("tandem_worker_max_sessions", "Sessions this worker may host at once.", nil, nil)
 	descViewers  = prometheus.NewDesc("tandem_viewers", "Viewers watching now, by role.", []string{"role"}, nil)
 	descCaptured = prometheus.NewDesc("tandem_frames_captured_total", "Screencast frames received from Chromium and decoded.", nil, nil)
@@ -84,7 +86,7 @@ var (
 
 // Describe implements prometheus.Collector.
 func (w *Worker) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSessions, descPaused, descCapacity, descViewers, descCaptured, descDecodeEr,
+	for _, d := range []*prometheus.Desc{descSessions, descPaused, descReduced, descSwitches, descCapacity, descViewers, descCaptured, descDecodeEr,
 		descInputDr, descInputRf, descEncoded, descKeys, descFollowed, descFollowBr, descDropped, descBytes, descEncodeS, descWarm, descStarts, descStartS,
 		descBrowserC, descBrowserM, descSessCap, descStartH,
 		descMaskF, descMaskOK, descMaskHeld, descMaskPull, descMaskP, descMaskRf, descMaskS, descScreen, descRestart, descLimits} {
@@ -160,17 +162,22 @@ func (w *Worker) Collect(ch chan<- prometheus.Metric) {
 	counter(descMaskP, float64(sum.mask.Pauses))
 	counter(descMaskRf, float64(sum.mask.Refused))
 	counter(descMaskS, sum.mask.MaskTime.Seconds())
-	paused := 0
+	paused, reduced := 0, 0
 	for _, s := range live {
 		if s.lease().CapturePaused() {
 			paused++
+		}
+		if s.lease().CaptureReduced() {
+			reduced++
 		}
 		u := s.lease().Usage()
 		counter(descBrowserC, u.CPU.Seconds(), s.req.Company, s.req.SessionID)
 		gauge(descBrowserM, float64(u.Memory), s.req.Company, s.req.SessionID)
 		counter(descSessCap, float64(s.captured.Load()), s.req.Company, s.req.SessionID)
+		counter(descSwitches, float64(s.lease().CaptureSwitches()), s.req.Company, s.req.SessionID)
 	}
 	gauge(descPaused, float64(paused))
+	gauge(descReduced, float64(reduced))
 	counter(descScreen, float64(sum.screenRelay), "relayed")
 	counter(descScreen, float64(sum.screenDrop), "dropped")
 	counter(descRestart, float64(w.restarted.Load()), "restarted")

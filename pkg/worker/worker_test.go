@@ -82,6 +82,12 @@ func newHarness(t *testing.T, cfg Config) *harness {
 // newHarnessRTC is newHarness with the worker's WebRTC settings rc.
 func newHarnessRTC(t *testing.T, cfg Config, rc rtc.Config) *harness {
 	t.Helper()
+	return newHarnessPool(t, cfg, rc, testPool)
+}
+
+// newHarnessPool is newHarnessRTC with the browsers of pool.
+func newHarnessPool(t *testing.T, cfg Config, rc rtc.Config, pool *browserpool.Pool) *harness {
+	t.Helper()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	ctx, cancel := context.WithCancel(context.Background())
 	b, err := bus.Start(ctx, bus.Config{Dir: t.TempDir()}, log)
@@ -92,7 +98,7 @@ func newHarnessRTC(t *testing.T, cfg Config, rc rtc.Config) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := New(cfg, b.Conn(), testPool, api, log)
+	w, err := New(cfg, b.Conn(), pool, api, log)
 	if err != nil {
 		t.Fatal(err)
 	}
