@@ -290,7 +290,6 @@ func (l *Lease) onEvent(t *tab, ev any) {
 		if !l.testDropAcks.Load() {
 			l.queueAck(t, ev.SessionID)
 		}
-		l.motion.frame(now)
 		// ev.Data is already base64-decoded into a slice of its own.
 		c := media.Capture{JPEG: ev.Data, Received: now, Seq: l.seq.Add(1)}
 		// A frame of a (re)start: from when the restart began until the
@@ -315,6 +314,7 @@ func (l *Lease) onEvent(t *tab, ev any) {
 				c.Meta.Timestamp = time.UnixMicro(int64(ts * 1e6))
 			}
 		}
+		l.motion.frame(now, c.Meta.Timestamp)
 		l.offer(c)
 	case *page.EventFileChooserOpened:
 		l.onFileChooser(ev)

@@ -27,9 +27,10 @@ const (
 	// motionGap: frames closer together than this are one motion.
 	motionGap = 250 * time.Millisecond
 	// motionLook: how long a motion runs before its rate is judged.
-	motionLook = 200 * time.Millisecond
-	// stillAfter: no frame for this long and the page is still; the
-	// capture goes back to full size.
+	motionLook = 120 * time.Millisecond
+	// stillAfter: no motion for this long (frames further apart than
+	// motionGap, or none) and the page is still; the capture goes back to
+	// full size.
 	stillAfter = time.Second
 	// retryFull: a motion that goes on this long is tried at full size
 	// again (the machine may have room by then), and reduced again if the
@@ -45,23 +46,34 @@ type motionState struct {
 	minFPS    float64   // Config.MotionFPS; 0 or less: never reduce
 	start     time.Time // first frame of the current motion
 	last      time.Time // newest frame
+	moved     time.Time // newest frame that continued a motion (came within motionGap of the one before)
 	frames    int       // frames of the current motion
+	waited    int       // of those, frames Chromium had ready before the one before them arrived
 	reduced   bool      // the capture runs, or is being switched to, reduced
 	reducedAt time.Time // when it was reduced
 	wake      chan struct{}
 	switches  int64 // reductions and restorations made
 }
 
-// frame records a frame received at now, and asks motionLoop to reduce the
-// capture when the motion it belongs to is too slow.
-func (m *motionState) frame(now time.Time) {
+// frame records a frame received at now and stamped by Chromium at stamp
+// (zero when it did not say), and asks motionLoop to reduce the capture
+// when the motion it belongs to is too slow.
+func (m *motionState) frame(now, stamp time.Time) {
 	m.mu.Lock()
 	if m.minFPS <= 0 {
 		m.mu.Unlock()
 		return
 	}
 	if now.Sub(m.last) > motionGap {
-		m.start, m.frames = now, 0
+		m.start, m.frames, m.waited = now, 0, 0
+	} else {
+		m.moved = now
+		// Chromium stamps a frame once it has it; one stamped before the
+		// frame before it reached us waited for that frame's ack: the
+		// page drew faster than the capture delivers.
+		if !stamp.IsZero() && !stamp.After(m.last) {
+			m.waited++
+		}
 	}
 	m.last = now
 	m.frames++
@@ -73,11 +85,14 @@ func (m *motionState) frame(now time.Time) {
 }
 
 // tooSlow says whether the current motion has run long enough at a rate
-// below minFPS (m.mu held). The first frame opens the motion and is not
-// counted in the rate.
+// below minFPS, held back by the capture: at least half of its frames
+// waited for the one before them (m.mu held). A page that changes slowly
+// by itself (typing, a ticking clock) does not make its frames wait, and
+// keeps the full size. The first frame opens the motion and is not
+// counted.
 func (m *motionState) tooSlow(now time.Time) bool {
 	d := now.Sub(m.start)
-	return d >= motionLook && float64(m.frames-1)/d.Seconds() < m.minFPS
+	return d >= motionLook && float64(m.frames-1)/d.Seconds() < m.minFPS && 2*m.waited >= m.frames-1
 }
 
 func (m *motionState) signal() {
@@ -97,12 +112,14 @@ func (m *motionState) want(now time.Time) (reduce, due bool, next time.Duration)
 		return true, true, 0
 	case !m.reduced:
 		return false, false, 0
-	case now.Sub(m.last) >= stillAfter:
+	case now.Sub(m.moved) >= stillAfter:
+		// Still, or changing only now and then (a caret blinking every
+		// 500 ms is not motion).
 		return false, true, 0
 	case now.Sub(m.reducedAt) >= retryFull:
 		return false, true, 0
 	}
-	next = min(m.last.Add(stillAfter).Sub(now), m.reducedAt.Add(retryFull).Sub(now))
+	next = min(m.moved.Add(stillAfter).Sub(now), m.reducedAt.Add(retryFull).Sub(now))
 	return true, false, max(next, time.Millisecond)
 }
 
@@ -116,7 +133,7 @@ func (m *motionState) switched(reduce bool, now time.Time) {
 		m.reducedAt = now
 	} else {
 		// Judge the next motion afresh, at full size.
-		m.start, m.frames = now, 0
+		m.start, m.frames, m.waited = now, 0, 0
 	}
 }
 

@@ -17,21 +17,32 @@ func TestMotionPolicy(t *testing.T) {
 	t0 := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	m := &motionState{minFPS: 18, wake: make(chan struct{}, 1)}
+	// A frame received at t that Chromium had ready 150 ms before: while
+	// frames come less than 150 ms apart, it waited for the one before.
+	frame := func(m *motionState, t time.Time) { m.frame(t, t.Add(-150*time.Millisecond)) }
 	// 30 frames a second: never too slow.
 	for ms := 0; ms <= 1000; ms += 33 {
-		m.frame(at(ms))
+		frame(m, at(ms))
 	}
 	if reduce, due, _ := m.want(at(1000)); reduce || due {
 		t.Fatalf("a 30 fps motion: want() = %v, %v; want nothing to do", reduce, due)
 	}
-	// Still for a while, then 10 frames a second.
+	// Typing: 8 frames a second, each stamped after the one before it
+	// arrived: the page is slow, not the capture.
+	for ms := 1500; ms <= 2500; ms += 125 {
+		m.frame(at(ms), at(ms-20))
+		if reduce, due, _ := m.want(at(ms)); reduce || due {
+			t.Fatalf("typing at 8 frames a second that did not wait, at %d ms: want() = %v, %v", ms, reduce, due)
+		}
+	}
+	// Still for a while, then 10 frames a second, each of which waited.
 	for ms := 3000; ms < 3200; ms += 100 {
-		m.frame(at(ms))
+		frame(m, at(ms))
 		if reduce, due, _ := m.want(at(ms)); due {
 			t.Fatalf("at %d ms, before motionLook: want() = %v, due", ms, reduce)
 		}
 	}
-	m.frame(at(3200))
+	frame(m, at(3200))
 	select {
 	case <-m.wake:
 	default:
@@ -43,7 +54,7 @@ func TestMotionPolicy(t *testing.T) {
 	}
 	m.switched(true, at(3200))
 	// Moving on: nothing due until the page is still, and the wait says when.
-	m.frame(at(3300))
+	frame(m, at(3300))
 	if reduce, due, next := m.want(at(3300)); !reduce || due || next != stillAfter {
 		t.Fatalf("reduced, moving: want() = %v, %v, %v; want reduced, not due, %v", reduce, due, next, stillAfter)
 	}
@@ -52,13 +63,13 @@ func TestMotionPolicy(t *testing.T) {
 	}
 	// A motion that never stops is tried at full size again.
 	for ms := 3400; ms < 3200+int(retryFull/time.Millisecond); ms += 100 {
-		m.frame(at(ms))
+		frame(m, at(ms))
 		if _, due, _ := m.want(at(ms)); due {
 			t.Fatalf("reduced, moving, at %d ms: a switch is due before retryFull", ms)
 		}
 	}
 	end := at(3200).Add(retryFull)
-	m.frame(end)
+	frame(m, end)
 	if reduce, due, _ := m.want(end); reduce || !due {
 		t.Fatalf("reduced for retryFull while moving: want() = %v, %v; want full, due", reduce, due)
 	}
@@ -66,10 +77,24 @@ func TestMotionPolicy(t *testing.T) {
 	if m.isReduced() {
 		t.Fatal("isReduced after switching back")
 	}
+	// Reduced again, then a caret blinking every 500 ms: not motion, so
+	// the page counts as still and goes back to full size.
+	blink := end.Add(time.Second)
+	for i := range 4 {
+		frame(m, blink.Add(time.Duration(i)*100*time.Millisecond))
+	}
+	m.switched(true, blink.Add(300*time.Millisecond))
+	last := blink.Add(300 * time.Millisecond)
+	for i := 1; i <= 4; i++ {
+		frame(m, last.Add(time.Duration(i)*500*time.Millisecond))
+	}
+	if reduce, due, _ := m.want(last.Add(2 * time.Second)); reduce || !due {
+		t.Fatalf("reduced, a caret blinking for 2 s: want() = %v, %v; want full, due", reduce, due)
+	}
 	// Turned off: nothing is ever too slow.
 	off := &motionState{minFPS: -1, wake: make(chan struct{}, 1)}
 	for ms := 0; ms <= 2000; ms += 200 {
-		off.frame(at(ms))
+		frame(off, at(ms))
 	}
 	if reduce, due, _ := off.want(at(2000)); reduce || due {
 		t.Fatalf("MotionFPS negative: want() = %v, %v", reduce, due)
