@@ -27,9 +27,10 @@ type Config struct {
 	Height      int    // default viewport height in CSS pixels; 0 means 720
 	JPEGQuality int    // screencast JPEG quality, 1 to 100; 0 means 60
 	// MotionFPS: while the page moves and the screencast delivers fewer
-	// frames a second than this, it is taken at 3/4 of the viewport's size
-	// until the page is still again (motion.go). 0 means 18, negative
-	// never.
+	// frames a second than this, held back by the capture, it is taken at
+	// 3/4 of the viewport's size until the page is still again
+	// (motion.go). 0 or negative: never, the default (docs/density.md
+	// says why).
 	MotionFPS    int
 	StartTimeout time.Duration // limit on starting one browser; 0 means 15s
 	ProxyServer  string        // optional --proxy-server for egress control (pkg/egress), which then sees loopback requests too; "" means none
@@ -54,7 +55,6 @@ const (
 	defaultWidth        = 1280
 	defaultHeight       = 720
 	defaultJPEGQuality  = 60
-	defaultMotionFPS    = 18
 	defaultStartTimeout = 15 * time.Second
 	defaultMaxMemory    = 2 << 30
 	defaultUser         = "tandem-browser"
@@ -131,9 +131,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Height == 0 {
 		c.Height = defaultHeight
-	}
-	if c.MotionFPS == 0 {
-		c.MotionFPS = defaultMotionFPS
 	}
 	if c.JPEGQuality == 0 {
 		c.JPEGQuality = defaultJPEGQuality

@@ -26,16 +26,22 @@ const (
 	reducedNum, reducedDen = 3, 4
 	// motionGap: frames closer together than this are one motion.
 	motionGap = 250 * time.Millisecond
-	// motionLook: how long a motion runs before its rate is judged.
-	motionLook = 120 * time.Millisecond
+	// motionLook and motionIntervals: how long a motion runs, and how many
+	// intervals between its frames it has, before its rate is judged; a
+	// rate from two or three intervals took a 21 fps animation for a slow
+	// one.
+	motionLook      = 120 * time.Millisecond
+	motionIntervals = 4
 	// stillAfter: no motion for this long (frames further apart than
 	// motionGap, or none) and the page is still; the capture goes back to
 	// full size.
 	stillAfter = time.Second
 	// retryFull: a motion that goes on this long is tried at full size
 	// again (the machine may have room by then), and reduced again if the
-	// rate is still low.
-	retryFull = 5 * time.Second
+	// rate is still low. Every switch restarts the capture, which breaks
+	// the agents' following of the customers' encoding (docs/encoder.md)
+	// for a while: not often.
+	retryFull = 20 * time.Second
 )
 
 // motionState is the capture-size policy of a lease. The frame side (frame)
@@ -92,7 +98,8 @@ func (m *motionState) frame(now, stamp time.Time) {
 // counted.
 func (m *motionState) tooSlow(now time.Time) bool {
 	d := now.Sub(m.start)
-	return d >= motionLook && float64(m.frames-1)/d.Seconds() < m.minFPS && 2*m.waited >= m.frames-1
+	n := m.frames - 1
+	return d >= motionLook && n >= motionIntervals && float64(n)/d.Seconds() < m.minFPS && 2*m.waited >= n
 }
 
 func (m *motionState) signal() {
@@ -132,8 +139,9 @@ func (m *motionState) switched(reduce bool, now time.Time) {
 	if reduce {
 		m.reducedAt = now
 	} else {
-		// Judge the next motion afresh, at full size.
-		m.start, m.frames, m.waited = now, 0, 0
+		// Judge the next motion afresh, at full size, from its first
+		// frame: the restart's own gap is not the page's.
+		m.last, m.frames, m.waited = time.Time{}, 0, 0
 	}
 }
 

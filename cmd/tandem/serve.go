@@ -146,7 +146,7 @@ func workerFlags(fs *flag.FlagSet, cfg *serveConfig, standalone bool) {
 	fs.StringVar(&cfg.BrowserUser, "browser-user", "", "unprivileged user that runs Chromium when Tandem runs as root")
 	fs.IntVar(&cfg.Warm, "warm", 0, "browsers kept started and ready (0: 1, negative: none)")
 	fs.IntVar(&cfg.BrowserMemory, "browser-memory", 0, "MiB of memory a session's browser may use before it is killed (0: 2048, negative: no limit)")
-	fs.IntVar(&cfg.MotionFPS, "motion-fps", 0, "while a page moves and its capture delivers fewer frames a second than this, capture it at 3/4 size until it is still (0: 18, negative: never)")
+	fs.IntVar(&cfg.MotionFPS, "motion-fps", 0, "while a page moves and its capture delivers fewer frames a second than this, held back by the capture, capture it at 3/4 size until it is still (0 or negative: never, the default; 15 is the frame rate it was measured with, docs/density.md)")
 	fs.StringVar(&cfg.BrowserCgroup, "browser-cgroup", "auto", "auto: each browser in a cgroup v2 of its own where Tandem may create one (the kernel then enforces --browser-memory if the memory controller is there); off: never")
 	fs.IntVar(&cfg.MaxSessions, "max-sessions", 0, "sessions this worker hosts at once (0: 4)")
 	fs.IntVar(&cfg.MaxTabs, "max-tabs", 0, "tabs a session's browser may have open; a page's tab beyond them is closed (0: 5)")
