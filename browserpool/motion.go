@@ -9,8 +9,10 @@ import (
 )
 
 // A captured 720p frame costs Chromium about 70–100 ms of CPU, most of it
-// reading the picture back and encoding it as JPEG (docs/density.md). While
-// the page moves faster than the capture keeps up with (a scroll, an
+// reading the picture back and encoding it as JPEG (docs/density.md). With
+// Config.MotionFPS set (it is off by default: on an always-animating page
+// it costs Tandem more than it saves Chromium, docs/density.md), while the
+// page moves faster than the capture keeps up with (a scroll, an
 // animation, on a machine shared by several sessions), the screencast is
 // taken at a smaller size, which Chromium scales down before reading it
 // back: a quarter less per frame, so more frames a second. The encoders
